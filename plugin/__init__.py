@@ -1,0 +1,1 @@
+"""Order Truth: helpdesk sidebar that reconciles returns, payments, ERP and POS for an order."""

@@ -1,0 +1,1 @@
+"""Upstream connectors: one base client, one module per vendor dialect."""

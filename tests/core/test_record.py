@@ -1,0 +1,141 @@
+"""The merged record: headline, eligibility, returns, inventory and timeline."""
+
+from plugin.core.model import RefundState, ReturnState, SourceName
+from plugin.core.reconcile import reconcile
+from plugin.core.record import FlagCode
+
+from .builders import (
+    NOW,
+    ORDER,
+    ago,
+    cref,
+    memo,
+    p_refund,
+    payment,
+    portal_return,
+    ra,
+    receipt,
+    results,
+    sales_order,
+    store_return,
+)
+
+
+def truth(**kwargs):
+    return reconcile(ORDER, results(**kwargs), NOW)
+
+
+def test_headline_refund_succeeded_and_received():
+    t = truth(payments=[payment()], so=sales_order(),
+              portal=[portal_return(raw="closed", created=ago(days=10))],
+              ras=[ra(code="G")], receipts=[receipt(created=ago(days=8))],
+              memos=[memo()], crefs=[cref(re="re_1")],
+              refunds=[p_refund(amount=2500, created=ago(days=7), return_key="R1")])
+    assert t.headline == ("Refund of $25.00 to the card succeeded on 3 Mar; the return was "
+                          "received at Main Warehouse on 2 Mar.")
+
+
+def test_headline_pending_refund_and_in_transit_return():
+    t = truth(payments=[payment()], portal=[portal_return(label="in_transit")], ras=[ra()],
+              refunds=[p_refund(state=RefundState.PENDING, created=ago(days=1))])
+    assert t.headline.startswith("A refund of $40.00 to the card is pending since 9 Mar")
+    assert "on its way back with USPS (tracking 9400100000000000000000)" in t.headline
+
+
+def test_headline_no_return_no_refund():
+    t = truth(payments=[payment(created=ago(days=20))], so=sales_order())
+    assert t.headline == "No return or refund on this order; $120.00 was paid on 18 Feb."
+    assert t.order_status == "paid"
+    assert t.returns == ()
+
+
+def test_headline_unknown_order_names_every_source():
+    t = truth(pos_found=False)
+    assert not t.found
+    assert t.order_status == "not_found"
+    assert t.headline == ("Order #1001 was not found in the returns portal, payment processor, "
+                          "ERP or store POS.")
+
+
+def test_headline_mentions_source_that_did_not_answer():
+    t = truth(payments=[payment()], erp_status="timeout")
+    assert "ERP (netsuite) didn't answer" in t.headline
+    assert t.partial
+
+
+def test_headline_erp_refund_not_paid():
+    t = truth(payments=[payment()], so=sales_order(), ras=[ra(code="G")], memos=[memo()],
+              crefs=[cref(amount=4500, created=ago(days=2))])
+    assert t.headline.startswith("The ERP shows a refund of $45.00 on 8 Mar, but the card has "
+                                 "not been refunded")
+
+
+def test_eligibility_remaining_after_partial_refund():
+    t = truth(payments=[payment(10000)], refunds=[p_refund(amount=3500),
+                                                  p_refund("re_2", 1000, RefundState.PENDING)])
+    e = t.eligibility
+    assert (e.captured.amount_minor, e.refunded.amount_minor, e.pending.amount_minor,
+            e.remaining.amount_minor) == (10000, 3500, 1000, 5500)
+    assert e.eligible
+    assert t.order_status == "partially_refunded"
+
+
+def test_eligibility_blocked_by_duplicate():
+    t = truth(payments=[payment(10000)], refunds=[
+        p_refund("re_1", 2000, return_key="R1"), p_refund("re_2", 2000, return_key="R1")])
+    assert not t.eligibility.eligible
+    assert "duplicate refund" in t.eligibility.reason
+
+
+def test_eligibility_unknown_when_processor_down():
+    t = truth(processor_status="timeout", so=sales_order())
+    assert t.eligibility.remaining is None and not t.eligibility.eligible
+
+
+def test_zero_decimal_currency_amounts_are_exact():
+    t = truth(payments=[payment(12000, "JPY")], so=sales_order(12000, "JPY"),
+              refunds=[p_refund(amount=4500, currency="JPY", created=ago(hours=2))])
+    assert t.eligibility.remaining.amount_minor == 7500
+    assert "¥4,500" in t.headline
+    assert FlagCode.CURRENCY_MISMATCH not in {f.code for f in t.flags}
+
+
+def test_return_state_prefers_most_advanced_source():
+    t = truth(payments=[payment()], portal=[portal_return(label="in_transit")],
+              ras=[ra(code="B")], receipts=[receipt()])
+    (ret,) = t.returns
+    assert ret.state is ReturnState.RECEIVED
+    assert ret.erp_ra.tran_id == "RMA-1"
+
+
+def test_inventory_pending_until_erp_receipt():
+    t = truth(payments=[payment()], portal=[portal_return(lines=(("SKU-1", 2),))], ras=[ra()],
+              receipts=[receipt(qty=1)], stores=[store_return()])
+    mail, store = t.inventory
+    assert (mail.sku, mail.quantity, mail.received_quantity, mail.status) == ("SKU-1", 2, 1,
+                                                                              "pending")
+    assert (store.channel, store.location, store.status) == ("store", "Brooklyn Store", "pending")
+
+
+def test_inventory_unknown_when_erp_down():
+    t = truth(payments=[payment()], portal=[portal_return()], erp_status="error")
+    assert [i.status for i in t.inventory] == ["unknown"]
+    assert t.erp.status == "unknown"
+
+
+def test_timeline_merges_sources_in_time_order():
+    t = truth(payments=[payment()], so=sales_order(), portal=[portal_return(created=ago(days=3))],
+              ras=[ra(created=ago(days=3, hours=-1))], refunds=[p_refund(created=ago(days=1))])
+    sources = [e.source for e in t.timeline]
+    assert sources == [SourceName.PROCESSOR, SourceName.ERP, SourceName.PORTAL, SourceName.ERP,
+                       SourceName.PROCESSOR]
+    assert [e.at for e in t.timeline] == sorted(e.at for e in t.timeline)
+
+
+def test_erp_only_refund_is_listed_as_approved_in_erp():
+    t = truth(payments=[payment()], so=sales_order(), ras=[ra(code="G")], memos=[memo()],
+              crefs=[cref()])
+    (ref,) = t.refunds
+    assert ref.state is RefundState.APPROVED_IN_ERP
+    assert ref.processor is None and ref.erp_refund.tran_id == "CR-1"
+    assert ref.return_key == "RMA-1"

@@ -1,0 +1,91 @@
+"""Application factory: config, extensions, store, service, blueprints, errors, CLI."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g
+
+from . import config as config_module
+from .extensions import cache
+from .installations import ensure_builtin
+from .service import OrderTruthService
+from .store.db import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask app; `test_config` overrides settings for tests."""
+    app = Flask(
+        "plugin",
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+        instance_relative_config=True,
+    )
+    config_module.load(app, test_config)
+    configure_logging(app)
+    register_extensions(app)
+    register_store(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_template_helpers(app)
+    return app
+
+
+def configure_logging(app: Flask) -> None:
+    if not app.debug and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def register_extensions(app: Flask) -> None:
+    cache.init_app(app)
+    app.extensions["order_truth"] = OrderTruthService(app.config, cache)
+
+
+def register_store(app: Flask) -> None:
+    store = Store(app.config["DATABASE_URL"])
+    app.extensions["store"] = store
+    if app.config["AUTO_MIGRATE"]:
+        store.migrate()
+        with store.session() as session:
+            ensure_builtin(session, app.config)
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from .views import api, health, sandbox_pages, widget
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(widget.bp)
+    app.register_blueprint(api.bp)
+    if app.config["SANDBOX_ENABLED"]:
+        app.register_blueprint(sandbox_pages.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from .views.errors import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from .views.filters import register
+
+    register(app)

@@ -1,0 +1,104 @@
+"""Configuration defaults; every key can be overridden by an ORDER_TRUTH_<KEY> env var."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+DEFAULTS: dict[str, Any] = {
+    # Database: an SQLite file in instance/ unless DATABASE_URL is set.
+    "DATABASE_URL": None,
+    # Migrations are applied at start-up for the embedded SQLite default only;
+    # production databases use `flask --app app db upgrade` as a release step.
+    "AUTO_MIGRATE": None,
+    # flask-caching: in-process by default, Redis when REDIS_URL is set.
+    "REDIS_URL": None,
+    "CACHE_DEFAULT_TIMEOUT": 30,
+    # Fan-out: overall deadline for one merged record, worker threads shared by requests.
+    "FANOUT_DEADLINE_SECONDS": 2.5,
+    "FANOUT_MAX_WORKERS": 16,
+    # How long a source's successful answer is reused before asking it again.
+    "SOURCE_CACHE_SECONDS": 30,
+    "UPSTREAM_CONNECT_TIMEOUT": 1.0,
+    # The built-in sandbox of simulated upstreams (and its demo installation).
+    "SANDBOX_ENABLED": True,
+    "SANDBOX_URL": None,
+    # Bearer token for the JSON API of non-sandbox installations.
+    "API_TOKEN": None,
+    "SECRET_KEY": None,
+}
+
+# Environment variables that configure the single-tenant ("standalone") installation.
+STANDALONE_SOURCES: dict[str, dict[str, Any]] = {
+    "loop": {"credentials": {"api_key": "LOOP_API_KEY"},
+             "base_url": ("LOOP_BASE_URL", "https://api.loopreturns.com")},
+    "stripe": {"credentials": {"secret_key": "STRIPE_SECRET_KEY"},
+               "base_url": ("STRIPE_BASE_URL", "https://api.stripe.com"),
+               "options": {"stripe_version": "STRIPE_VERSION"}},
+    "netsuite": {"credentials": {"account_id": "NETSUITE_ACCOUNT_ID",
+                                 "consumer_key": "NETSUITE_CONSUMER_KEY",
+                                 "consumer_secret": "NETSUITE_CONSUMER_SECRET",
+                                 "token_id": "NETSUITE_TOKEN_ID",
+                                 "token_secret": "NETSUITE_TOKEN_SECRET"},
+                 "base_url": ("NETSUITE_BASE_URL", None),
+                 "options": {"ra_external_id_prefix": "NETSUITE_RA_EXTERNAL_ID_PREFIX"}},
+    "shopify_pos": {"credentials": {"access_token": "SHOPIFY_ACCESS_TOKEN"},
+                    "base_url": ("SHOPIFY_BASE_URL", None),
+                    "options": {"api_version": "SHOPIFY_API_VERSION", "shop": "SHOPIFY_SHOP"}},
+}
+
+
+def load(app: Flask, overrides: dict[str, Any] | None) -> None:
+    """Fill defaults, then ORDER_TRUTH_* env vars, then test overrides; derive the rest."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("ORDER_TRUTH")
+    if os.environ.get("DATABASE_URL") and not os.environ.get("ORDER_TRUTH_DATABASE_URL"):
+        app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    if overrides:
+        app.config.update(overrides)
+    instance = Path(app.instance_path)
+    if not app.config["DATABASE_URL"]:
+        instance.mkdir(parents=True, exist_ok=True)
+        app.config["DATABASE_URL"] = f"sqlite:///{instance / 'order_truth.db'}"
+    if app.config["AUTO_MIGRATE"] is None:
+        app.config["AUTO_MIGRATE"] = str(app.config["DATABASE_URL"]).startswith("sqlite")
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret(instance)
+    if app.config["REDIS_URL"]:
+        app.config.setdefault("CACHE_TYPE", "RedisCache")
+        app.config["CACHE_REDIS_URL"] = app.config["REDIS_URL"]
+    else:
+        app.config.setdefault("CACHE_TYPE", "SimpleCache")
+    _validate(app)
+
+
+def _instance_secret(instance: Path) -> str:
+    """A per-deployment secret kept in instance/ so the embedded default needs no set-up."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _validate(app: Flask) -> None:
+    """Fail at start-up, not on first request, for settings that can't work."""
+    deadline = float(app.config["FANOUT_DEADLINE_SECONDS"])
+    if not 0.1 <= deadline <= 30:
+        raise ValueError(f"FANOUT_DEADLINE_SECONDS must be between 0.1 and 30, got {deadline}")
+    workers = int(app.config["FANOUT_MAX_WORKERS"])
+    if not 1 <= workers <= 256:
+        raise ValueError(f"FANOUT_MAX_WORKERS must be between 1 and 256, got {workers}")
+
+
+def standalone_configured(config: dict[str, Any]) -> bool:
+    """True when env vars configure at least one upstream for a self-hosted brand."""
+    return any(
+        all(config.get(var) for var in spec["credentials"].values())
+        for spec in STANDALONE_SOURCES.values()
+    )

@@ -1,0 +1,1 @@
+"""Persistence: installations (tenants), their connections and settings."""

@@ -1,0 +1,1 @@
+"""HTTP views: the widget, the JSON API, the sandbox helpdesk pages, health."""

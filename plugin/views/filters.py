@@ -1,0 +1,69 @@
+"""Jinja filters for the widget: money, dates, ages, labels."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask
+
+from ..core.model import SOURCE_LABELS, SourceName
+from ..core.money import Money
+
+ORDER_STATUS_LABELS = {
+    "not_found": "Not found",
+    "disputed": "Disputed",
+    "refunded": "Refunded",
+    "partially_refunded": "Partly refunded",
+    "return_in_progress": "Return in progress",
+    "refund_pending": "Refund pending",
+    "paid": "Paid",
+    "open": "Open",
+}
+
+
+def money(value: Money | None) -> str:
+    return "—" if value is None else value.format()
+
+
+def when(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%-d %b %Y %H:%M UTC")
+
+
+def day(value: datetime | None) -> str:
+    return "—" if value is None else value.astimezone(UTC).strftime("%-d %b")
+
+
+def ago(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "never"
+    seconds = int(((now or datetime.now(UTC)) - value).total_seconds())
+    if seconds < 5:
+        return "just now"
+    if seconds < 90:
+        return f"{seconds} s ago"
+    if seconds < 5400:
+        return f"{seconds // 60} min ago"
+    if seconds < 172800:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} days ago"
+
+
+def source_label(source: SourceName | str) -> str:
+    return SOURCE_LABELS[SourceName(source)].capitalize()
+
+
+def humanize(value: str) -> str:
+    return value.replace("_", " ").lower()
+
+
+def register(app: Flask) -> None:
+    app.add_template_filter(money)
+    app.add_template_filter(when)
+    app.add_template_filter(day)
+    app.add_template_filter(ago)
+    app.add_template_filter(source_label)
+    app.add_template_filter(humanize)
+    app.jinja_env.globals["ORDER_STATUS_LABELS"] = ORDER_STATUS_LABELS
+    app.jinja_env.globals["SOURCES"] = list(SourceName)

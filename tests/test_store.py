@@ -1,0 +1,101 @@
+"""The store: migrations, built-in installations, tenant isolation; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import inspect, select, text
+
+from plugin import installations
+from plugin.store.db import Store
+from plugin.store.models import Connection, Installation
+
+PG_URL = os.environ.get("ORDER_TRUTH_TEST_POSTGRES_URL")
+REQUIRE = os.environ.get("ORDER_TRUTH_REQUIRE_SERVICES") == "1"
+
+
+def _pg_store():
+    if not PG_URL:
+        if REQUIRE:
+            pytest.fail("ORDER_TRUTH_REQUIRE_SERVICES=1 but ORDER_TRUTH_TEST_POSTGRES_URL is unset")
+        pytest.skip("PostgreSQL not configured (set ORDER_TRUTH_TEST_POSTGRES_URL)")
+    schema = f"ot_{uuid.uuid4().hex[:10]}"
+    admin = Store(PG_URL)
+    with admin.engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    store = Store(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
+    return store, admin, schema
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = Store(f"sqlite:///{tmp_path / 'store.db'}")
+        yield s
+        s.dispose()
+        return
+    s, admin, schema = _pg_store()
+    yield s
+    s.dispose()
+    with admin.engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+CONFIG = {"SANDBOX_ENABLED": True}
+
+
+def test_migrations_create_tables_and_are_repeatable(store):
+    store.migrate()
+    store.migrate()
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"installations", "connections", "alembic_version"} <= tables
+
+
+def test_builtin_sandbox_installation_is_created_once(store):
+    store.migrate()
+    with store.session() as s:
+        installations.ensure_builtin(s, CONFIG)
+        installations.ensure_builtin(s, CONFIG)
+        keys = s.scalars(select(Installation.key)).all()
+    assert keys == ["sandbox"]
+
+
+def test_standalone_installation_from_env_config(store):
+    store.migrate()
+    config = {"SANDBOX_ENABLED": False, "STRIPE_SECRET_KEY": "sk_test_x"}
+    with store.session() as s:
+        installations.ensure_builtin(s, config)
+        tenant = installations.find(s, installations.STANDALONE_KEY)
+    assert tenant is not None and tenant.host == "standalone"
+    assert installations.default_key(config) == "standalone"
+
+
+def test_deleting_installation_removes_its_connections(store):
+    store.migrate()
+    with store.session() as s:
+        inst = Installation(key="zendesk:acme:1", host="zendesk", name="Acme", status="active",
+                            settings={})
+        inst.connections.append(Connection(source="processor", system="stripe",
+                                           base_url="https://api.stripe.com",
+                                           credentials_encrypted="x", options={}))
+        s.add(inst)
+        s.commit()
+        s.delete(inst)
+        s.commit()
+        assert s.scalars(select(Connection)).all() == []
+
+
+def test_tenant_settings_drive_features_and_windows(store):
+    store.migrate()
+    with store.session() as s:
+        s.add(Installation(key="t1", host="zendesk", name="T1", status="active",
+                           settings={"features": {"pos_source": False},
+                                     "reconcile": {"return_sync_lag_hours": 6}}))
+        s.commit()
+        tenant = installations.find(s, "t1")
+    assert tenant.features["pos_source"] is False
+    assert tenant.reconcile_settings.return_sync_lag.total_seconds() == 6 * 3600

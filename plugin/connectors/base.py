@@ -1,0 +1,539 @@
+"""One base client for every upstream: config, typed errors, timeouts, retries, validation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import requests
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from plugin.core.model import ErrorKind, Facts, OrderRef, SourceName
+from plugin.core.money import Money, MoneyError, normalise_currency
+
+logger = logging.getLogger(__name__)
+
+# Longest vendor message we pass on to an agent; bodies can be pages of HTML or SQL.
+_MAX_MESSAGE = 200
+# Sleep before retrying a 429/503 that carried no Retry-After (capped by max_retry_after).
+_DEFAULT_BACKOFF = 0.5
+_SECRET_PATTERNS = (re.compile(r"\b(sk|rk|pk)_(live|test)_[A-Za-z0-9*]+"),
+                    re.compile(r"\bshp(at|ca|pa|ss)_[A-Za-z0-9]+"))
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    """Where an upstream lives, how to authenticate, and how patient to be with it."""
+
+    base_url: str
+    credentials: Mapping[str, str] = field(repr=False)
+    connect_timeout: float = 1.0
+    read_timeout: float = 2.5
+    max_retries: int = 1
+    max_retry_after: float = 1.0
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- errors
+
+
+class UpstreamError(Exception):
+    """An upstream call failed; the message is safe to show an agent."""
+
+    kind: ErrorKind = ErrorKind.BAD_RESPONSE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        system: str,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.system = system
+        self.http_status = http_status
+        self.retry_after = retry_after
+        self.code = code
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(system={self.system!r}, kind={self.kind.value!r}, "
+                f"http_status={self.http_status!r}, message={self.message!r})")
+
+
+class AuthError(UpstreamError):
+    """Credentials were rejected (401/403)."""
+
+    kind = ErrorKind.AUTH
+
+
+class NotFoundError(UpstreamError):
+    """The upstream has no such resource."""
+
+    kind = ErrorKind.NOT_FOUND
+
+
+class RateLimitedError(UpstreamError):
+    """The upstream asked us to slow down; retry_after says for how long, if known."""
+
+    kind = ErrorKind.RATE_LIMITED
+
+
+class UpstreamTimeout(UpstreamError):
+    """No connection or no answer within the configured timeouts."""
+
+    kind = ErrorKind.TIMEOUT
+
+
+class UnavailableError(UpstreamError):
+    """The upstream could not be reached or answered 5xx."""
+
+    kind = ErrorKind.UNAVAILABLE
+
+
+class BadResponseError(UpstreamError):
+    """The upstream answered something we cannot use (status, body or schema)."""
+
+    kind = ErrorKind.BAD_RESPONSE
+
+
+class IdempotencyConflict(BadResponseError):
+    """An idempotency key was reused with different parameters."""
+
+    kind = ErrorKind.BAD_RESPONSE
+
+
+class ConfigError(UpstreamError):
+    """The connector is not configured well enough to call the upstream."""
+
+    kind = ErrorKind.CONFIG
+
+
+def safe_message(text: object, secrets: tuple[str, ...] = ()) -> str:
+    """Shorten a vendor message to one line and scrub anything that looks like a credential."""
+    out = " ".join(str(text).split())
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            out = out.replace(secret, "[redacted]")
+    for pattern in _SECRET_PATTERNS:
+        out = pattern.sub("[redacted]", out)
+    if len(out) > _MAX_MESSAGE:
+        out = out[: _MAX_MESSAGE - 1] + "…"
+    return out
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def _provably_unsent(exc: requests.RequestException) -> bool:
+    """True when the request cannot have reached the server (no TCP connection was made)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, NewConnectionError)
+
+
+# ---------------------------------------------------------------- marshmallow helpers
+
+
+class VendorSchema(Schema):
+    """Base for vendor body schemas: unknown fields are ignored, known ones are checked."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class Identifier(fields.Field):
+    """An id sent as a string or an integer; normalised to a non-empty string."""
+
+    default_error_messages = {"invalid": "Not a valid identifier."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise self.make_error("invalid")
+        text = str(value).strip()
+        if not text:
+            raise self.make_error("invalid")
+        return text
+
+
+class CurrencyCode(fields.Field):
+    """An ISO 4217 code in any case; normalised to upper case."""
+
+    default_error_messages = {"invalid": "Not an ISO 4217 currency code."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        try:
+            return normalise_currency(value)
+        except MoneyError as exc:
+            raise self.make_error("invalid") from exc
+
+
+class DecimalAmount(fields.Decimal):
+    """A major-unit amount sent as a decimal string (or an exact JSON number)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if isinstance(value, (bool, float)):
+            raise self.make_error("invalid")
+        if isinstance(value, str) and not value.strip():
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class MinorUnits(fields.Integer):
+    """An integer amount in minor units (Stripe style)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+
+class WholeNumber(fields.Field):
+    """An integer sent as a number or a numeric string ("2", "2.0"); fractions are invalid."""
+
+    default_error_messages = {"invalid": "Not a whole number."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+            raise self.make_error("invalid")
+        try:
+            number = Decimal(str(value).strip())
+        except ArithmeticError as exc:
+            raise self.make_error("invalid") from exc
+        if not number.is_finite() or number != number.to_integral_value():
+            raise self.make_error("invalid")
+        return int(number)
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 (or `format`) timestamp; naive values are taken as UTC; returns UTC."""
+
+    def __init__(self, format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(format, default_timezone=UTC, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if not isinstance(value, str):
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
+        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+
+
+class UnixTime(fields.Field):
+    """Seconds since the epoch as an integer; returns an aware UTC datetime."""
+
+    default_error_messages = {"invalid": "Not a unix timestamp."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise self.make_error("invalid") from exc
+
+
+def first_error(messages: Any, path: tuple[str, ...] = ()) -> tuple[str, str]:
+    """The first (field path, message) in a marshmallow error tree."""
+    if isinstance(messages, Mapping):
+        for key, sub in messages.items():
+            return first_error(sub, (*path, str(key)))
+    if isinstance(messages, (list, tuple)) and messages:
+        return first_error(messages[0], path)
+    return ".".join(path) or "body", str(messages)
+
+
+# ---------------------------------------------------------------- client
+
+
+class BaseClient(ABC):
+    """Shared HTTP plumbing for every connector; subclasses add auth, endpoints, normalising."""
+
+    system: ClassVar[str]
+    source: ClassVar[SourceName]
+    required_credentials: ClassVar[tuple[str, ...]] = ()
+    default_base_url: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        session: requests.Session | None = None,
+        *,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.config = config
+        missing = [
+            name for name in self.required_credentials
+            if not isinstance(config.credentials.get(name), str)
+            or not config.credentials.get(name, "").strip()
+        ]
+        if missing:
+            raise ConfigError(f"missing credential(s): {', '.join(missing)}", system=self.system)
+        self.base_url = self._resolve_base_url()
+        self._sleep = sleep
+        self._owns_session = session is None
+        self.session = session if session is not None else self._new_session()
+
+    # -- configuration
+
+    def _resolve_base_url(self) -> str:
+        url = (self.config.base_url or self.derive_base_url()).strip().rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("base URL must be an http(s) URL", system=self.system)
+        return url
+
+    def derive_base_url(self) -> str:
+        """The vendor's default base URL when config.base_url is empty."""
+        if not self.default_base_url:
+            raise ConfigError("no base URL configured", system=self.system)
+        return self.default_base_url
+
+    @staticmethod
+    def _new_session() -> requests.Session:
+        session = requests.Session()
+        # Retries are ours (status-aware, idempotency-aware); urllib3 must not add its own.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=10, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def close(self) -> None:
+        """Close the session if this client created it."""
+        if self._owns_session:
+            self.session.close()
+
+    def _secrets(self) -> tuple[str, ...]:
+        return tuple(str(v) for v in self.config.credentials.values() if v)
+
+    # -- hooks
+
+    def auth_headers(
+        self, method: str, url: str, params: Mapping[str, Any] | None
+    ) -> dict[str, str]:
+        """Headers that authenticate one request (override per vendor)."""
+        return {}
+
+    def error_message(self, payload: Any) -> tuple[str | None, str | None]:
+        """(code, message) from a vendor error body; override for nested envelopes."""
+        if isinstance(payload, Mapping):
+            for key in ("message", "error", "errors", "title", "detail"):
+                value = payload.get(key)
+                if isinstance(value, str) and value.strip():
+                    return None, value
+        return None, None
+
+    def error_for_status(
+        self,
+        status: int,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+    ) -> UpstreamError:
+        """The typed error for an HTTP status."""
+        if status in (401, 403):
+            cls: type[UpstreamError] = AuthError
+        elif status == 404:
+            cls = NotFoundError
+        elif status == 429:
+            cls = RateLimitedError
+        elif status >= 500:
+            cls = UnavailableError
+        else:
+            cls = BadResponseError
+        return cls(message, system=self.system, http_status=status, retry_after=retry_after,
+                   code=code)
+
+    def describe(self, status: int, code: str | None, message: str | None) -> str:
+        """Agent-safe text for an HTTP failure."""
+        text = f"HTTP {status}"
+        if code:
+            text += f" {code}"
+        if message:
+            text += f": {message}"
+        return safe_message(text, self._secrets())
+
+    def error_from_response(self, resp: requests.Response) -> UpstreamError:
+        """Typed error for a non-2xx response (subclasses parse their error envelope)."""
+        code, message = self._error_parts(resp)
+        return self.error_for_status(
+            resp.status_code,
+            self.describe(resp.status_code, code, message),
+            retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+            code=code,
+        )
+
+    def _error_parts(self, resp: requests.Response) -> tuple[str | None, str | None]:
+        try:
+            payload = json.loads(resp.content) if resp.content else None
+        except (ValueError, RecursionError):
+            return None, None
+        try:
+            code, message = self.error_message(payload)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None, None
+        return (str(code) if code is not None else None,
+                str(message) if message is not None else None)
+
+    # -- transport
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        retry_if_unsent: bool = False,
+    ) -> requests.Response:
+        """Send one logical request: timeouts, typed errors, bounded retries of safe requests."""
+        method = method.upper()
+        url = self.base_url + path
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "OPTIONS")
+        attempts = 1 + max(0, self.config.max_retries)
+        for attempt in range(1, attempts + 1):
+            last = attempt == attempts
+            # Rebuilt per attempt: signed auth (OAuth nonce/timestamp) must not be replayed.
+            send_headers = {"Accept": "application/json", "User-Agent": "order-truth/0.1"}
+            send_headers.update(self.auth_headers(method, url, params))
+            send_headers.update(headers or {})
+            started = time.monotonic()
+            try:
+                resp = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    data=data,
+                    headers=send_headers,
+                    timeout=(self.config.connect_timeout, self.config.read_timeout),
+                    # Custom auth headers (X-Authorization, tokens) would follow a redirect
+                    # to another host; upstream APIs don't redirect, so treat it as an error.
+                    allow_redirects=False,
+                )
+            except requests.Timeout as e:
+                if retry_if_unsent and not last and _provably_unsent(e):
+                    logger.info("%s %s %s: connect timeout, retrying", self.system, method, path)
+                    continue
+                what = ("connecting" if isinstance(e, requests.ConnectTimeout)
+                        else f"waiting for a response ({self.config.read_timeout:g}s)")
+                raise UpstreamTimeout(f"timed out {what}", system=self.system) from e
+            except requests.ConnectionError as e:
+                if retry_if_unsent and not last and _provably_unsent(e):
+                    logger.info("%s %s %s: not connected, retrying", self.system, method, path)
+                    continue
+                raise UnavailableError("could not connect", system=self.system) from e
+            except requests.RequestException as e:
+                raise UnavailableError(
+                    f"request failed ({type(e).__name__})", system=self.system
+                ) from e
+            elapsed_ms = int((time.monotonic() - started) * 1000)
+            logger.debug("%s %s %s -> %s in %dms", self.system, method, path,
+                         resp.status_code, elapsed_ms)
+            if 200 <= resp.status_code < 300:
+                return resp
+            if idempotent and not last and resp.status_code in (429, 503):
+                delay = self._retry_delay(resp)
+                if delay is not None:
+                    logger.info("%s %s %s -> %s, retrying in %.2fs", self.system, method,
+                                path, resp.status_code, delay)
+                    (self._sleep or time.sleep)(delay)
+                    continue
+            raise self.error_from_response(resp)
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _retry_delay(self, resp: requests.Response) -> float | None:
+        """Seconds to wait before retrying, or None when the upstream wants longer than we will."""
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        if retry_after is None:
+            return min(_DEFAULT_BACKOFF, self.config.max_retry_after)
+        if retry_after > self.config.max_retry_after:
+            return None
+        return retry_after
+
+    def _json(self, resp: requests.Response) -> Any:
+        """The decoded JSON body (floats as Decimal), or BadResponseError."""
+        try:
+            return json.loads(resp.content, parse_float=Decimal,
+                              parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as e:
+            ctype = safe_message(resp.headers.get("Content-Type", "none"))[:60]
+            raise BadResponseError(
+                f"HTTP {resp.status_code} body is not JSON (Content-Type {ctype})",
+                system=self.system, http_status=resp.status_code,
+            ) from e
+
+    def load(self, schema: Schema, payload: Any) -> Any:
+        """Validate a vendor body with a marshmallow schema; a mismatch is BadResponseError."""
+        try:
+            return schema.load(payload)
+        except ValidationError as e:
+            where, why = first_error(e.messages)
+            raise BadResponseError(
+                f"unexpected {self.system} response: {where}: {safe_message(why)}",
+                system=self.system,
+            ) from e
+
+    def bad_response(self, message: str) -> BadResponseError:
+        """A BadResponseError for a body that validated but cannot be normalised."""
+        return BadResponseError(safe_message(f"unexpected {self.system} response: {message}"),
+                                system=self.system)
+
+    def money(self, amount: Decimal | str | int, currency: str) -> Money:
+        """Money from a major-unit decimal; unrepresentable values are BadResponseError."""
+        try:
+            return Money.from_decimal(amount, currency)
+        except MoneyError as e:
+            raise self.bad_response(str(e)) from e
+
+    def minor(self, amount_minor: int, currency: str) -> Money:
+        """Money from minor units; invalid values are BadResponseError."""
+        try:
+            return Money(amount_minor, currency)
+        except MoneyError as e:
+            raise self.bad_response(str(e)) from e
+
+    # -- domain
+
+    @abstractmethod
+    def fetch(self, order: OrderRef) -> Facts:
+        """Everything this upstream knows about the order, normalised."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite JSON number {name}")

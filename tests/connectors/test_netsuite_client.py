@@ -1,0 +1,451 @@
+"""NetSuiteClient: TBA signing, SuiteQL requests and the normalised document chain."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import itertools
+import json
+import re
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+import pytest
+
+from plugin.connectors.base import (
+    AuthError,
+    BadResponseError,
+    ConfigError,
+    ConnectorConfig,
+    NotFoundError,
+    RateLimitedError,
+)
+from plugin.connectors.netsuite import (
+    NetSuiteClient,
+    base_string_uri,
+    chain_query,
+    hmac_sha256_signature,
+    netsuite_base_url,
+    netsuite_realm,
+    normalize_parameters,
+    percent_encode,
+    receipt_lines_query,
+    signature_base_string,
+    suiteql_literal,
+)
+from plugin.core.model import InventoryLine, OrderRef, ReturnState
+from plugin.core.money import Money
+
+BASE = "https://1234567-sb1.suitetalk.api.netsuite.com"
+URL = BASE + "/services/rest/query/v1/suiteql"
+CREDS = {"account_id": "1234567_SB1", "consumer_key": "ck-SECRET", "consumer_secret": "cs",
+         "token_id": "tk-SECRET", "token_secret": "ts"}
+ORDER = OrderRef(number="1001", name="#1001")
+NONCE = "n0nceF0rTests"
+NOW = 1772366400
+
+
+@pytest.fixture
+def client(sleeps):
+    return make_client(sleeps)
+
+
+def make_client(sleeps, nonce=lambda: NONCE, **options):
+    return NetSuiteClient(ConnectorConfig("", CREDS, options=options), sleep=sleeps,
+                          nonce=nonce, clock=lambda: NOW + 0.9)
+
+
+def sent_query(call) -> str:
+    return json.loads(call.request.body)["q"]
+
+
+# ---------------------------------------------------------------- OAuth 1.0a, RFC 5849
+
+# RFC 5849 §3.4.1.1 example request and its documented signature base string.
+RFC_URL = "http://example.com/request?b5=%3D%253D&a3=a&c%40=&a2=r%20b"
+RFC_OAUTH = [
+    ("oauth_consumer_key", "9djdj82h48djs9d2"),
+    ("oauth_token", "kkk9d7dh3k39sjv7"),
+    ("oauth_signature_method", "HMAC-SHA1"),
+    ("oauth_timestamp", "137131201"),
+    ("oauth_nonce", "7d8f3e4a"),
+]
+RFC_BODY = "c2&a3=2+q"
+RFC_BASE_STRING = (
+    "POST&http%3A%2F%2Fexample.com%2Frequest&a2%3Dr%2520b%26a3%3D2%2520q"
+    "%26a3%3Da%26b5%3D%253D%25253D%26c%2540%3D%26c2%3D%26oauth_consumer_"
+    "key%3D9djdj82h48djs9d2%26oauth_nonce%3D7d8f3e4a%26oauth_signature_m"
+    "ethod%3DHMAC-SHA1%26oauth_timestamp%3D137131201%26oauth_token%3Dkkk"
+    "9d7dh3k39sjv7"
+)
+
+
+def test_signature_base_string_matches_rfc_5849_example():
+    body_params = parse_qsl(RFC_BODY, keep_blank_values=True)
+    assert signature_base_string("post", RFC_URL, [*RFC_OAUTH, *body_params]) == RFC_BASE_STRING
+
+
+def test_hmac_sha256_signature_of_rfc_base_string():
+    expected = base64.b64encode(
+        hmac.new(b"cs&ts", RFC_BASE_STRING.encode(), hashlib.sha256).digest()).decode()
+    assert hmac_sha256_signature(RFC_BASE_STRING, "cs", "ts") == expected
+
+
+def test_signing_key_parts_are_percent_encoded():
+    expected = base64.b64encode(
+        hmac.new(b"c%26s&t%20s", b"base", hashlib.sha256).digest()).decode()
+    assert hmac_sha256_signature("base", "c&s", "t s") == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("HTTP://EXAMPLE.COM:80/r%20v/X?id=123", "http://example.com/r%20v/X"),
+        ("https://www.example.net:8080/?q=1", "https://www.example.net:8080/"),
+        ("https://Acct.suitetalk.api.netsuite.com:443/services/rest",
+         "https://acct.suitetalk.api.netsuite.com/services/rest"),
+    ],
+)
+def test_base_string_uri(url, expected):
+    assert base_string_uri(url) == expected
+
+
+def test_percent_encoding_and_parameter_normalisation():
+    assert percent_encode("a b&c=d~e-f.g_h/é") == "a%20b%26c%3Dd~e-f.g_h%2F%C3%A9"
+    assert normalize_parameters([("b", "2"), ("a", "2"), ("a", "1"), ("a b", "")]) == (
+        "a=1&a=2&a%20b=&b=2")
+
+
+def test_oauth_header_fields_and_signature_verify(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("netsuite", "empty"))
+    client.fetch(ORDER)
+
+    request = mocked.calls[0].request
+    header = request.headers["Authorization"]
+    assert header.startswith("OAuth ")
+    fields = {k: unquote(v) for k, v in re.findall(r'(\w+)="([^"]*)"', header)}
+    assert fields == {
+        "realm": "1234567_SB1",
+        "oauth_consumer_key": "ck-SECRET",
+        "oauth_token": "tk-SECRET",
+        "oauth_nonce": NONCE,
+        "oauth_timestamp": str(NOW),
+        "oauth_signature_method": "HMAC-SHA256",
+        "oauth_version": "1.0",
+        "oauth_signature": fields["oauth_signature"],
+    }
+    # Recompute the signature independently from what was actually sent.
+    parts = urlsplit(request.url)
+    params = [(k, v) for k, v in fields.items() if k not in ("realm", "oauth_signature")]
+    params += parse_qsl(parts.query)
+    norm = "&".join(sorted(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params))
+    base = "&".join(["POST", quote(f"https://{parts.hostname}{parts.path}", safe=""),
+                     quote(norm, safe="")])
+    expected = base64.b64encode(
+        hmac.new(b"cs&ts", base.encode(), hashlib.sha256).digest()).decode()
+    assert fields["oauth_signature"] == expected
+
+
+def test_every_attempt_gets_a_fresh_nonce(mocked, fixture_json, sleeps):
+    counter = itertools.count(1)
+    client = make_client(sleeps, nonce=lambda: f"nonce{next(counter)}")
+    mocked.post(URL, status=429, headers={"Retry-After": "0"},
+                json=fixture_json("netsuite", "error_concurrency"))
+    mocked.post(URL, json=fixture_json("netsuite", "empty"))
+    client.fetch(ORDER)
+    nonces = [re.search(r'oauth_nonce="([^"]+)"', c.request.headers["Authorization"]).group(1)
+              for c in mocked.calls]
+    assert nonces == ["nonce1", "nonce2"]
+
+
+@pytest.mark.parametrize("account", ["1234567_SB1", "1234567-sb1", " 1234567_sb1 "])
+def test_account_id_forms(account):
+    assert netsuite_base_url(account) == "https://1234567-sb1.suitetalk.api.netsuite.com"
+    assert netsuite_realm(account) == "1234567_SB1"
+
+
+@pytest.mark.parametrize("account", ["evil.test/x", "acct@evil.test", ""])
+def test_bad_account_id_is_config_error(account):
+    with pytest.raises(ConfigError):
+        netsuite_base_url(account)
+
+
+def test_base_url_defaults_from_account_id(client):
+    assert client.base_url == BASE
+
+
+# ---------------------------------------------------------------- SuiteQL
+
+
+def test_suiteql_literal_doubles_quotes():
+    assert suiteql_literal("#1001") == "'#1001'"
+    assert suiteql_literal("#10'01") == "'#10''01'"
+
+
+def test_chain_query_shape():
+    sql = chain_query("#1001")
+    assert sql.count("otherrefnum = '#1001'") == 4
+    assert sql.count("UNION ALL") == 3
+    assert "NextTransactionLineLink l3" in sql
+    for column in ("id", "type", "tranid", "status", "total", "currency", "created",
+                   "otherrefnum", "externalid", "memo", "parent"):
+        assert re.search(rf"\b{column}\b", sql), column
+    assert "'YYYY-MM-DD HH24:MI:SS'" in sql
+
+
+def test_receipt_lines_query_only_takes_numeric_ids():
+    assert "tl.transaction IN (8820, 8821) AND tl.mainline = 'F'" in receipt_lines_query(
+        ["8820", "8821"])
+    with pytest.raises(ValueError):
+        receipt_lines_query(["8820) OR (1=1"])
+    with pytest.raises(ValueError):
+        receipt_lines_query([])
+
+
+def test_request_shape(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("netsuite", "chain_full"))
+    mocked.post(URL, json=fixture_json("netsuite", "receipt_lines"))
+    client.fetch(ORDER)
+
+    first, second = mocked.calls
+    assert urlsplit(first.request.url).path == "/services/rest/query/v1/suiteql"
+    assert parse_qsl(urlsplit(first.request.url).query) == [("limit", "1000"), ("offset", "0")]
+    assert first.request.headers["Prefer"] == "transient"
+    assert first.request.headers["Content-Type"] == "application/json"
+    assert list(json.loads(first.request.body)) == ["q"]
+    assert "so.otherrefnum = '#1001'" in sent_query(first)
+    assert "NextTransactionLineLink" in sent_query(first)
+    assert "tl.transaction IN (8820) AND tl.mainline = 'F'" in sent_query(second)
+
+
+def test_document_chain_is_normalised(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("netsuite", "chain_full"))
+    mocked.post(URL, json=fixture_json("netsuite", "receipt_lines"))
+    facts = client.fetch(ORDER)
+
+    assert facts.found
+    so = facts.sales_order
+    assert (so.internal_id, so.tran_id, so.status_raw) == ("8801", "SO4411", "SalesOrd:B")
+    assert so.total == Money(10000, "USD")
+    assert so.created_at == datetime(2026, 2, 10, 16, 42, 5, tzinfo=UTC)
+
+    received, cancelled = facts.return_authorizations
+    assert received.internal_id == "8812"
+    assert received.tran_id == "RMA1021"
+    assert received.status_raw == "RtnAuth:F"
+    assert received.state is ReturnState.RECEIVED
+    assert received.total == Money(7400, "USD")
+    assert received.portal_return_id == "37603922"
+    assert received.created_at == datetime(2026, 2, 14, 11, 45, 10, tzinfo=UTC)
+    assert cancelled.state is ReturnState.CANCELED
+    assert cancelled.portal_return_id is None
+    assert cancelled.total is None
+
+    (receipt,) = facts.item_receipts
+    assert (receipt.internal_id, receipt.tran_id, receipt.created_from) == (
+        "8820", "IR2051", "8812")
+    assert receipt.lines == (
+        InventoryLine(sku="TSHIRT-M", quantity=2, location="Main Warehouse"),
+        InventoryLine(sku="CAP-OS", quantity=2, location="Main Warehouse"),
+    )
+
+    (memo,) = facts.credit_memos
+    assert (memo.internal_id, memo.tran_id, memo.created_from) == ("8825", "CM7788", "8812")
+    assert memo.amount == Money(7400, "USD")
+    assert memo.status_raw == "CustCred:B"
+
+    # the duplicated CustRfnd row collapses to one document
+    (refund,) = facts.customer_refunds
+    assert (refund.internal_id, refund.tran_id, refund.applied_to) == ("8830", "CR12", "8825")
+    assert refund.amount == Money(7400, "USD")
+    assert refund.processor_refund_id == "re_3PqR1fK9xYzAbCdE0a1b2c3d"
+    assert refund.created_at == datetime(2026, 2, 19, 10, 20, 31, tzinfo=UTC)
+
+
+def test_order_name_with_quote_and_no_receipts(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("netsuite", "chain_no_receipts"))
+    facts = client.fetch(OrderRef(number="10'01", name="#10'01"))
+
+    assert len(mocked.calls) == 1  # no receipts → no receipt-lines query
+    sql = sent_query(mocked.calls[0])
+    assert "so.otherrefnum = '#10''01'" in sql
+    assert "'#10'01'" not in sql
+    assert facts.sales_order.total == Money(4500, "JPY")
+    (ra,) = facts.return_authorizations
+    assert ra.state is ReturnState.AUTHORIZED
+    assert ra.status_raw == "RtnAuth:B"
+    assert ra.total == Money(1500, "JPY")
+    assert ra.portal_return_id == "40001"
+    assert facts.item_receipts == facts.credit_memos == facts.customer_refunds == ()
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [("A", ReturnState.REQUESTED), ("B", ReturnState.AUTHORIZED),
+     ("D", ReturnState.PARTIALLY_RECEIVED), ("E", ReturnState.PARTIALLY_RECEIVED),
+     ("F", ReturnState.RECEIVED), ("G", ReturnState.CLOSED), ("H", ReturnState.CLOSED),
+     ("RtnAuth:C", ReturnState.CANCELED)],
+)
+def test_ra_status_mapping(client, mocked, fixture_json, status, state):
+    body = fixture_json("netsuite", "chain_no_receipts")
+    body["items"][1]["status"] = status
+    mocked.post(URL, json=body)
+    (ra,) = client.fetch(ORDER).return_authorizations
+    assert ra.state is state
+    assert ra.status_raw == "RtnAuth:" + status.removeprefix("RtnAuth:")
+
+
+def test_unknown_ra_status_is_bad_response(client, mocked, fixture_json):
+    body = fixture_json("netsuite", "chain_no_receipts")
+    body["items"][1]["status"] = "Z"
+    mocked.post(URL, json=body)
+    with pytest.raises(BadResponseError, match="'Z'"):
+        client.fetch(ORDER)
+
+
+def test_ra_external_id_prefix_is_configurable(mocked, fixture_json, sleeps):
+    body = fixture_json("netsuite", "chain_no_receipts")
+    body["items"][1]["externalid"] = "ls_40001"
+    mocked.post(URL, json=body)
+    facts = make_client(sleeps, ra_external_id_prefix="ls_").fetch(ORDER)
+    assert facts.return_authorizations[0].portal_return_id == "40001"
+
+
+def test_processor_refund_id_falls_back_to_externalid(client, mocked, fixture_json):
+    body = fixture_json("netsuite", "chain_full")
+    for row in body["items"]:
+        if row["type"] == "CustRfnd":
+            row["memo"] = "manual refund"
+            row["externalid"] = "stripe:re_1AbC2dEf3"
+    mocked.post(URL, json=body)
+    mocked.post(URL, json=fixture_json("netsuite", "receipt_lines"))
+    assert client.fetch(ORDER).customer_refunds[0].processor_refund_id == "re_1AbC2dEf3"
+
+
+def test_no_rows_means_not_found(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("netsuite", "empty"))
+    facts = client.fetch(ORDER)
+    assert not facts.found
+    assert facts.sales_order is None and facts.return_authorizations == ()
+    assert len(mocked.calls) == 1
+
+
+def test_has_more_pages_are_followed_with_offset(client, mocked, fixture_json):
+    full = fixture_json("netsuite", "chain_no_receipts")
+    page1 = {**copy.deepcopy(full), "count": 1, "hasMore": True, "offset": 0,
+             "items": full["items"][:1]}
+    page2 = {**copy.deepcopy(full), "count": 1, "hasMore": False, "offset": 1,
+             "items": full["items"][1:]}
+    mocked.post(URL, json=page1)
+    mocked.post(URL, json=page2)
+    facts = client.fetch(ORDER)
+    assert facts.sales_order.internal_id == "9901"
+    assert facts.return_authorizations[0].internal_id == "9910"
+    offsets = [dict(parse_qsl(urlsplit(c.request.url).query))["offset"] for c in mocked.calls]
+    assert offsets == ["0", "1"]
+
+
+def test_401_invalid_login_is_auth_error(client, mocked, fixture_json):
+    mocked.post(URL, status=401, json=fixture_json("netsuite", "error_invalid_login"))
+    with pytest.raises(AuthError) as info:
+        client.fetch(ORDER)
+    assert info.value.code == "INVALID_LOGIN"
+    assert str(info.value).startswith("HTTP 401 INVALID_LOGIN: Invalid login attempt.")
+    for secret in ("ck-SECRET", "tk-SECRET"):
+        assert secret not in repr(info.value)
+
+
+def test_invalid_login_code_is_auth_error_whatever_the_status(client, mocked, fixture_json):
+    body = fixture_json("netsuite", "error_invalid_login")
+    mocked.post(URL, status=400, json=body)
+    with pytest.raises(AuthError):
+        client.fetch(ORDER)
+
+
+def test_concurrency_limit_429_is_rate_limited(client, mocked, fixture_json):
+    mocked.post(URL, status=429, headers={"Retry-After": "60"},
+                json=fixture_json("netsuite", "error_concurrency"))
+    with pytest.raises(RateLimitedError) as info:
+        client.fetch(ORDER)
+    assert info.value.code == "CONCURRENCY_LIMIT_EXCEEDED"
+    assert info.value.retry_after == 60.0
+
+
+def test_request_limit_400_is_rate_limited(client, mocked, fixture_json):
+    mocked.post(URL, status=400, json=fixture_json("netsuite", "error_request_limit"))
+    with pytest.raises(RateLimitedError) as info:
+        client.fetch(ORDER)
+    assert info.value.http_status == 400
+    assert len(mocked.calls) == 1
+
+
+def test_invalid_query_is_bad_response(client, mocked, fixture_json):
+    mocked.post(URL, status=400, json=fixture_json("netsuite", "error_invalid_query"))
+    with pytest.raises(BadResponseError) as info:
+        client.fetch(ORDER)
+    assert info.value.code == "INVALID_PARAMETER"
+    assert len(str(info.value)) <= 200
+
+
+def test_404_is_not_found_error(client, mocked):
+    mocked.post(URL, status=404, json={"type": "x", "title": "Not Found", "status": 404,
+                                       "o:errorDetails": [{"detail": "Record not found.",
+                                                           "o:errorCode": "NONEXISTENT_ID"}]})
+    with pytest.raises(NotFoundError):
+        client.fetch(ORDER)
+
+
+def _row(index, **changes):
+    def mutate(body):
+        body["items"][index].update(changes)
+    return mutate
+
+
+def _envelope(**changes):
+    def mutate(body):
+        body.update(changes)
+        for key, value in changes.items():
+            if value is None:
+                del body[key]
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (_row(0, created="19/02/2026 10:20"), "created"),
+        (_row(0, total="1OO.00"), "total"),
+        (_row(0, currency="Dollar"), "currency"),
+        (_row(1, id="99x"), "id"),
+        (_row(1, parent="9901 OR 1=1"), "parent"),
+        (_envelope(items={"id": "1"}), "items"),
+        (_envelope(hasMore=None), "hasMore"),
+        (_envelope(count="2"), "count"),
+    ],
+)
+def test_malformed_rows_are_bad_response(client, mocked, fixture_json, mutate, field):
+    body = fixture_json("netsuite", "chain_no_receipts")
+    mutate(body)
+    mocked.post(URL, json=body)
+    with pytest.raises(BadResponseError) as info:
+        client.fetch(ORDER)
+    assert field in str(info.value)
+
+
+def test_missing_required_column_is_bad_response(client, mocked, fixture_json):
+    body = fixture_json("netsuite", "chain_full")
+    del body["items"][4]["parent"]  # a credit memo must say which RA it came from
+    mocked.post(URL, json=body)
+    with pytest.raises(BadResponseError, match="parent"):
+        client.fetch(ORDER)
+
+
+def test_bad_receipt_line_quantity_is_bad_response(client, mocked, fixture_json):
+    lines = fixture_json("netsuite", "receipt_lines")
+    lines["items"][0]["quantity"] = "1.5"
+    mocked.post(URL, json=fixture_json("netsuite", "chain_full"))
+    mocked.post(URL, json=lines)
+    with pytest.raises(BadResponseError, match="quantity"):
+        client.fetch(ORDER)

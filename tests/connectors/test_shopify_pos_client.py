@@ -1,0 +1,195 @@
+"""ShopifyPosClient: the Admin GraphQL order query and store returns from refunds."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from plugin.connectors.base import (
+    AuthError,
+    BadResponseError,
+    ConfigError,
+    ConnectorConfig,
+    NotFoundError,
+    RateLimitedError,
+)
+from plugin.connectors.shopify_pos import ShopifyPosClient, order_search
+from plugin.core.model import OrderRef, StoreReturnLine
+from plugin.core.money import Money
+
+BASE = "https://order-truth-demo.myshopify.com"
+URL = BASE + "/admin/api/2025-07/graphql.json"
+TOKEN = "shpat_SECRETtokenForTests"
+ORDER = OrderRef(number="1001", name="#1001")
+
+
+@pytest.fixture
+def client(sleeps):
+    return ShopifyPosClient(ConnectorConfig(BASE, {"access_token": TOKEN}), sleep=sleeps)
+
+
+def test_store_returns_are_refunds_with_return_lines_at_a_location(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("shopify", "order_refunds"))
+    facts = client.fetch(ORDER)
+
+    assert facts.found and facts.order_found
+    assert facts.order_name == "#1001"
+    assert facts.currency == "USD"
+    # refund ...224 only has a NO_RESTOCK line; ...225 has a RETURN line with no location
+    (store_return,) = facts.store_returns
+    assert store_return.refund_id == "gid://shopify/Refund/990011223"
+    assert store_return.created_at == datetime(2026, 2, 21, 17, 4, 33, tzinfo=UTC)
+    assert store_return.amount == Money(3700, "USD")
+    assert store_return.location == "Downtown Store"
+    # the NO_RESTOCK line on the same refund is not a store-return line
+    assert store_return.lines == (
+        StoreReturnLine(sku="TSHIRT-M", quantity=1, restock_type="RETURN",
+                        location="Downtown Store"),
+    )
+
+
+def test_request_shape(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("shopify", "order_refunds"))
+    client.fetch(ORDER)
+
+    request = mocked.calls[0].request
+    assert request.method == "POST"
+    assert request.url == URL
+    assert request.headers["X-Shopify-Access-Token"] == TOKEN
+    assert request.headers["Content-Type"] == "application/json"
+    body = json.loads(request.body)
+    assert body["variables"] == {"query": "name:#1001"}
+    query = " ".join(body["query"].split())
+    assert "orders(first: 1, query: $query)" in query
+    assert "refunds(first: 20)" in query
+    assert "totalRefundedSet { shopMoney { amount currencyCode } }" in query
+    assert "refundLineItems(first: 50)" in query
+    assert "quantity restockType restocked location { id name } lineItem { sku name }" in query
+
+
+def test_api_version_and_shop_options(mocked, fixture_json):
+    client = ShopifyPosClient(ConnectorConfig(
+        "", {"access_token": TOKEN},
+        options={"shop": "order-truth-demo", "api_version": "2025-10"}))
+    url = BASE + "/admin/api/2025-10/graphql.json"
+    mocked.post(url, json=fixture_json("shopify", "order_not_found"))
+    client.fetch(ORDER)
+    assert mocked.calls[0].request.url == url
+
+
+@pytest.mark.parametrize("options", [{}, {"shop": "bad shop.evil"},
+                                     {"shop": "x", "api_version": "../../admin"}])
+def test_bad_shop_config_is_config_error(options):
+    with pytest.raises(ConfigError):
+        ShopifyPosClient(ConnectorConfig("", {"access_token": TOKEN}, options=options))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("#1001", "name:#1001"), ("#10 01", 'name:"#10 01"'), ('#10"01', 'name:"#10\\"01"'),
+     ("#10'01", "name:\"#10'01\"")],
+)
+def test_order_search(name, expected):
+    assert order_search(name) == expected
+
+
+def test_no_order_node_means_not_found(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("shopify", "order_not_found"))
+    facts = client.fetch(ORDER)
+    assert not facts.found
+    assert facts.order_found is False
+    assert facts.store_returns == ()
+
+
+def test_a_different_order_from_loose_search_is_not_this_order(client, mocked, fixture_json):
+    body = fixture_json("shopify", "order_refunds")
+    body["data"]["orders"]["nodes"][0]["name"] = "#10010"
+    mocked.post(URL, json=body)
+    assert client.fetch(ORDER).order_found is False
+
+
+def test_order_without_store_returns_is_found(client, mocked, fixture_json):
+    body = fixture_json("shopify", "order_refunds")
+    body["data"]["orders"]["nodes"][0]["refunds"] = []
+    mocked.post(URL, json=body)
+    facts = client.fetch(ORDER)
+    assert facts.order_found is True
+    assert facts.store_returns == ()
+
+
+def test_throttled_is_rate_limited(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("shopify", "throttled"))
+    with pytest.raises(RateLimitedError) as info:
+        client.fetch(ORDER)
+    assert info.value.code == "THROTTLED"
+    assert info.value.http_status == 200
+    # (152 requested - 2 available) / 100 restored per second
+    assert info.value.retry_after == pytest.approx(1.5)
+
+
+def test_other_graphql_errors_are_bad_response(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("shopify", "access_denied"))
+    with pytest.raises(BadResponseError) as info:
+        client.fetch(ORDER)
+    assert info.value.code == "ACCESS_DENIED"
+    assert "Access denied for orders field" in str(info.value)
+
+
+def test_401_is_auth_error(client, mocked, fixture_json):
+    mocked.post(URL, status=401, json=fixture_json("shopify", "invalid_token"))
+    with pytest.raises(AuthError) as info:
+        client.fetch(ORDER)
+    assert "Invalid API key or access token" in str(info.value)
+    assert TOKEN not in repr(info.value)
+
+
+def test_404_is_not_found_error(client, mocked):
+    mocked.post(URL, status=404, json={"errors": "Not Found"})
+    with pytest.raises(NotFoundError):
+        client.fetch(ORDER)
+
+
+def _refund_line(**changes):
+    def mutate(body):
+        body["data"]["orders"]["nodes"][0]["refunds"][0]["refundLineItems"]["nodes"][0].update(
+            changes)
+    return mutate
+
+
+def _refund(**changes):
+    def mutate(body):
+        refund = body["data"]["orders"]["nodes"][0]["refunds"][0]
+        refund.update(changes)
+        for key, value in changes.items():
+            if value is None:
+                del refund[key]
+    return mutate
+
+
+def _data_null(body):
+    body["data"] = None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (_refund_line(quantity="1"), "quantity"),
+        (_refund_line(restockType=None), "restockType"),
+        (_refund(createdAt="21/02/2026"), "createdAt"),
+        (_refund(refundLineItems=None), "refundLineItems"),
+        (_refund(totalRefundedSet={"shopMoney": {"amount": "3 7", "currencyCode": "USD"}}),
+         "amount"),
+        (_refund(totalRefundedSet={"shopMoney": {"amount": "37.00", "currencyCode": "XX"}}),
+         "currencyCode"),
+        (_data_null, "data"),
+    ],
+)
+def test_malformed_body_is_bad_response(client, mocked, fixture_json, mutate, field):
+    body = fixture_json("shopify", "order_refunds")
+    mutate(body)
+    mocked.post(URL, json=body)
+    with pytest.raises(BadResponseError) as info:
+        client.fetch(ORDER)
+    assert field in str(info.value)

@@ -7,7 +7,7 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from . import installations
@@ -32,6 +32,7 @@ def _store():
 @click.option("--json", "as_json", is_flag=True, help="Print the merged record as JSON.")
 @click.option("--installation", default=None, help="Installation key (default: the default one).")
 @click.option("--refresh", is_flag=True, help="Ignore cached source answers.")
+@with_appcontext
 def truth(order_id: str, as_json: bool, installation: str | None, refresh: bool) -> None:
     """Print the merged record for ORDER_ID."""
     key = installation or installations.default_key(current_app.config)

@@ -1,22 +1,35 @@
-"""App, client and runner fixtures over a temporary SQLite store and a private sandbox."""
+"""App, client and runner fixtures over a temporary SQLite store and a private sandbox server."""
 
 from __future__ import annotations
 
 import pytest
 
 from plugin.app import create_app
+from plugin.sandbox.server import SandboxServer
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """One simulated-upstreams server for the test session; faults are reset per test."""
+    server = SandboxServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def app(tmp_path):
+def app(tmp_path, sandbox):
+    sandbox.state.reset()
     app = create_app({
         "TESTING": True,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
         "SECRET_KEY": "test-secret",
-        "CACHE_TYPE": "NullCache",
-        "FANOUT_DEADLINE_SECONDS": 2.5,
+        "SOURCE_CACHE_SECONDS": 0,
+        "SANDBOX_URL": sandbox.url,
+        # The source_slow scenario answers after 6 s; a short deadline keeps tests quick.
+        "FANOUT_DEADLINE_SECONDS": 1.0,
     })
     yield app
+    sandbox.state.reset()
     app.extensions["order_truth"].close()
     app.extensions["store"].dispose()
 

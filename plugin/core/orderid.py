@@ -24,6 +24,8 @@ def parse_order_id(raw: str | None, name_prefix: str = "#") -> OrderRef:
     text = str(raw).strip()
     if text.startswith("#"):
         text = text[1:].strip()
+    if not text:
+        raise InvalidOrderId("An order ID is required.")
     if len(text) > 40:
         raise InvalidOrderId("An order ID is at most 40 characters.")
     if not _ORDER_ID.match(text):

@@ -1,0 +1,156 @@
+"""Fan-out: sources run in parallel under one deadline; failures become reports, never crashes."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from plugin.connectors.base import AuthError, UpstreamTimeout
+from plugin.core.model import (
+    ErpFacts,
+    ErrorKind,
+    OrderRef,
+    PortalFacts,
+    PosFacts,
+    ProcessorFacts,
+    SourceName,
+    SourceStatus,
+)
+from plugin.fanout import FanOut
+
+ORDER = OrderRef("1001", "#1001")
+EMPTY = {
+    SourceName.PORTAL: PortalFacts("#1001"),
+    SourceName.PROCESSOR: ProcessorFacts("#1001"),
+    SourceName.ERP: ErpFacts("#1001"),
+    SourceName.POS: PosFacts("#1001", order_found=True),
+}
+
+
+class FakeClient:
+    """Stands in for a connector: returns facts, raises, or blocks until released."""
+
+    def __init__(self, source, *, raises=None, gate=None, started=None):
+        self.source, self.raises, self.gate, self.started = source, raises, gate, started
+        self.calls = 0
+
+    def fetch(self, order):
+        self.calls += 1
+        if self.started is not None:
+            self.started.set()
+        if self.gate is not None:
+            self.gate.wait(10)
+        if self.raises is not None:
+            raise self.raises
+        return EMPTY[self.source]
+
+    def close(self):
+        pass
+
+
+class DictCache:
+    def __init__(self):
+        self.data = {}
+
+    def get(self, key):
+        return self.data.get(key)
+
+    def set(self, key, value, timeout=None):
+        self.data[key] = value
+
+
+@pytest.fixture
+def fanout():
+    f = FanOut(8, clock=lambda: datetime(2026, 3, 10, tzinfo=UTC))
+    yield f
+    f.shutdown()
+
+
+def clients(**overrides):
+    out = {}
+    for source in SourceName:
+        out[source] = (source.value, overrides.get(source.value, FakeClient(source)))
+    return out
+
+
+def test_hung_source_times_out_while_others_render(fanout):
+    gate = threading.Event()
+    hung = FakeClient(SourceName.ERP, gate=gate)
+    results = fanout.gather(ORDER, clients(erp=hung), deadline=0.3)
+    try:
+        # The record came back while the ERP call was still blocked.
+        assert not gate.is_set()
+        assert results.erp.report.status is SourceStatus.TIMEOUT
+        assert results.erp.report.error == "no answer within 0.3 s"
+        assert results.portal.report.status is SourceStatus.NOT_FOUND
+        assert results.pos.report.status is SourceStatus.OK
+    finally:
+        gate.set()
+
+
+def test_sources_are_asked_concurrently(fanout):
+    # Each client waits until all four have started: only possible if they run at once.
+    started = {s: threading.Event() for s in SourceName}
+
+    class Barrier(FakeClient):
+        def fetch(self, order):
+            started[self.source].set()
+            for ev in started.values():
+                if not ev.wait(2):
+                    raise UpstreamTimeout("peer never started", system="fake")
+            return EMPTY[self.source]
+
+    results = fanout.gather(ORDER, {s: (s.value, Barrier(s)) for s in SourceName}, deadline=3)
+    assert all(r.status.answered for r in results.reports().values())
+
+
+def test_upstream_errors_become_typed_reports(fanout):
+    results = fanout.gather(ORDER, clients(
+        processor=FakeClient(SourceName.PROCESSOR,
+                             raises=AuthError("invalid API key", system="stripe", http_status=401)),
+        portal=FakeClient(SourceName.PORTAL, raises=UpstreamTimeout("read timed out", system="loop")),
+    ), deadline=1)
+    proc = results.processor.report
+    assert (proc.status, proc.error_kind, proc.http_status) == (SourceStatus.ERROR, ErrorKind.AUTH, 401)
+    assert results.portal.report.status is SourceStatus.TIMEOUT
+
+
+def test_connector_bug_is_contained(fanout):
+    results = fanout.gather(ORDER, clients(
+        erp=FakeClient(SourceName.ERP, raises=KeyError("boom"))), deadline=1)
+    assert results.erp.report.status is SourceStatus.ERROR
+    assert results.erp.report.error_kind is ErrorKind.BAD_RESPONSE
+    assert "boom" not in (results.erp.report.error or "")
+
+
+def test_not_configured_source_is_never_called(fanout):
+    results = fanout.gather(ORDER, {**clients(), SourceName.POS: ("shopify_pos", None)}, deadline=1)
+    assert results.pos.report.status is SourceStatus.NOT_CONFIGURED
+
+
+def test_answers_are_cached_per_tenant_and_refresh_bypasses(fanout):
+    cache = DictCache()
+    c = clients()
+    fanout.gather(ORDER, c, deadline=1, cache=cache, cache_prefix="inst:1", cache_seconds=30)
+    again = fanout.gather(ORDER, c, deadline=1, cache=cache, cache_prefix="inst:1",
+                          cache_seconds=30)
+    assert again.portal.report.cached
+    assert c[SourceName.PORTAL][1].calls == 1
+    other = fanout.gather(ORDER, c, deadline=1, cache=cache, cache_prefix="inst:2",
+                          cache_seconds=30)
+    assert not other.portal.report.cached
+    fanout.gather(ORDER, c, deadline=1, cache=cache, cache_prefix="inst:1", cache_seconds=30,
+                  refresh=True)
+    assert c[SourceName.PORTAL][1].calls == 3
+
+
+def test_failures_are_not_cached(fanout):
+    cache = DictCache()
+    failing = FakeClient(SourceName.ERP, raises=UpstreamTimeout("slow", system="netsuite"))
+    fanout.gather(ORDER, clients(erp=failing), deadline=1, cache=cache, cache_prefix="i",
+                  cache_seconds=30)
+    fanout.gather(ORDER, clients(erp=failing), deadline=1, cache=cache, cache_prefix="i",
+                  cache_seconds=30)
+    assert failing.calls == 2

@@ -283,22 +283,11 @@ def _merge_refunds(
             None,
         )
 
-    # Pass 1: explicit links.
-    pending: list[ProcessorRefund] = []
-    for ref in processor_refunds:
-        cref = cref_by_re.get(ref.refund_id)
-        memo = None
-        if cref is None and ref.erp_refund_id:
-            cref = cref_by_tran.get(ref.erp_refund_id)
-            memo = memo_by_tran.get(ref.erp_refund_id)
-        if cref is not None and cref.internal_id in used_crefs:
-            cref = None
+    def claim(ref: ProcessorRefund, cref: ErpCustomerRefund | None,
+              memo: ErpCreditMemo | None) -> None:
+        memo = memo or memo_for(cref)
         if memo is not None and memo.internal_id in used_memos:
             memo = None
-        if cref is None and memo is None:
-            pending.append(ref)
-            continue
-        memo = memo or memo_for(cref)
         if cref is None and memo is not None:
             cref = cref_for(memo)
         pairs.append((ref, cref, memo))
@@ -306,6 +295,28 @@ def _merge_refunds(
             used_crefs.add(cref.internal_id)
         if memo:
             used_memos.add(memo.internal_id)
+
+    # Pass 1a: the ERP refund quotes the processor's refund id — the strongest link.
+    rest: list[ProcessorRefund] = []
+    for ref in processor_refunds:
+        cref = cref_by_re.get(ref.refund_id)
+        if cref is not None and cref.internal_id not in used_crefs:
+            claim(ref, cref, None)
+        else:
+            rest.append(ref)
+    # Pass 1b: the processor refund's metadata names the ERP document.
+    pending: list[ProcessorRefund] = []
+    for ref in rest:
+        cref = cref_by_tran.get(ref.erp_refund_id or "")
+        memo = memo_by_tran.get(ref.erp_refund_id or "")
+        if cref is not None and cref.internal_id in used_crefs:
+            cref = None
+        if memo is not None and memo.internal_id in used_memos:
+            memo = None
+        if cref is None and memo is None:
+            pending.append(ref)
+        else:
+            claim(ref, cref, memo)
 
     # Pass 2: same amount within the window, live refunds first.
     window = settings.refund_match_window
@@ -318,7 +329,7 @@ def _merge_refunds(
             ),
             None,
         )
-        memo = memo_for(cref)
+        memo = None
         if cref is None:
             memo = next(
                 (
@@ -328,15 +339,7 @@ def _merge_refunds(
                 ),
                 None,
             )
-            if memo is not None:
-                cref = cref_for(memo)
-        if memo is not None and memo.internal_id in used_memos:
-            memo = None
-        pairs.append((ref, cref, memo))
-        if cref:
-            used_crefs.add(cref.internal_id)
-        if memo:
-            used_memos.add(memo.internal_id)
+        claim(ref, cref, memo)
 
     merged: list[MergedRefund] = []
     for ref, cref, memo in pairs:

@@ -139,3 +139,14 @@ def test_erp_only_refund_is_listed_as_approved_in_erp():
     assert ref.state is RefundState.APPROVED_IN_ERP
     assert ref.processor is None and ref.erp_refund.tran_id == "CR-1"
     assert ref.return_key == "RMA-1"
+
+
+def test_erp_refund_quoting_a_re_id_wins_over_shared_metadata():
+    # Both refunds carry erp_refund_id CM-1 (a retried call); the ERP refund quotes re_1.
+    t = truth(payments=[payment()], so=sales_order(), ras=[ra(code="G")], memos=[memo()],
+              crefs=[cref(re="re_1", amount=5000)], refunds=[
+                  p_refund("re_2", 5000, created=ago(days=4), erp_refund_id="CM-1"),
+                  p_refund("re_1", 5000, created=ago(days=4, hours=1), erp_refund_id="CM-1")])
+    by_id = {r.key: r for r in t.refunds}
+    assert by_id["re_1"].erp_refund.tran_id == "CR-1"
+    assert by_id["re_2"].erp_refund is None and by_id["re_2"].erp_credit_memo is None

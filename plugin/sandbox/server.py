@@ -1,0 +1,104 @@
+"""Run the simulated upstreams on 127.0.0.1 in a background thread, per test or per process."""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from types import TracebackType
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from .scenarios import SANDBOX_CREDENTIALS
+from .state import SandboxState
+from .upstreams import create_upstreams_app
+
+__all__ = ["SANDBOX_CREDENTIALS", "SandboxServer", "connector_base_urls", "get_sandbox"]
+
+# serve_forever checks for shutdown this often; the default 0.5 s would make every stop slow.
+_POLL_SECONDS = 0.05
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Skips werkzeug's per-request access log line; errors are still logged."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class SandboxServer:
+    """The simulated upstream APIs served over real HTTP on a free 127.0.0.1 port."""
+
+    def __init__(self, state: SandboxState | None = None) -> None:
+        self.state = state if state is not None else SandboxState()
+        self._lock = threading.Lock()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> SandboxServer:
+        """Bind a free port and serve in a daemon thread (no-op when already running)."""
+        with self._lock:
+            if self._server is None:
+                server = make_server("127.0.0.1", 0, create_upstreams_app(self.state),
+                                     threaded=True, request_handler=_QuietHandler)
+                thread = threading.Thread(target=server.serve_forever, args=(_POLL_SECONDS,),
+                                          name=f"sandbox-upstreams-{server.port}", daemon=True)
+                thread.start()
+                self._server, self._thread = server, thread
+        return self
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:51234."""
+        if self._server is None:
+            raise RuntimeError("the sandbox server is not running; call start() first")
+        return f"http://127.0.0.1:{self._server.port}"
+
+    @property
+    def running(self) -> bool:
+        """True between start() and stop()."""
+        return self._server is not None
+
+    def stop(self) -> None:
+        """Wake delayed or hanging requests, stop serving and close the socket."""
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is None:
+            return
+        self.state.faults.wake_all()
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+
+_shared: SandboxServer | None = None
+_shared_lock = threading.Lock()
+
+
+def get_sandbox() -> SandboxServer:
+    """The process-wide sandbox the product talks to, started on first use."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = SandboxServer().start()
+            atexit.register(_shared.stop)
+        return _shared
+
+
+def connector_base_urls(url: str) -> dict[str, str]:
+    """Each connector's base URL on a sandbox server, keyed by connector name."""
+    url = url.rstrip("/")
+    return {
+        "loop": f"{url}/loop",
+        "stripe": f"{url}/stripe",
+        "netsuite": f"{url}/netsuite",
+        "shopify_pos": f"{url}/shopify",
+    }

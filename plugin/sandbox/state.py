@@ -1,0 +1,89 @@
+"""What a running sandbox remembers: its clock, faults, and refunds created through Stripe."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from .dialects import JSON
+from .faults import FaultBoard
+from .scenarios import SCENARIOS, OrderData, Scenario
+
+
+def utc_now() -> datetime:
+    """The real clock, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class IdempotencyConflict(Exception):
+    """An Idempotency-Key reused with different request parameters."""
+
+
+class RefundLedger:
+    """Refunds created with POST /v1/refunds, and the Idempotency-Keys that created them."""
+
+    def __init__(self) -> None:
+        # Callers hold the lock across check-remaining-then-record so two concurrent
+        # refunds cannot both fit under the refundable amount.
+        self.lock = threading.RLock()
+        self._refunds: list[JSON] = []
+        self._by_key: dict[str, tuple[Hashable, JSON]] = {}
+
+    def refunds(self) -> list[JSON]:
+        """Every refund created so far."""
+        with self.lock:
+            return list(self._refunds)
+
+    def replay(self, key: str, fingerprint: Hashable) -> JSON | None:
+        """The refund an earlier request with this key created; raise on different params."""
+        with self.lock:
+            prior = self._by_key.get(key)
+            if prior is None:
+                return None
+            if prior[0] != fingerprint:
+                raise IdempotencyConflict(key)
+            return prior[1]
+
+    def record(self, refund: JSON, key: str | None, fingerprint: Hashable) -> None:
+        """Store a created refund (and remember its idempotency key)."""
+        with self.lock:
+            self._refunds.append(refund)
+            if key is not None:
+                self._by_key[key] = (fingerprint, refund)
+
+    def clear(self) -> None:
+        """Forget every created refund and key."""
+        with self.lock:
+            self._refunds.clear()
+            self._by_key.clear()
+
+
+@dataclass
+class SandboxState:
+    """The sandbox's mutable state; scenario data is rebuilt from `now()` on every request."""
+
+    now: Callable[[], datetime] = utc_now
+    scenarios: tuple[Scenario, ...] = SCENARIOS
+    faults: FaultBoard = field(default_factory=FaultBoard)
+    ledger: RefundLedger = field(default_factory=RefundLedger)
+
+    def scenario(self, number: str | None) -> Scenario | None:
+        """The scenario for an order number ("1001"), if seeded."""
+        return next((s for s in self.scenarios if s.order_number == number), None)
+
+    def order(self, number: str | None) -> OrderData | None:
+        """One order's data as of now, or None for an unknown order."""
+        scenario = self.scenario(number)
+        return scenario.build(self.now()) if scenario else None
+
+    def orders(self) -> dict[str, OrderData]:
+        """Every seeded order's data, all built at the same instant."""
+        now = self.now()
+        return {s.order_number: s.build(now) for s in self.scenarios}
+
+    def reset(self) -> None:
+        """Clear faults and created refunds."""
+        self.faults.clear()
+        self.ledger.clear()

@@ -190,3 +190,21 @@ class OrderTruth:
         """How old a source's answer is, relative to when this record was built."""
         as_of = self.sources[source].as_of
         return None if as_of is None else self.generated_at - as_of
+
+
+FLAG_TITLES: dict[FlagCode, str] = {
+    FlagCode.RETURN_NOT_IN_ERP: "Return not in ERP",
+    FlagCode.ERP_REFUND_NOT_AT_PROCESSOR: "ERP refund never reached the processor",
+    FlagCode.STORE_RETURN_NOT_IN_INVENTORY: "Store return not in inventory",
+    FlagCode.PROCESSOR_REFUND_NOT_IN_ERP: "Processor refund not booked in ERP",
+    FlagCode.DUPLICATE_REFUND: "Duplicate refund",
+    FlagCode.OVER_REFUND: "Over-refund",
+    FlagCode.REFUND_AMOUNT_MISMATCH: "Refund amounts differ",
+    FlagCode.CURRENCY_MISMATCH: "Currencies differ",
+    FlagCode.REFUND_PENDING_STALE: "Refund stuck",
+    FlagCode.REFUND_FAILED_ERP_REFUNDED: "Refund failed, ERP says paid",
+    FlagCode.DISPUTE_WITH_REFUND: "Dispute on a refunded order",
+    FlagCode.RECEIVED_NOT_REFUNDED: "Received, not refunded",
+    FlagCode.RETURN_STATE_DIVERGENCE: "Return state differs",
+    FlagCode.SOURCE_UNAVAILABLE: "Source unavailable",
+}

@@ -8,6 +8,7 @@ from flask import Flask
 
 from ..core.model import SOURCE_LABELS, SourceName
 from ..core.money import Money
+from ..core.record import FLAG_TITLES
 
 ORDER_STATUS_LABELS = {
     "not_found": "Not found",
@@ -51,7 +52,8 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
 
 
 def source_label(source: SourceName | str) -> str:
-    return SOURCE_LABELS[SourceName(source)].capitalize()
+    label = SOURCE_LABELS[SourceName(source)]
+    return label[0].upper() + label[1:]
 
 
 def humanize(value: str) -> str:
@@ -67,3 +69,4 @@ def register(app: Flask) -> None:
     app.add_template_filter(humanize)
     app.jinja_env.globals["ORDER_STATUS_LABELS"] = ORDER_STATUS_LABELS
     app.jinja_env.globals["SOURCES"] = list(SourceName)
+    app.jinja_env.globals["FLAG_TITLES"] = FLAG_TITLES

@@ -222,3 +222,9 @@ def test_zone2_action_carries_deterministic_idempotency_key():
     flag = next(f for f in reconcile(ORDER, results(**kwargs), NOW).flags
                 if f.code is FlagCode.ERP_REFUND_NOT_AT_PROCESSOR)
     assert "refund:R1:CR-1" in flag.suggested_action
+
+
+def test_every_flag_code_has_a_title():
+    from plugin.core.record import FLAG_TITLES
+
+    assert set(FLAG_TITLES) == set(FlagCode)

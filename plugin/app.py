@@ -10,8 +10,12 @@ from flask import Flask, g
 
 from . import config as config_module
 from .extensions import cache
+from .hosts.session import SessionTokens
+from .hosts.zendesk.adapter import ZendeskHost
 from .installations import ensure_builtin
+from .logs import RedactSecrets
 from .service import OrderTruthService
+from .store.crypto import SecretBox
 from .store.db import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,11 +47,18 @@ def configure_logging(app: Flask) -> None:
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Start-up migrations are routine; only their problems are worth a line.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+            handler.addFilter(RedactSecrets())
 
 
 def register_extensions(app: Flask) -> None:
     cache.init_app(app)
-    app.extensions["order_truth"] = OrderTruthService(app.config, cache)
+    service = OrderTruthService(app.config, cache)
+    app.extensions["order_truth"] = service
+    app.extensions["secret_box"] = SecretBox(str(app.config["ENCRYPTION_KEY"]))
+    app.extensions["sessions"] = SessionTokens(app.config["SECRET_KEY"])
+    app.extensions["zendesk"] = ZendeskHost(app.config, cache, service.session)
 
 
 def register_store(app: Flask) -> None:
@@ -66,11 +77,13 @@ def register_store(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .views import api, health, sandbox_pages, widget
+    from .views import api, health, sandbox_pages, widget, zendesk, zendesk_admin
 
     app.register_blueprint(health.bp)
     app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(zendesk.bp)
+    app.register_blueprint(zendesk_admin.bp)
     if app.config["SANDBOX_ENABLED"]:
         app.register_blueprint(sandbox_pages.bp)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
@@ -21,6 +22,9 @@ def register(app: Flask) -> None:
     app.cli.add_command(sandbox_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(installations_cli)
+    from .hosts.zendesk.cli import zendesk_cli
+
+    app.cli.add_command(zendesk_cli)
 
 
 def _store():
@@ -98,4 +102,82 @@ def list_installations() -> None:
         click.echo("no installations", err=True)
         sys.exit(0)
     for inst in rows:
-        click.echo(f"{inst.key:<30} {inst.host:<11} {inst.status:<10} {inst.name}")
+        sources = ",".join(sorted(c.source for c in inst.connections)) or "-"
+        click.echo(f"{inst.key:<40} {inst.host:<11} {inst.status:<13} {sources:<40} {inst.name}")
+
+
+@installations_cli.command("add-zendesk")
+@click.option("--subdomain", required=True, help="The 'acme' in acme.zendesk.com.")
+@click.option("--installation-id", required=True, help="Zendesk's app installation id.")
+@click.option("--app-id", default=None, help="The app's id (default: ZENDESK_APP_ID).")
+@click.option("--base-url", default=None, help="Override https://SUBDOMAIN.zendesk.com.")
+def add_zendesk(subdomain: str, installation_id: str, app_id: str | None, base_url: str | None) -> None:
+    """Register (or reactivate) a Zendesk installation."""
+    from .hosts.zendesk.launch import installation_key
+
+    if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", subdomain):
+        raise click.BadParameter("not a Zendesk subdomain", param_hint="--subdomain")
+    if not installation_id.isdigit():
+        raise click.BadParameter("must be numeric", param_hint="--installation-id")
+    with _store().session() as session:
+        installations.register_zendesk(session, subdomain, installation_id, app_id=app_id,
+                                       base_url=base_url)
+    click.echo(installation_key(subdomain, installation_id))
+
+
+@installations_cli.command("configure")
+@click.argument("key")
+@click.option("--source", required=True,
+              type=click.Choice(["portal", "processor", "erp", "pos", "helpdesk"]))
+@click.option("--system", required=True, help="loop, stripe, netsuite, shopify_pos or zendesk.")
+@click.option("--base-url", default="", help="Vendor API base URL (blank: vendor default).")
+@click.option("--credential", "credentials", multiple=True, metavar="NAME=VALUE",
+              help="Repeat per credential; a value of '-' is read from standard input.")
+@click.option("--option", "options", multiple=True, metavar="NAME=VALUE")
+def configure(key: str, source: str, system: str, base_url: str, credentials: tuple[str, ...],
+              options: tuple[str, ...]) -> None:
+    """Store one connection for an installation (credentials encrypted at rest)."""
+    from .connectors.registry import CONNECTORS
+
+    if source != "helpdesk" and (system not in CONNECTORS or CONNECTORS[system].source.value != source):
+        raise click.BadParameter(f"{system!r} is not a {source} connector", param_hint="--system")
+    creds = {}
+    for item in credentials:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--credential")
+        creds[name] = click.get_text_stream("stdin").readline().strip() if value == "-" else value
+    opts = dict(o.partition("=")[::2] for o in options)
+    box = current_app.extensions["secret_box"]
+    with _store().session() as session:
+        tenant = installations.find(session, key)
+        if tenant is None:
+            raise click.ClickException(f"no installation {key!r}")
+        installations.save_connection(session, box, tenant.id, source=source, system=system,
+                                      base_url=base_url, credentials=creds, options=opts)
+    click.echo(f"{key}: {source} → {system} saved ({len(creds)} credential(s), encrypted)")
+
+
+@installations_cli.command("disconnect")
+@click.argument("key")
+def disconnect_installation(key: str) -> None:
+    """Purge an installation's secrets and cached data; its launches are refused afterwards."""
+    with _store().session() as session:
+        tenant = installations.find(session, key)
+        if tenant is None:
+            raise click.ClickException(f"no installation {key!r}")
+        installations.disconnect(session, tenant.id)
+    click.echo(f"{key}: disconnected")
+
+
+@installations_cli.command("remove")
+@click.argument("key")
+@click.confirmation_option(prompt="Delete this installation and everything it owns?")
+def remove_installation(key: str) -> None:
+    """Delete an installation entirely."""
+    with _store().session() as session:
+        tenant = installations.find(session, key)
+        if tenant is None:
+            raise click.ClickException(f"no installation {key!r}")
+        installations.remove(session, tenant.id)
+    click.echo(f"{key}: removed")

@@ -30,6 +30,15 @@ DEFAULTS: dict[str, Any] = {
     # Bearer token for the JSON API of non-sandbox installations.
     "API_TOKEN": None,
     "SECRET_KEY": None,
+    # Fernet key(s) for credentials at rest, comma-separated, newest first (rotation).
+    "ENCRYPTION_KEY": None,
+    # Zendesk: the app's id (its launch-signing key is fetched by it), OAuth client, and
+    # whether the first signed launch of an unknown installation registers it.
+    "ZENDESK_APP_ID": None,
+    "ZENDESK_OAUTH_CLIENT_ID": None,
+    "ZENDESK_OAUTH_CLIENT_SECRET": None,
+    "ZENDESK_AUTO_REGISTER": True,
+    "ZENDESK_READ_TIMEOUT": 5.0,
 }
 
 # Environment variables that configure the single-tenant ("standalone") installation.
@@ -68,6 +77,13 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         app.config["AUTO_MIGRATE"] = str(app.config["DATABASE_URL"]).startswith("sqlite")
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(instance)
+    if not app.config["ENCRYPTION_KEY"]:
+        from .store.crypto import instance_key
+
+        app.config["ENCRYPTION_KEY"] = instance_key(instance)
+    # The admin pages are top-level (not framed): a first-party, HttpOnly, Lax cookie session.
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     if app.config["REDIS_URL"]:
         app.config.setdefault("CACHE_TYPE", "RedisCache")
         app.config["CACHE_REDIS_URL"] = app.config["REDIS_URL"]

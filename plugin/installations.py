@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from .config import STANDALONE_SOURCES, standalone_configured
@@ -13,7 +14,8 @@ from .connectors.base import ConnectorConfig
 from .connectors.registry import CONNECTORS
 from .core.model import SourceName
 from .core.settings import ReconcileSettings
-from .store.models import Installation
+from .store.crypto import SecretBox
+from .store.models import Connection, Installation, TicketAction
 
 SANDBOX_KEY = "sandbox"
 STANDALONE_KEY = "standalone"
@@ -21,6 +23,8 @@ STANDALONE_KEY = "standalone"
 # Admin-toggled features, with their defaults.
 DEFAULT_FEATURES: dict[str, bool] = {
     "pos_source": True,  # ask the store POS as a fourth source
+    "post_notes": True,  # agents may post the summary as an internal note
+    "add_tags": True,  # agents may tag the ticket with the flags found
 }
 
 
@@ -34,6 +38,10 @@ class Tenant:
     name: str
     status: str
     settings: dict[str, Any] = field(default_factory=dict)
+    generation: int = 0
+    uninstalled_at: datetime | None = None
+    # Decrypted upstream and helpdesk credentials: kept out of repr so they never reach a log.
+    connections: dict[str, StoredConnection] = field(default_factory=dict, repr=False)
 
     @property
     def features(self) -> dict[str, bool]:
@@ -49,11 +57,41 @@ class Tenant:
 
     @property
     def cache_prefix(self) -> str:
-        return f"inst:{self.id}"
+        return f"inst:{self.id}:g{self.generation}"
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def zendesk(self) -> dict[str, Any]:
+        return dict(self.settings.get("zendesk", {}))
+
+    @property
+    def uses_sandbox_upstreams(self) -> bool:
+        return self.host == "sandbox" or bool(self.settings.get("sandbox_upstreams"))
 
 
-def to_tenant(inst: Installation) -> Tenant:
-    return Tenant(inst.id, inst.key, inst.host, inst.name, inst.status, dict(inst.settings or {}))
+@dataclass(frozen=True)
+class StoredConnection:
+    """One decrypted connection: which system, where, and its credentials."""
+
+    source: str
+    system: str
+    base_url: str
+    credentials: dict[str, str] = field(repr=False)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def to_tenant(inst: Installation, box: SecretBox | None = None) -> Tenant:
+    """Detach an installation; decrypt its connections when a SecretBox is given."""
+    connections: dict[str, StoredConnection] = {}
+    if box is not None:
+        for c in inst.connections:
+            connections[c.source] = StoredConnection(
+                c.source, c.system, c.base_url, box.open(c.credentials_encrypted), dict(c.options or {}))
+    return Tenant(inst.id, inst.key, inst.host, inst.name, inst.status, dict(inst.settings or {}),
+                  inst.cache_generation or 0, inst.uninstalled_at, connections)
 
 
 def ensure_builtin(session: Session, config: dict[str, Any]) -> None:
@@ -67,6 +105,29 @@ def ensure_builtin(session: Session, config: dict[str, Any]) -> None:
         if session.scalar(select(Installation).where(Installation.key == key)) is None:
             session.add(Installation(key=key, host=host, name=name, status="active", settings={}))
     session.commit()
+    if config.get("SANDBOX_ENABLED"):
+        _ensure_sandbox_zendesk(session)
+
+
+def _ensure_sandbox_zendesk(session: Session) -> None:
+    """The sandbox's own Zendesk installation: launched by the sandbox helpdesk pages."""
+    from .hosts.zendesk.launch import installation_key
+    from .sandbox.zendesk import (
+        SANDBOX_ZENDESK_APP_ID,
+        SANDBOX_ZENDESK_INSTALLATION_ID,
+        SANDBOX_ZENDESK_SUBDOMAIN,
+    )
+
+    key = installation_key(SANDBOX_ZENDESK_SUBDOMAIN, SANDBOX_ZENDESK_INSTALLATION_ID)
+    if session.scalar(select(Installation).where(Installation.key == key)) is not None:
+        return
+    session.add(Installation(
+        key=key, host="zendesk", name="Sandbox Zendesk", status="active",
+        settings={"zendesk": {"subdomain": SANDBOX_ZENDESK_SUBDOMAIN,
+                              "installation_id": SANDBOX_ZENDESK_INSTALLATION_ID,
+                              "app_id": SANDBOX_ZENDESK_APP_ID, "sandbox": True, "origin": "self"},
+                  "sandbox_upstreams": True}))
+    session.commit()
 
 
 def default_key(config: dict[str, Any]) -> str:
@@ -74,9 +135,106 @@ def default_key(config: dict[str, Any]) -> str:
     return STANDALONE_KEY if standalone_configured(config) else SANDBOX_KEY
 
 
-def find(session: Session, key: str) -> Tenant | None:
+def find(session: Session, key: str, box: SecretBox | None = None) -> Tenant | None:
+    """The installation with this key, detached (with decrypted connections if `box`)."""
     inst = session.scalar(select(Installation).where(Installation.key == key))
-    return to_tenant(inst) if inst else None
+    return to_tenant(inst, box) if inst else None
+
+
+def get(session: Session, installation_id: int, box: SecretBox | None = None) -> Tenant | None:
+    inst = session.get(Installation, installation_id)
+    return to_tenant(inst, box) if inst else None
+
+
+def register_zendesk(session: Session, subdomain: str, host_installation_id: str, *,
+                     app_id: str | None = None, base_url: str | None = None,
+                     name: str | None = None, extra: dict[str, Any] | None = None) -> Tenant:
+    """Create (or reactivate after a disconnect) a Zendesk installation."""
+    from .hosts.zendesk.launch import installation_key
+
+    key = installation_key(subdomain, host_installation_id)
+    inst = session.scalar(select(Installation).where(Installation.key == key))
+    zendesk = {"subdomain": subdomain, "installation_id": host_installation_id}
+    if app_id:
+        zendesk["app_id"] = app_id
+    if base_url:
+        zendesk["base_url"] = base_url.rstrip("/")
+    if inst is None:
+        inst = Installation(key=key, host="zendesk", name=name or f"{subdomain}.zendesk.com",
+                            status="active", settings={"zendesk": zendesk, **(extra or {})})
+        session.add(inst)
+    else:
+        settings = dict(inst.settings or {})
+        settings["zendesk"] = {**settings.get("zendesk", {}), **zendesk}
+        settings.update(extra or {})
+        inst.settings = settings
+        inst.status = "active"
+        inst.uninstalled_at = None
+    session.commit()
+    return to_tenant(inst)
+
+
+def update_settings(session: Session, installation_id: int, changes: dict[str, Any]) -> None:
+    """Merge `changes` into an installation's settings (one level deep for dict values)."""
+    inst = session.get(Installation, installation_id)
+    if inst is None:
+        raise LookupError(installation_id)
+    settings = dict(inst.settings or {})
+    for k, v in changes.items():
+        if isinstance(v, dict) and isinstance(settings.get(k), dict):
+            settings[k] = {**settings[k], **v}
+        else:
+            settings[k] = v
+    inst.settings = settings
+    session.commit()
+
+
+def save_connection(session: Session, box: SecretBox, installation_id: int, *, source: str,
+                    system: str, base_url: str, credentials: dict[str, str],
+                    options: dict[str, Any] | None = None) -> None:
+    """Store (replace) one connection, credentials encrypted."""
+    row = session.scalar(select(Connection).where(
+        Connection.installation_id == installation_id, Connection.source == source))
+    if row is None:
+        row = Connection(installation_id=installation_id, source=source)
+        session.add(row)
+    row.system = system
+    row.base_url = base_url
+    row.credentials_encrypted = box.seal(credentials)
+    row.options = options or {}
+    session.commit()
+
+
+def delete_connection(session: Session, installation_id: int, source: str) -> bool:
+    row = session.scalar(select(Connection).where(
+        Connection.installation_id == installation_id, Connection.source == source))
+    if row is None:
+        return False
+    session.delete(row)
+    session.commit()
+    return True
+
+
+def disconnect(session: Session, installation_id: int) -> None:
+    """Uninstall: drop every secret and queued write, and orphan every cached answer."""
+    inst = session.get(Installation, installation_id)
+    if inst is None:
+        raise LookupError(installation_id)
+    for row in list(inst.connections):
+        session.delete(row)
+    session.execute(delete(TicketAction).where(TicketAction.installation_id == installation_id))
+    inst.status = "uninstalled"
+    inst.uninstalled_at = datetime.now(UTC)
+    inst.cache_generation = (inst.cache_generation or 0) + 1
+    session.commit()
+
+
+def remove(session: Session, installation_id: int) -> None:
+    """Delete an installation and everything it owns."""
+    inst = session.get(Installation, installation_id)
+    if inst is not None:
+        session.delete(inst)
+        session.commit()
 
 
 def connector_configs(
@@ -85,11 +243,12 @@ def connector_configs(
     """Which system and settings each source uses for this tenant (None: not configured)."""
     timeouts = {
         "connect_timeout": float(config["UPSTREAM_CONNECT_TIMEOUT"]),
-        # A read can't usefully outlast the fan-out deadline.
-        "read_timeout": float(config["FANOUT_DEADLINE_SECONDS"]),
+        # A read can't usefully outlast the fan-out deadline; the margin lets the deadline,
+        # not a racing socket timeout, decide what the agent sees.
+        "read_timeout": float(config["FANOUT_DEADLINE_SECONDS"]) + 0.5,
     }
     out: dict[SourceName, tuple[str, ConnectorConfig] | None] = {s: None for s in SourceName}
-    if tenant.host == "sandbox":
+    if tenant.uses_sandbox_upstreams:
         from .sandbox.server import SANDBOX_CREDENTIALS, connector_base_urls, get_sandbox
 
         # SANDBOX_URL points at a sandbox served elsewhere (tests, bench); else in-process.
@@ -108,6 +267,14 @@ def connector_configs(
             out[CONNECTORS[system].source] = (system, ConnectorConfig(
                 base_url=_str(config.get(url_var)) or (url_default or ""),
                 credentials=creds, options=options, **timeouts))
+    else:
+        for stored in tenant.connections.values():
+            cls = CONNECTORS.get(stored.system)
+            if cls is None or stored.source != cls.source.value:
+                continue
+            out[cls.source] = (stored.system, ConnectorConfig(
+                base_url=stored.base_url, credentials=stored.credentials,
+                options={k: str(v) for k, v in stored.options.items()}, **timeouts))
     if not tenant.features.get("pos_source", True):
         out[SourceName.POS] = None
     return out

@@ -55,13 +55,13 @@ def test_migrations_create_tables_and_are_repeatable(store):
     assert {"installations", "connections", "alembic_version"} <= tables
 
 
-def test_builtin_sandbox_installation_is_created_once(store):
+def test_builtin_sandbox_installations_are_created_once(store):
     store.migrate()
     with store.session() as s:
         installations.ensure_builtin(s, CONFIG)
         installations.ensure_builtin(s, CONFIG)
         keys = s.scalars(select(Installation.key)).all()
-    assert keys == ["sandbox"]
+    assert keys == ["sandbox", "zendesk:order-truth-sandbox:1"]
 
 
 def test_standalone_installation_from_env_config(store):

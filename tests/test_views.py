@@ -143,7 +143,7 @@ def test_sandbox_helpdesk_lists_a_ticket_per_scenario(client):
     for s in SCENARIOS:
         assert s.name in body
     ticket = client.get("/sandbox/tickets/102").get_data(as_text=True)
-    assert '<iframe title="Order Truth" src="/widget?order_id=1002"' in ticket
+    assert '<iframe id="sb-app" title="Order Truth" src="/sandbox/launch/102"' in ticket
 
 
 def test_root_leads_to_the_sandbox(client):

@@ -276,11 +276,10 @@ def first_error(messages: Any, path: tuple[str, ...] = ()) -> tuple[str, str]:
 # ---------------------------------------------------------------- client
 
 
-class BaseClient(ABC):
-    """Shared HTTP plumbing for every connector; subclasses add auth, endpoints, normalising."""
+class ApiClient:
+    """Shared HTTP plumbing for every upstream API (connectors and helpdesk hosts alike)."""
 
     system: ClassVar[str]
-    source: ClassVar[SourceName]
     required_credentials: ClassVar[tuple[str, ...]] = ()
     default_base_url: ClassVar[str] = ""
 
@@ -528,7 +527,12 @@ class BaseClient(ABC):
         except MoneyError as e:
             raise self.bad_response(str(e)) from e
 
-    # -- domain
+
+
+class BaseClient(ApiClient, ABC):
+    """A connector: an ApiClient that reports what one source knows about an order."""
+
+    source: ClassVar[SourceName]
 
     @abstractmethod
     def fetch(self, order: OrderRef) -> Facts:

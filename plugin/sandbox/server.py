@@ -11,8 +11,34 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from .scenarios import SANDBOX_CREDENTIALS
 from .state import SandboxState
 from .upstreams import create_upstreams_app
+from .zendesk import (
+    SANDBOX_API_EMAIL,
+    SANDBOX_API_TOKEN,
+    SANDBOX_OAUTH_CLIENT_ID,
+    SANDBOX_OAUTH_CLIENT_SECRET,
+    SANDBOX_ORDER_FIELD_ID,
+    SANDBOX_ZENDESK_APP_ID,
+    SANDBOX_ZENDESK_INSTALLATION_ID,
+    SANDBOX_ZENDESK_SUBDOMAIN,
+    SandboxZendesk,
+)
 
-__all__ = ["SANDBOX_CREDENTIALS", "SandboxServer", "connector_base_urls", "get_sandbox"]
+__all__ = [
+    "SANDBOX_API_EMAIL",
+    "SANDBOX_API_TOKEN",
+    "SANDBOX_CREDENTIALS",
+    "SANDBOX_OAUTH_CLIENT_ID",
+    "SANDBOX_OAUTH_CLIENT_SECRET",
+    "SANDBOX_ORDER_FIELD_ID",
+    "SANDBOX_ZENDESK_APP_ID",
+    "SANDBOX_ZENDESK_INSTALLATION_ID",
+    "SANDBOX_ZENDESK_SUBDOMAIN",
+    "SandboxServer",
+    "SandboxZendesk",
+    "connector_base_urls",
+    "get_sandbox",
+    "zendesk_base_url",
+]
 
 # serve_forever checks for shutdown this often; the default 0.5 s would make every stop slow.
 _POLL_SECONDS = 0.05
@@ -66,6 +92,7 @@ class SandboxServer:
         if server is None:
             return
         self.state.faults.wake_all()
+        self.state.zendesk.faults.wake_all()
         server.shutdown()
         server.server_close()
         if thread is not None:
@@ -102,3 +129,8 @@ def connector_base_urls(url: str) -> dict[str, str]:
         "netsuite": f"{url}/netsuite",
         "shopify_pos": f"{url}/shopify",
     }
+
+
+def zendesk_base_url(url: str) -> str:
+    """The simulated Zendesk's base URL on a sandbox server (stands in for https://<sub>.zendesk.com)."""
+    return f"{url.rstrip('/')}/zendesk"

@@ -1,4 +1,4 @@
-"""What a running sandbox remembers: its clock, faults, and refunds created through Stripe."""
+"""What a running sandbox remembers: its clock, faults, refunds created through Stripe, and Zendesk."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from .dialects import JSON
 from .faults import FaultBoard
 from .scenarios import SCENARIOS, OrderData, Scenario
+from .zendesk import SandboxZendesk
 
 
 def utc_now() -> datetime:
@@ -68,6 +69,11 @@ class SandboxState:
     scenarios: tuple[Scenario, ...] = SCENARIOS
     faults: FaultBoard = field(default_factory=FaultBoard)
     ledger: RefundLedger = field(default_factory=RefundLedger)
+    zendesk: SandboxZendesk = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Bound late so the Zendesk account follows the state's clock even if `now` is replaced.
+        self.zendesk = SandboxZendesk(now=lambda: self.now(), scenarios=self.scenarios)
 
     def scenario(self, number: str | None) -> Scenario | None:
         """The scenario for an order number ("1001"), if seeded."""
@@ -84,6 +90,7 @@ class SandboxState:
         return {s.order_number: s.build(now) for s in self.scenarios}
 
     def reset(self) -> None:
-        """Clear faults and created refunds."""
+        """Clear faults and created refunds, and reseed the Zendesk tickets."""
         self.faults.clear()
         self.ledger.clear()
+        self.zendesk.reset()

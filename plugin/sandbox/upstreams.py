@@ -1,4 +1,4 @@
-"""Simulated Loop, Stripe, NetSuite and Shopify HTTP APIs speaking the dialects in docs/."""
+"""Simulated Loop, Stripe, NetSuite, Shopify (and Zendesk) HTTP APIs speaking the dialects in docs/."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from .dialects import (
 from .faults import HANG_SECONDS, FaultSpec, source_role
 from .scenarios import SANDBOX_CREDENTIALS, OrderData, scenarios_json
 from .state import IdempotencyConflict, SandboxState
+from .zendesk import register_zendesk, unknown_zendesk_route
 
 _EXTENSION = "order_truth_sandbox"
 _VENDORS: dict[str, SourceName] = {
@@ -58,12 +59,13 @@ STRIPE_RATE_LIMITED = (
 
 
 def create_upstreams_app(state: SandboxState) -> Flask:
-    """Build the WSGI app serving all four simulated vendors plus the /_sandbox control routes."""
+    """Build the WSGI app serving the simulated vendors and Zendesk plus the /_sandbox routes."""
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[_EXTENSION] = state
     for blueprint in (loop, stripe, netsuite, shopify, control):
         app.register_blueprint(blueprint)
+    register_zendesk(app, state.zendesk)
     app.register_error_handler(Refusal, _refusal_response)
     app.register_error_handler(404, _unknown_route)
     app.register_error_handler(405, _unknown_route)
@@ -166,6 +168,8 @@ def _corrupt_if_malformed(response: Response) -> Response:
 
 def _unknown_route(error: HTTPException) -> Response:
     prefix, _, rest = request.path.strip("/").partition("/")
+    if prefix == "zendesk":
+        return unknown_zendesk_route(error)
     source = _VENDORS.get(prefix)
     path = f"/{rest}" if source else request.path
     message = f"Unrecognized request URL ({request.method}: {path})."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -32,6 +32,9 @@ class Installation(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+    uninstalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Bumped on disconnect: every cache key embeds it, so purged data is unreachable at once.
+    cache_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
     connections: Mapped[list[Connection]] = relationship(
         back_populates="installation", cascade="all, delete-orphan"
@@ -58,3 +61,29 @@ class Connection(Base):
     )
 
     installation: Mapped[Installation] = relationship(back_populates="connections")
+
+
+class TicketAction(Base):
+    """A write back into a helpdesk ticket (note, tags), kept so a retry never repeats it."""
+
+    __tablename__ = "ticket_actions"
+    __table_args__ = (
+        UniqueConstraint("installation_id", "idempotency_key"),
+        Index("ix_ticket_actions_pending", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), nullable=False
+    )
+    ticket_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    order_number: Mapped[str] = mapped_column(String(60), nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # note | tags
+    idempotency_key: Mapped[str] = mapped_column(String(120), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

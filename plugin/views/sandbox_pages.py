@@ -1,26 +1,40 @@
-"""A pretend helpdesk: a ticket list and ticket view embedding the widget, one ticket a scenario."""
+"""A pretend helpdesk: ticket list and ticket view that launch the real Zendesk sidebar flow."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+import requests
+from flask import Blueprint, abort, current_app, render_template, request
 
+from ..connectors.base import NotFoundError, UpstreamError
 from ..sandbox.scenarios import SCENARIOS
+from ..sandbox.zendesk import (
+    SANDBOX_API_EMAIL,
+    SANDBOX_API_TOKEN,
+    SANDBOX_ORDER_FIELD_ID,
+    UNKNOWN_ORDER_NUMBER,
+)
+from .zendesk import host
 
 bp = Blueprint("sandbox_pages", __name__, url_prefix="/sandbox")
 
-UNKNOWN_ORDER = "9999"
+
+def sandbox_url() -> str:
+    from ..sandbox.server import get_sandbox
+
+    return current_app.config.get("SANDBOX_URL") or get_sandbox().url
 
 
 def _tickets() -> list[dict]:
-    tickets = [
-        {"id": 100 + i, "order_id": s.order_number, "scenario": s.name, "subject": s.title,
-         "description": s.description}
-        for i, s in enumerate(SCENARIOS, start=1)
-    ]
-    tickets.append({"id": 100 + len(tickets) + 1, "order_id": UNKNOWN_ORDER,
-                    "scenario": "unknown_order", "subject": "Where is my refund for order 9999?",
-                    "description": "An order no system has heard of."})
-    return tickets
+    rows = [{"id": 100 + i, "order_id": s.order_number, "scenario": s.name, "subject": s.title}
+            for i, s in enumerate(SCENARIOS, start=1)]
+    rows.append({"id": 100 + len(rows) + 1, "order_id": UNKNOWN_ORDER_NUMBER,
+                 "scenario": "unknown_order", "subject": "An order no system has heard of"})
+    return rows
+
+
+def _api():
+    return host().client_for(sandbox_url() + "/zendesk",
+                             {"email": SANDBOX_API_EMAIL, "api_token": SANDBOX_API_TOKEN})
 
 
 @bp.get("")
@@ -31,8 +45,36 @@ def tickets():
 
 @bp.get("/tickets/<int:ticket_id>")
 def ticket(ticket_id: int):
-    """One ticket with the Order Truth sidebar."""
-    found = next((t for t in _tickets() if t["id"] == ticket_id), None)
-    if found is None:
+    """One ticket, its notes and tags, and the Order Truth sidebar launched as Zendesk would."""
+    row = next((t for t in _tickets() if t["id"] == ticket_id), None)
+    if row is None:
         abort(404)
-    return render_template("sandbox/ticket.html", ticket=found, tickets=_tickets())
+    api = _api()
+    try:
+        t = api.get_ticket(str(ticket_id))
+        comments = list(api.comments(str(ticket_id)))
+    except NotFoundError:
+        abort(404)
+    except UpstreamError as exc:
+        abort(502, description=f"The sandbox Zendesk didn't answer: {exc}")
+    zaf = {
+        "ticket.id": int(t.id), "ticket.subject": t.subject, "ticket.description": t.description,
+        f"ticket.customField:custom_field_{SANDBOX_ORDER_FIELD_ID}":
+            t.custom_fields.get(str(SANDBOX_ORDER_FIELD_ID)),
+    }
+    return render_template("sandbox/ticket.html", ticket=row, zd=t, zaf=zaf,
+                           comments=comments[1:], tickets=_tickets(),
+                           field_id=SANDBOX_ORDER_FIELD_ID)
+
+
+@bp.get("/launch/<int:ticket_id>")
+def launch(ticket_id: int):
+    """What Zendesk does when it opens the sidebar: POST a freshly signed token to the app."""
+    try:
+        resp = requests.post(f"{sandbox_url()}/_sandbox/zendesk/launch", timeout=5)
+        resp.raise_for_status()
+        token = resp.json()["token"]
+    except (requests.RequestException, ValueError, KeyError) as exc:
+        abort(502, description=f"The sandbox Zendesk couldn't sign a launch ({type(exc).__name__}).")
+    origin = request.host_url.rstrip("/")
+    return render_template("sandbox/launch.html", token=token, origin=origin, ticket_id=ticket_id)

@@ -1,0 +1,1 @@
+"""Helpdesk hosts: the small interface every host adapter implements, and the adapters."""

@@ -1,0 +1,59 @@
+"""Short-lived, installation-bound session tokens for the sidebar (no third-party cookies)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+SESSION_SECONDS = 30 * 60
+
+
+class SessionRejected(Exception):
+    """A missing, forged, expired or foreign session token."""
+
+
+@dataclass(frozen=True)
+class SidebarSession:
+    """What a verified session token says: which installation, which generation, its CSRF value."""
+
+    installation_id: int
+    installation_key: str
+    generation: int
+    csrf: str
+
+
+class SessionTokens:
+    """Issues and checks the bearer tokens the widget sends with its API calls."""
+
+    def __init__(self, secret_key: str, max_age: int = SESSION_SECONDS) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="order-truth.sidebar-session")
+        self.max_age = max_age
+
+    def issue(self, installation_id: int, installation_key: str, generation: int) -> tuple[str, str]:
+        """A new (token, csrf) pair for one launch."""
+        csrf = secrets.token_urlsafe(24)
+        token = self._serializer.dumps(
+            {"i": installation_id, "k": installation_key, "g": generation, "c": csrf})
+        return token, csrf
+
+    def verify(self, token: str | None) -> SidebarSession:
+        if not token:
+            raise SessionRejected("No session: reopen the ticket in your helpdesk.")
+        try:
+            data = self._serializer.loads(token, max_age=self.max_age)
+        except SignatureExpired:
+            raise SessionRejected("Session expired: reopen the ticket in your helpdesk.") from None
+        except BadSignature:
+            raise SessionRejected("Invalid session.") from None
+        try:
+            return SidebarSession(int(data["i"]), str(data["k"]), int(data["g"]), str(data["c"]))
+        except (KeyError, TypeError, ValueError):
+            raise SessionRejected("Invalid session.") from None
+
+
+def csrf_ok(session: SidebarSession, header_value: str | None) -> bool:
+    """Constant-time check of the CSRF header sent with a write."""
+    return bool(header_value) and hmac.compare_digest(session.csrf, header_value or "")

@@ -1,0 +1,1 @@
+"""Zendesk host: signed launches, Zendesk API client, app package."""

@@ -1,0 +1,199 @@
+"""Zendesk sidebar: the signed launch, then the widget's session-authenticated API."""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import wraps
+
+from flask import Blueprint, abort, current_app, g, jsonify, render_template, request
+
+from .. import installations
+from ..core.orderid import InvalidOrderId, parse_order_id
+from ..hosts import actions
+from ..hosts.base import LaunchRejected
+from ..hosts.note import flag_tags, render_note
+from ..hosts.session import SessionRejected, csrf_ok
+from ..installations import Tenant
+from .context import db, service
+
+log = logging.getLogger(__name__)
+bp = Blueprint("zendesk", __name__, url_prefix="/zendesk")
+
+_TICKET_ID = re.compile(r"^[0-9]{1,20}$")
+_ACTION_KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+
+
+def host():
+    return current_app.extensions["zendesk"]
+
+
+def sessions():
+    return current_app.extensions["sessions"]
+
+
+def box():
+    return current_app.extensions["secret_box"]
+
+
+def frame_policy(tenant: Tenant | None) -> str:
+    """CSP that lets only this installation's Zendesk frame the response."""
+    zd = tenant.zendesk if tenant else {}
+    if zd.get("origin") == "self":
+        ancestors = "'self'"
+    elif zd.get("subdomain"):
+        ancestors = f"https://{zd['subdomain']}.zendesk.com"
+    else:
+        ancestors = "'none'"
+    return (f"frame-ancestors {ancestors}; default-src 'self'; "
+            "script-src 'self' https://static.zdassets.com; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'")
+
+
+@bp.after_request
+def _headers(resp):
+    tenant = g.get("tenant")
+    resp.headers["Content-Security-Policy"] = frame_policy(tenant)
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
+
+
+def _refuse(reason: str, status: int):
+    return render_template("zendesk/refused.html", reason=reason), status
+
+
+@bp.post("/sidebar")
+def sidebar():
+    """Zendesk POSTs the signed launch token here; answer with the widget and a session."""
+    own_origin = request.host_url
+    try:
+        launch = host().verify(db(), request.form.get("token"), origin=request.args.get("origin"),
+                               own_origin=own_origin)
+    except LaunchRejected as exc:
+        log.info("sidebar launch refused: %s", exc.reason)
+        return _refuse(exc.reason, exc.status)
+    tenant = installations.find(db(), launch.installation_key, box())
+    if tenant is None:
+        if not current_app.config["ZENDESK_AUTO_REGISTER"]:
+            return _refuse("This Zendesk isn't registered with Order Truth.", 403)
+        # First signed launch of a private app: register it and point the admin to set-up.
+        installations.register_zendesk(db(), launch.account, launch.host_installation_id,
+                                       app_id=current_app.config.get("ZENDESK_APP_ID"))
+        tenant = installations.find(db(), launch.installation_key, box())
+        log.info("registered Zendesk installation %s", launch.installation_key)
+    assert tenant is not None
+    g.tenant = tenant
+    token, csrf = sessions().issue(tenant.id, tenant.key, tenant.generation)
+    connected = host().credentials(tenant) is not None
+    return render_template(
+        "zendesk/sidebar.html", tenant=tenant, session_token=token, csrf=csrf,
+        connected=connected, sandbox=bool(tenant.zendesk.get("sandbox")),
+        setup_url=f"{request.host_url.rstrip('/')}/zendesk/install?subdomain="
+                  f"{tenant.zendesk.get('subdomain', '')}"
+                  f"&installation_id={tenant.zendesk.get('installation_id', '')}",
+    )
+
+
+def session_required(view):
+    """Bearer session from a verified launch; binds g.tenant to that installation only."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else None
+        try:
+            sess = sessions().verify(token)
+        except SessionRejected as exc:
+            return jsonify(error={"code": "unauthorized", "message": str(exc)}), 401
+        tenant = installations.get(db(), sess.installation_id, box())
+        if (tenant is None or tenant.key != sess.installation_key
+                or tenant.generation != sess.generation or not tenant.active):
+            return jsonify(error={"code": "unauthorized",
+                                  "message": "This installation is no longer connected."}), 401
+        if request.method == "POST" and not csrf_ok(sess, request.headers.get("X-CSRF-Token")):
+            return jsonify(error={"code": "csrf", "message": "Missing or wrong CSRF token."}), 403
+        g.tenant = tenant
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _ticket_id(raw: str | None) -> str:
+    if raw is None or not _TICKET_ID.match(raw):
+        abort(400, description="A numeric ticket id is required.")
+    return raw
+
+
+def _check_ticket(tenant: Tenant, ticket_id: str):
+    """Re-read the ticket in this installation's Zendesk; refuse ids it doesn't know."""
+    api = host().api(tenant)
+    if api is None:
+        return None, None
+    from ..connectors.base import NotFoundError, UpstreamError
+
+    try:
+        return api, api.get_ticket(ticket_id)
+    except NotFoundError:
+        abort(404, description="That ticket isn't in this Zendesk account.")
+    except UpstreamError as exc:
+        log.warning("could not re-read ticket %s: %s", ticket_id, exc)
+        return api, None
+
+
+@bp.get("/api/record")
+@session_required
+def record():
+    """The merged record for the ticket's order, as the widget's HTML fragment."""
+    tenant: Tenant = g.tenant
+    ticket_id = _ticket_id(request.args.get("ticket_id"))
+    try:
+        order = parse_order_id(request.args.get("order_id"), tenant.order_name_prefix)
+    except InvalidOrderId as exc:
+        return render_template("zendesk/_problem.html", message=exc.reason), 400
+    api, ticket = _check_ticket(tenant, ticket_id)
+    truth = service().lookup(tenant, order, refresh=request.args.get("refresh") == "1")
+    return render_template(
+        "zendesk/_record.html", truth=truth, ticket_id=ticket_id,
+        can_write=api is not None, ticket_verified=ticket is not None,
+        features=tenant.features, tags=flag_tags(truth))
+
+
+@bp.post("/api/tickets/<ticket_id>/actions")
+@session_required
+def ticket_action(ticket_id: str):
+    """Post the summary note or the flag tags; the same key never writes twice."""
+    tenant: Tenant = g.tenant
+    ticket_id = _ticket_id(ticket_id)
+    body = request.get_json(silent=True) or {}
+    kind = body.get("kind")
+    key = str(body.get("key") or "")
+    if kind not in ("note", "tags"):
+        return jsonify(error={"code": "bad_request", "message": "kind must be note or tags."}), 400
+    if not _ACTION_KEY.match(key):
+        return jsonify(error={"code": "bad_request", "message": "A valid action key is required."}), 400
+    feature = "post_notes" if kind == "note" else "add_tags"
+    if not tenant.features.get(feature, True):
+        return jsonify(error={"code": "disabled", "message": "An admin has turned this off."}), 403
+    try:
+        order = parse_order_id(body.get("order_id"), tenant.order_name_prefix)
+    except InvalidOrderId as exc:
+        return jsonify(error={"code": "invalid_order_id", "message": exc.reason}), 400
+    api, _ticket = _check_ticket(tenant, ticket_id)
+    if api is None:
+        return jsonify(error={"code": "not_connected",
+                              "message": "Connect Zendesk in the app settings to write to tickets."}), 409
+    action_key = f"{kind}-{key}"
+
+    def payload() -> dict:
+        truth = service().lookup(tenant, order)
+        if kind == "note":
+            return {"body": render_note(truth, action_key)}
+        return {"tags": flag_tags(truth)}
+
+    result = actions.submit(db(), api, installation_id=tenant.id, ticket_id=ticket_id,
+                            order_number=order.number, kind=kind, key=action_key,
+                            payload_factory=payload)
+    status = {"done": 200, "in_progress": 202, "failed": 502}[result.status]
+    return jsonify(status=result.status, message=result.message, tags=list(result.tags)), status

@@ -1,0 +1,23 @@
+// The sandbox helpdesk's side of the ZAF conversation: answers the app's get/metadata/invoke.
+(function () {
+  "use strict";
+  var side = document.getElementById("sb-side");
+  var frame = document.getElementById("sb-app");
+  var data = JSON.parse(side.dataset.zaf);
+  var settings = { order_id_field_id: Number(side.dataset.fieldId) };
+  window.addEventListener("message", function (event) {
+    if (event.source !== frame.contentWindow || event.origin !== window.location.origin) { return; }
+    var msg = event.data || {};
+    if (msg.zafSandbox !== true) { return; }
+    var result = null;
+    if (msg.method === "get") {
+      result = {};
+      msg.args.forEach(function (key) { result[key] = data.hasOwnProperty(key) ? data[key] : null; });
+    } else if (msg.method === "metadata") {
+      result = { appId: 1000001, installationId: 1, settings: settings };
+    } else if (msg.method === "invoke" && msg.args[0] === "resize" && msg.args[1] && msg.args[1].height) {
+      frame.style.height = msg.args[1].height;
+    }
+    frame.contentWindow.postMessage({ zafSandbox: true, id: msg.id, result: result }, window.location.origin);
+  });
+})();

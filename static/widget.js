@@ -1,0 +1,138 @@
+// Order Truth sidebar: find the ticket's order ID through ZAF, render the record, write back.
+(function () {
+  "use strict";
+  var body = document.body;
+  var session = body.dataset.session;
+  var csrf = body.dataset.csrf;
+  var recordUrl = body.dataset.recordUrl;
+  var actionsUrl = body.dataset.actionsUrl;
+  var DEFAULT_PATTERN = "(?:order|#)\\s*#?\\s*([A-Za-z0-9](?:[A-Za-z0-9._-]{1,38}[A-Za-z0-9]))";
+  var contextEl = document.getElementById("ot-context");
+  var recordEl = document.getElementById("ot-record");
+  var lookupForm = document.getElementById("ot-lookup");
+  var orderInput = document.getElementById("ot-order");
+  var client = window.ZAFClient ? window.ZAFClient.init() : null;
+  var ticketId = null;
+  var orderId = null;
+
+  function say(text) { contextEl.textContent = text; }
+
+  function resize() {
+    if (client) { client.invoke("resize", { width: "100%", height: Math.min(document.body.scrollHeight + 16, 2000) + "px" }); }
+  }
+
+  function firstMatch(pattern, text) {
+    if (!text) { return null; }
+    try {
+      var m = new RegExp(pattern, "i").exec(text);
+      return m ? (m[1] || m[0]) : null;
+    } catch (e) { return null; }
+  }
+
+  function ticketContext() {
+    if (!client) { return Promise.reject(new Error("Open Order Truth from a Zendesk ticket.")); }
+    return client.metadata().then(function (meta) {
+      var settings = (meta && meta.settings) || {};
+      var fieldId = settings.order_id_field_id;
+      var keys = ["ticket.id", "ticket.subject", "ticket.description"];
+      var fieldKey = fieldId ? "ticket.customField:custom_field_" + fieldId : null;
+      if (fieldKey) { keys.push(fieldKey); }
+      return client.get(keys).then(function (data) {
+        var pattern = settings.order_id_pattern || DEFAULT_PATTERN;
+        var found = null;
+        var from = null;
+        if (fieldKey && data[fieldKey]) { found = String(data[fieldKey]); from = "the ticket's Order ID field"; }
+        if (!found) { found = firstMatch(pattern, data["ticket.subject"]); if (found) { from = "the ticket subject"; } }
+        if (!found) { found = firstMatch(pattern, data["ticket.description"]); if (found) { from = "the ticket description"; } }
+        return { ticketId: String(data["ticket.id"]), orderId: found, from: from };
+      });
+    });
+  }
+
+  function api(url, options) {
+    options = options || {};
+    options.headers = Object.assign({ "Authorization": "Bearer " + session }, options.headers || {});
+    return fetch(url, options);
+  }
+
+  function load(id, refresh) {
+    orderId = id;
+    orderInput.value = id;
+    recordEl.setAttribute("aria-busy", "true");
+    var url = recordUrl + "?ticket_id=" + encodeURIComponent(ticketId) + "&order_id=" + encodeURIComponent(id) + (refresh ? "&refresh=1" : "");
+    return api(url).then(function (resp) {
+      return resp.text().then(function (html) {
+        if (resp.status === 401) { recordEl.innerHTML = ""; say("Session ended: reopen the ticket."); return; }
+        recordEl.innerHTML = html;  // server-rendered, every upstream string escaped
+        wire();
+      });
+    }).catch(function () {
+      recordEl.textContent = "Couldn't reach Order Truth. Check your connection and refresh.";
+    }).then(function () { recordEl.removeAttribute("aria-busy"); resize(); });
+  }
+
+  function newKey() {
+    if (window.crypto && window.crypto.randomUUID) { return window.crypto.randomUUID(); }
+    return String(Date.now()) + "-" + Math.random().toString(16).slice(2, 10);
+  }
+
+  function wire() {
+    var refresh = recordEl.querySelector("[data-ot-refresh]");
+    if (refresh) { refresh.addEventListener("click", function () { load(orderId, true); }); }
+    var status = recordEl.querySelector(".ot-action-status");
+    recordEl.querySelectorAll("[data-ot-action]").forEach(function (button) {
+      // One key per button per render: a double click or a retry reuses it, so it writes once.
+      button.dataset.key = newKey();
+      button.addEventListener("click", function () {
+        if (button.disabled) { return; }
+        button.disabled = true;
+        status.className = "ot-action-status";
+        status.textContent = "Sending…";
+        api(actionsUrl.replace("TICKET", encodeURIComponent(ticketId)), {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+          body: JSON.stringify({ kind: button.dataset.otAction, key: button.dataset.key, order_id: orderId })
+        }).then(function (resp) {
+          return resp.json().catch(function () { return {}; }).then(function (data) {
+            var message = data.message || (data.error && data.error.message) || ("HTTP " + resp.status);
+            if (data.status === "done") {
+              status.className = "ot-action-status ok";
+              status.textContent = message;
+              button.textContent = button.textContent.replace(/^(Post|Add)/, "Done:");
+              return;
+            }
+            status.className = "ot-action-status fail";
+            status.textContent = message + (data.status === "failed" ? " Click again to retry." : "");
+            button.disabled = data.status === "in_progress";
+            if (data.status === "in_progress") { setTimeout(function () { button.disabled = false; }, 3000); }
+          });
+        }).catch(function () {
+          status.className = "ot-action-status fail";
+          status.textContent = "Network error. Click again to retry.";
+          button.disabled = false;
+        }).then(resize);
+      });
+    });
+  }
+
+  lookupForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var typed = orderInput.value.trim();
+    if (!typed || !ticketId) { return; }
+    say("Order ID typed by you.");
+    load(typed, false);
+  });
+
+  ticketContext().then(function (ctx) {
+    ticketId = ctx.ticketId;
+    lookupForm.hidden = false;
+    if (ctx.orderId) {
+      say("Order ID " + ctx.orderId + " from " + ctx.from + ".");
+      load(ctx.orderId, false);
+    } else {
+      say("No order ID on this ticket: type it below.");
+      orderInput.focus();
+      resize();
+    }
+  }).catch(function (err) { say(err.message); });
+})();

@@ -1,0 +1,103 @@
+"""The sidebar in a real browser: signed launch, ZAF ticket context, and writes back to the ticket."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+REQUIRE = os.environ.get("ORDER_TRUTH_REQUIRE_BROWSER") == "1"
+
+
+def _skip_or_fail(reason: str):
+    if REQUIRE:
+        pytest.fail(f"ORDER_TRUTH_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def live_app(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture
+def page():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _skip_or_fail("playwright is not installed")
+    if not shutil.which(CHROMIUM):
+        _skip_or_fail(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        yield page
+        browser.close()
+
+
+def sidebar(page):
+    return page.frame_locator("#sb-app")
+
+
+def test_order_from_description_and_note_posted_once_on_double_click(live_app, page, sandbox):
+    page.goto(f"{live_app}/sandbox/tickets/103")
+    frame = sidebar(page)
+    frame.locator(".ot-headline").wait_for(timeout=15000)
+    assert "Order ID 1003 from the ticket" in frame.locator("#ot-context").inner_text()
+    assert frame.locator('[data-code="ERP_REFUND_NOT_AT_PROCESSOR"]').count() == 1
+
+    note = frame.locator('[data-ot-action="note"]')
+    note.dblclick()
+    frame.locator(".ot-action-status.ok").wait_for(timeout=15000)
+    assert "Internal note posted." in frame.locator(".ot-action-status").inner_text()
+    internal = [c for c in sandbox.state.zendesk.ticket(103)["comments"] if not c["public"]]
+    assert len(internal) == 1
+    assert "ERP refund never reached the processor" in internal[0]["body"]
+
+    frame.locator('[data-ot-action="tags"]').click()
+    frame.locator(".ot-action-status.ok >> text=Tagged").wait_for(timeout=15000)
+    assert "order-truth-erp_refund_not_at_processor" in sandbox.state.zendesk.ticket(103)["tags"]
+
+    # The ticket page shows what the app wrote.
+    page.goto(f"{live_app}/sandbox/tickets/103")
+    assert "order-truth-erp_refund_not_at_processor" in page.locator(".sb-tags").inner_text()
+    assert "Order Truth ref" in page.locator(".sb-internal pre").first.inner_text()
+
+
+def test_order_from_ticket_field_and_typed_lookup(live_app, page):
+    page.goto(f"{live_app}/sandbox/tickets/102")
+    frame = sidebar(page)
+    frame.locator(".ot-headline").wait_for(timeout=15000)
+    assert "from the ticket's Order ID field" in frame.locator("#ot-context").inner_text()
+    frame.locator("#ot-order").fill("1006")
+    frame.locator("#ot-lookup button").click()
+    frame.locator('[data-code="DUPLICATE_REFUND"]').wait_for(timeout=15000)
+    assert "typed by you" in frame.locator("#ot-context").inner_text()
+
+
+def test_failed_note_is_shown_and_retry_posts_once(live_app, page, sandbox):
+    page.goto(f"{live_app}/sandbox/tickets/102")
+    frame = sidebar(page)
+    frame.locator(".ot-headline").wait_for(timeout=15000)
+    # Every attempt of this click fails; the widget says so and offers a retry.
+    sandbox.state.zendesk.faults.fail_next(3, status=503)
+    frame.locator('[data-ot-action="note"]').click()
+    frame.locator(".ot-action-status.fail").wait_for(timeout=20000)
+    assert "Click again to retry" in frame.locator(".ot-action-status").inner_text()
+    frame.locator('[data-ot-action="note"]').click()
+    frame.locator(".ot-action-status.ok").wait_for(timeout=15000)
+    internal = [c for c in sandbox.state.zendesk.ticket(102)["comments"] if not c["public"]]
+    assert len(internal) == 1

@@ -97,13 +97,14 @@ installations_cli = AppGroup("installations", help="Installations (tenants).")
 def list_installations() -> None:
     """List installations."""
     with _store().session() as session:
-        rows = session.scalars(select(Installation).order_by(Installation.id)).all()
+        rows = [(inst.key, inst.host, inst.status, ",".join(sorted(c.source for c in inst.connections)),
+                 inst.name)
+                for inst in session.scalars(select(Installation).order_by(Installation.id))]
     if not rows:
         click.echo("no installations", err=True)
         sys.exit(0)
-    for inst in rows:
-        sources = ",".join(sorted(c.source for c in inst.connections)) or "-"
-        click.echo(f"{inst.key:<40} {inst.host:<11} {inst.status:<13} {sources:<40} {inst.name}")
+    for key, host, status, sources, name in rows:
+        click.echo(f"{key:<40} {host:<11} {status:<13} {sources or '-':<40} {name}")
 
 
 @installations_cli.command("add-zendesk")
@@ -146,7 +147,7 @@ def configure(key: str, source: str, system: str, base_url: str, credentials: tu
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--credential")
-        creds[name] = click.get_text_stream("stdin").readline().strip() if value == "-" else value
+        creds[name] = sys.stdin.readline().strip() if value == "-" else value
     opts = dict(o.partition("=")[::2] for o in options)
     box = current_app.extensions["secret_box"]
     with _store().session() as session:

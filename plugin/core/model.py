@@ -29,6 +29,8 @@ SOURCE_LABELS: dict[SourceName, str] = {
     SourceName.ERP: "ERP",
     SourceName.POS: "store POS",
 }
+# The same, at the start of a line or label.
+SOURCE_TITLES: dict[SourceName, str] = {s: label[0].upper() + label[1:] for s, label in SOURCE_LABELS.items()}
 
 
 class SourceStatus(StrEnum):

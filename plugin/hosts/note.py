@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..core.model import SOURCE_LABELS
+from ..core.model import SOURCE_TITLES
 from ..core.record import FLAG_TITLES, OrderTruth
 
 # Characters helpdesk editors treat as markup (Markdown, HTML); upstream text gets them escaped.
@@ -27,7 +27,8 @@ def marker(action_key: str) -> str:
 
 def render_note(truth: OrderTruth, action_key: str) -> str:
     """Headline, flags and per-source status as readable plain text."""
-    lines = [f"Order Truth: order {inert(truth.order_name)}", "", inert(truth.headline), ""]
+    # The order name passed parse_order_id, so it is plain; upstream text is not.
+    lines = [f"Order Truth: order {truth.order_name}", "", inert(truth.headline), ""]
     if truth.flags:
         lines.append(f"To check ({len(truth.flags)}):")
         for flag in truth.flags:
@@ -44,7 +45,7 @@ def render_note(truth: OrderTruth, action_key: str) -> str:
         as_of = report.as_of.strftime("%Y-%m-%d %H:%M UTC") if report.as_of else "no answer"
         state = report.status.value.replace("_", " ")
         detail = f" ({inert(report.error)})" if report.error else ""
-        lines.append(f"- {SOURCE_LABELS[source]} ({report.system}): {state}{detail}, as of {as_of}")
+        lines.append(f"- {SOURCE_TITLES[source]} ({report.system}): {state}{detail}, as of {as_of}")
     lines += ["", marker(action_key)]
     return "\n".join(lines)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from flask import Flask
 
-from ..core.model import SOURCE_LABELS, SourceName
+from ..core.model import SOURCE_TITLES, SourceName
 from ..core.money import Money
 from ..core.record import FLAG_TITLES
 
@@ -52,8 +52,7 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
 
 
 def source_label(source: SourceName | str) -> str:
-    label = SOURCE_LABELS[SourceName(source)]
-    return label[0].upper() + label[1:]
+    return SOURCE_TITLES[SourceName(source)]
 
 
 def humanize(value: str) -> str:

@@ -1,0 +1,138 @@
+"""The write-back outbox and the note text, without HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from plugin.connectors.base import UnavailableError, UpstreamTimeout
+from plugin.core.reconcile import reconcile
+from plugin.hosts import actions
+from plugin.hosts.note import flag_tags, inert, marker, render_note
+from plugin.store.db import Store
+from plugin.store.models import Installation, TicketAction
+from tests.core.builders import NOW, ORDER, cref, memo, payment, ra, results, sales_order
+
+
+class FakeZendesk:
+    """Records notes; can fail before or after a write lands."""
+
+    def __init__(self, fail_before=0, fail_after=0):
+        self.notes: list[str] = []
+        self.tags: list[str] = []
+        self.fail_before, self.fail_after = fail_before, fail_after
+
+    def post_internal_note(self, ticket_id, body):
+        if self.fail_before:
+            self.fail_before -= 1
+            raise UnavailableError("HTTP 503", system="zendesk")
+        self.notes.append(body)
+        if self.fail_after:
+            self.fail_after -= 1
+            raise UpstreamTimeout("timed out waiting for a response", system="zendesk")
+
+    def note_exists(self, ticket_id, mark):
+        return any(mark in n for n in self.notes)
+
+    def add_tags(self, ticket_id, tags):
+        self.tags.extend(t for t in tags if t not in self.tags)
+        return list(self.tags)
+
+
+@pytest.fixture
+def db(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    store.migrate()
+    with store.session() as s:
+        s.add(Installation(key="zendesk:acme:1", host="zendesk", name="Acme", status="active",
+                           settings={}))
+        s.commit()
+        inst_id = s.scalar(select(Installation.id))
+        yield s, inst_id
+    store.dispose()
+
+
+def submit(db, api, key="note-abc12345", kind="note", ticket="7"):
+    s, inst = db
+    return actions.submit(s, api, installation_id=inst, ticket_id=ticket, order_number="1001",
+                          kind=kind, key=key, payload_factory=lambda: {
+                              "body": f"summary\n{marker(key)}", "tags": ["order-truth-over_refund"]},
+                          sleep=lambda _s: None)
+
+
+def test_same_key_writes_once(db):
+    api = FakeZendesk()
+    assert submit(db, api).status == "done"
+    assert submit(db, api).status == "done"
+    assert len(api.notes) == 1
+
+
+def test_lost_response_is_detected_by_marker(db):
+    api = FakeZendesk(fail_after=1)
+    assert submit(db, api).status == "done"
+    assert len(api.notes) == 1
+
+
+def test_transient_failure_is_retried_with_backoff(db):
+    waits = []
+    s, inst = db
+    api = FakeZendesk(fail_before=2)
+    result = actions.submit(s, api, installation_id=inst, ticket_id="7", order_number="1001",
+                            kind="note", key="note-k2", payload_factory=lambda: {"body": "x"},
+                            sleep=waits.append)
+    assert result.status == "done" and len(api.notes) == 1
+    assert waits == list(actions.BACKOFF_SECONDS)
+
+
+def test_exhausted_attempts_fail_then_retry_pending_completes(db):
+    s, inst = db
+    api = FakeZendesk(fail_before=5)
+    assert submit(db, api).status == "failed"
+    row = s.scalar(select(TicketAction))
+    assert row.status == "failed" and row.attempts == 3 and "503" in row.last_error
+    api.fail_before = 0
+    assert actions.retry_pending(s, lambda _i: api, now=datetime.now(UTC) + timedelta(minutes=2),
+                                 sleep=lambda _s: None) == 1
+    assert len(api.notes) == 1
+    assert actions.retry_pending(s, lambda _i: api, now=datetime.now(UTC) + timedelta(minutes=5),
+                                 sleep=lambda _s: None) == 0
+
+
+def test_in_flight_key_is_not_sent_again(db):
+    s, inst = db
+    s.add(TicketAction(installation_id=inst, ticket_id="7", order_number="1001", kind="note",
+                       idempotency_key="note-busy", payload={"body": "x"}, status="sending",
+                       attempts=1))
+    s.commit()
+    api = FakeZendesk()
+    assert submit(db, api, key="note-busy").status == "in_progress"
+    assert api.notes == []
+
+
+def test_tags(db):
+    api = FakeZendesk()
+    result = submit(db, api, key="tags-1", kind="tags")
+    assert result.status == "done" and result.tags == ("order-truth-over_refund",)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("<script>alert(1)</script>", r"\<script\>alert\(1\)\</script\>"),
+    ("[click](http://evil)", r"\[click\]\(http://evil\)"),
+    ("**bold** _x_ `code`", r"\*\*bold\*\* \_x\_ \`code\`"),
+    ("line\nbreak\x07", "line break"),
+])
+def test_upstream_text_is_inert(raw, expected):
+    assert inert(raw) == expected
+
+
+def test_note_lists_headline_flags_sources_and_marker():
+    truth = reconcile(ORDER, results(payments=[payment()], so=sales_order(), ras=[ra(code="G")],
+                                     memos=[memo()], crefs=[cref()], erp_status=None), NOW)
+    body = render_note(truth, "note-xyz")
+    assert body.startswith("Order Truth: order #1001\n")
+    assert "[critical] ERP refund never reached the processor" in body
+    assert "- ERP (netsuite): ok, as of 2026-03-10 12:00 UTC" in body
+    assert body.rstrip().endswith(marker("note-xyz"))
+    assert flag_tags(truth) == ["order-truth-erp_refund_not_at_processor"]

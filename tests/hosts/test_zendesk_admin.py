@@ -1,0 +1,147 @@
+"""Install, connect (OAuth + PKCE or API token), settings and disconnect, as a Zendesk admin."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from plugin.sandbox.zendesk import SANDBOX_AGENT_ID, SANDBOX_API_EMAIL, SANDBOX_API_TOKEN
+from plugin.store.models import Connection, Installation
+
+KEY = "zendesk:order-truth-sandbox:1"
+INSTALL = "/zendesk/install?subdomain=order-truth-sandbox&installation_id=1"
+
+
+def csrf_of(client) -> str:
+    html = client.get(INSTALL).get_data(as_text=True)
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def approve(location: str, user_id: int | None = None) -> str:
+    """Play the admin on Zendesk's consent page; return our callback URL with code and state."""
+    parts = urlsplit(location)
+    params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    if user_id:
+        params["user_id"] = str(user_id)
+    resp = requests.post(f"{parts.scheme}://{parts.netloc}{parts.path}", data=params,
+                         allow_redirects=False, timeout=5)
+    assert resp.status_code == 302, resp.text
+    return resp.headers["Location"]
+
+
+def stored_helpdesk(app):
+    with app.extensions["store"].session() as s:
+        inst = s.scalar(select(Installation).where(Installation.key == KEY))
+        return s.scalar(select(Connection).where(Connection.installation_id == inst.id,
+                                                 Connection.source == "helpdesk"))
+
+
+def oauth_sign_in(client, user_id=None):
+    start = client.get(f"/zendesk/oauth/start?installation={KEY}")
+    assert start.status_code == 302
+    callback = approve(start.headers["Location"], user_id)
+    parts = urlsplit(callback)
+    return client.get(f"{parts.path}?{parts.query}")
+
+
+def test_install_page_walks_the_admin_through_setup(client):
+    html = client.get(INSTALL).get_data(as_text=True)
+    assert "Sign in with Zendesk (OAuth)" in html
+    assert "Connect with API token" in html
+    assert client.get("/zendesk/install?subdomain=Not A Subdomain").status_code == 400
+
+
+def test_oauth_with_pkce_connects_and_stores_token_encrypted(app, client):
+    start = client.get(f"/zendesk/oauth/start?installation={KEY}")
+    query = parse_qs(urlsplit(start.headers["Location"]).query)
+    assert query["code_challenge_method"] == ["S256"] and query["state"][0]
+    resp = oauth_sign_in(client)
+    assert resp.status_code == 302 and "/zendesk/settings" in resp.headers["Location"]
+    row = stored_helpdesk(app)
+    assert row is not None
+    token = app.extensions["secret_box"].open(row.credentials_encrypted)["access_token"]
+    assert token and token not in row.credentials_encrypted
+    settings = client.get(resp.headers["Location"])
+    assert settings.status_code == 200 and "Signed in as Ada Admin (admin)" in settings.get_data(
+        as_text=True)
+
+
+def test_oauth_by_an_agent_is_refused(app, client):
+    resp = oauth_sign_in(client, user_id=SANDBOX_AGENT_ID)
+    assert resp.status_code == 403
+    assert stored_helpdesk(app) is None
+
+
+def test_oauth_state_is_single_use(client):
+    start = client.get(f"/zendesk/oauth/start?installation={KEY}")
+    callback = approve(start.headers["Location"])
+    parts = urlsplit(callback)
+    assert client.get(f"{parts.path}?{parts.query}").status_code == 302
+    assert client.get(f"{parts.path}?{parts.query}").status_code == 400
+
+
+def test_forged_state_is_refused(client):
+    assert client.get("/zendesk/oauth/callback?code=x&state=forged").status_code == 400
+
+
+def test_api_token_alternative(app, client):
+    csrf = csrf_of(client)
+    resp = client.post("/zendesk/connect/api-token", data={
+        "csrf": csrf, "installation": KEY, "email": SANDBOX_API_EMAIL, "api_token": SANDBOX_API_TOKEN})
+    assert resp.status_code == 302
+    creds = app.extensions["secret_box"].open(stored_helpdesk(app).credentials_encrypted)
+    assert creds == {"auth": "api_token", "email": SANDBOX_API_EMAIL, "api_token": SANDBOX_API_TOKEN}
+
+
+@pytest.mark.parametrize(("token", "status"), [("wrong-token", 400), ("", 400)])
+def test_api_token_rejected(client, token, status):
+    resp = client.post("/zendesk/connect/api-token", data={
+        "csrf": csrf_of(client), "installation": KEY, "email": SANDBOX_API_EMAIL, "api_token": token})
+    assert resp.status_code == status
+
+
+def test_forms_need_csrf(client):
+    resp = client.post("/zendesk/connect/api-token", data={
+        "installation": KEY, "email": SANDBOX_API_EMAIL, "api_token": SANDBOX_API_TOKEN})
+    assert resp.status_code == 403
+
+
+def test_settings_need_a_zendesk_admin(client):
+    assert client.get(f"/zendesk/settings?installation={KEY}").status_code == 403
+
+
+def test_admin_toggles_features_and_checks_a_source(app, client, sandbox):
+    oauth_sign_in(client)
+    csrf = csrf_of(client)
+    resp = client.post("/zendesk/settings/features", data={
+        "csrf": csrf, "installation": KEY, "post_notes": "on", "pos_source": "on"})
+    assert resp.status_code == 302
+    from plugin import installations
+
+    with app.extensions["store"].session() as s:
+        features = installations.find(s, KEY).features
+    assert features["add_tags"] is False and features["post_notes"] is True
+
+    bad = client.post("/zendesk/settings/connections/stripe", data={
+        "csrf": csrf, "installation": KEY, "base_url": sandbox.url + "/stripe",
+        "secret_key": "sk_test_wrong"}, follow_redirects=True)
+    assert "not saved — the credentials were refused" in bad.get_data(as_text=True)
+    good = client.post("/zendesk/settings/connections/stripe", data={
+        "csrf": csrf, "installation": KEY, "base_url": sandbox.url + "/stripe",
+        "secret_key": "sk_test_sandbox"}, follow_redirects=True)
+    assert "stripe: connected and saved." in good.get_data(as_text=True)
+
+
+def test_admin_disconnect_purges_secrets(app, client):
+    oauth_sign_in(client)
+    resp = client.post("/zendesk/settings/disconnect", data={"csrf": csrf_of(client),
+                                                             "installation": KEY})
+    assert resp.status_code == 200 and "no longer holds any credentials" in resp.get_data(as_text=True)
+    assert stored_helpdesk(app) is None
+    with app.extensions["store"].session() as s:
+        inst = s.scalar(select(Installation).where(Installation.key == KEY))
+    assert inst.status == "uninstalled" and inst.cache_generation == 1

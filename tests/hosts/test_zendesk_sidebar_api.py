@@ -1,0 +1,142 @@
+"""The widget's API after launch: sessions, CSRF, tenant isolation, notes and tags written once."""
+
+from __future__ import annotations
+
+import pytest
+
+RECORD = "/zendesk/api/record"
+
+
+def action(client, session, ticket, **body):
+    body = {"kind": "note", "key": "k-123456789", "order_id": "1003", **body}
+    return client.post(f"/zendesk/api/tickets/{ticket}/actions", json=body, headers=session)
+
+
+def test_record_fragment_for_the_tickets_order(client, session):
+    resp = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"},
+                      headers=session)
+    assert resp.status_code == 200
+    body = resp.get_data(as_text=True)
+    assert 'data-code="ERP_REFUND_NOT_AT_PROCESSOR"' in body
+    assert 'data-ot-action="note"' in body and 'data-ot-action="tags"' in body
+    assert "frame-ancestors 'self'" in resp.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("auth", [None, "Bearer ", "Bearer forged.token.value", "Basic abc"])
+def test_record_needs_a_genuine_session(client, auth):
+    headers = {"Authorization": auth} if auth else {}
+    resp = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"},
+                      headers=headers)
+    assert resp.status_code == 401
+
+
+def test_session_from_another_secret_is_refused(client, app):
+    from plugin.hosts.session import SessionTokens
+
+    token, _ = SessionTokens("someone-elses-secret").issue(1, "zendesk:order-truth-sandbox:1", 0)
+    resp = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"},
+                      headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 401
+
+
+def test_ticket_the_installation_does_not_have_is_refused(client, session):
+    resp = client.get(RECORD, query_string={"ticket_id": "99999", "order_id": "1003"},
+                      headers=session)
+    assert resp.status_code == 404
+
+
+def test_malformed_ids_are_400s(client, session):
+    assert client.get(RECORD, query_string={"ticket_id": "10x", "order_id": "1003"},
+                      headers=session).status_code == 400
+    resp = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "10 03"},
+                      headers=session)
+    assert resp.status_code == 400 and "only letters" in resp.get_data(as_text=True)
+
+
+def test_write_without_csrf_is_refused(client, session, zd):
+    headers = {"Authorization": session["Authorization"]}
+    resp = action(client, headers, 103)
+    assert resp.status_code == 403
+    assert [c for c in zd.ticket(103)["comments"] if not c["public"]] == []
+
+
+def test_note_posts_once_for_a_key(client, session, zd):
+    first = action(client, session, 103)
+    second = action(client, session, 103)  # a double click, or a retry after a lost response
+    assert first.status_code == second.status_code == 200
+    assert first.get_json()["status"] == "done"
+    notes = [c for c in zd.ticket(103)["comments"] if not c["public"]]
+    assert len(notes) == 1
+    body = notes[0]["body"]
+    assert "ERP refund never reached the processor" in body
+    assert "Payment processor (stripe): ok" in body
+    assert "Order Truth ref note-k-123456789" in body
+
+
+def test_lost_response_is_not_posted_twice(client, session, zd):
+    zd.faults.fail_after_write(1, status=500)  # the note lands, the response says 500
+    resp = action(client, session, 103, key="lost-resp-1")
+    assert resp.get_json()["status"] == "done"
+    assert len([c for c in zd.ticket(103)["comments"] if not c["public"]]) == 1
+
+
+def test_failed_write_is_reported_then_retried_without_duplicates(client, session, zd):
+    zd.faults.fail_next(3, status=503)
+    resp = action(client, session, 103, key="retry-me-1")
+    assert resp.status_code == 502
+    assert resp.get_json()["status"] == "failed"
+    assert [c for c in zd.ticket(103)["comments"] if not c["public"]] == []
+    again = action(client, session, 103, key="retry-me-1")
+    assert again.get_json()["status"] == "done"
+    assert len([c for c in zd.ticket(103)["comments"] if not c["public"]]) == 1
+
+
+def test_tags_use_flag_codes_and_survive_a_concurrent_edit(client, session, zd):
+    resp = action(client, session, 106, kind="tags", order_id="1006", key="tags-key-1")
+    assert resp.status_code == 200, resp.get_json()
+    tags = set(zd.ticket(106)["tags"])
+    assert {"order-truth-duplicate_refund", "order-truth-refund_amount_mismatch",
+            "order-truth-processor_refund_not_in_erp"} <= tags
+
+
+def test_action_key_reused_for_another_ticket_is_refused(client, session):
+    assert action(client, session, 103, key="shared-key-1").get_json()["status"] == "done"
+    other = action(client, session, 102, key="shared-key-1", order_id="1002")
+    assert other.get_json()["status"] == "failed"
+
+
+@pytest.mark.parametrize("body", [{"kind": "delete"}, {"key": "short"}, {"key": "bad key!!"}])
+def test_bad_action_requests(client, session, body):
+    assert action(client, session, 103, **body).status_code == 400
+
+
+def test_feature_toggle_disables_notes(app, client, session):
+    from plugin import installations
+
+    with app.app_context():
+        with app.extensions["store"].session() as s:
+            tenant = installations.find(s, "zendesk:order-truth-sandbox:1")
+            installations.update_settings(s, tenant.id, {"features": {"post_notes": False}})
+    assert action(client, session, 103).status_code == 403
+    body = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"},
+                      headers=session).get_data(as_text=True)
+    assert 'data-ot-action="note"' not in body
+
+
+def test_disconnect_ends_live_sessions(client, session, runner):
+    runner.invoke(args=["installations", "disconnect", "zendesk:order-truth-sandbox:1"])
+    resp = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"},
+                      headers=session)
+    assert resp.status_code == 401
+
+
+def test_session_cannot_be_pointed_at_another_installation(app, client, session, sandbox):
+    from plugin import installations
+
+    with app.extensions["store"].session() as s:
+        installations.register_zendesk(s, "acme", "42", base_url=sandbox.url + "/zendesk")
+    resp = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003",
+                                            "installation": "zendesk:acme:42"}, headers=session)
+    # Still the sandbox installation: its frame policy, its data.
+    assert resp.status_code == 200
+    assert "frame-ancestors 'self'" in resp.headers["Content-Security-Policy"]

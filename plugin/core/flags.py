@@ -18,7 +18,7 @@ from .model import (
     SourceReport,
     SourceStatus,
 )
-from .money import Money
+from .money import sum_in
 from .record import SEVERITY_RANK, Evidence, Flag, FlagCode, MergedRefund, MergedReturn, Severity
 from .settings import ReconcileSettings
 from .states import AUTHORIZED_OR_LATER, LIVE_REFUND_STATES, netsuite_ra_code
@@ -57,14 +57,6 @@ class Context:
 def day(ts: datetime) -> str:
     """Short date for messages: "3 Mar"."""
     return f"{ts.day} {ts:%b}"
-
-
-def _sum(amounts: list[Money], currency: str) -> Money:
-    total = Money.zero(currency)
-    for amount in amounts:
-        if amount.currency == currency:
-            total = total + amount
-    return total
 
 
 def business_days_between(start: datetime, end: datetime) -> int:
@@ -294,7 +286,7 @@ def duplicate_refund(ctx: Context) -> Iterator[Flag]:
             seen.update(p.refund_id for p in group)
     for group in groups:
         ids = ", ".join(p.refund_id for p in group)
-        total = _sum([p.amount for p in group], group[0].amount.currency)
+        total = sum_in(group[0].amount.currency, [p.amount for p in group])
         yield Flag(
             code=FlagCode.DUPLICATE_REFUND,
             severity=Severity.CRITICAL,
@@ -322,9 +314,8 @@ def over_refund(ctx: Context) -> Iterator[Flag]:
     processor = ctx.facts.processor
     if processor is None or not processor.payments or ctx.currency is None:
         return
-    captured = _sum([p.amount_captured for p in processor.payments], ctx.currency)
-    out = _sum([r.amount for r in processor.refunds if r.state in LIVE_REFUND_STATES],
-               ctx.currency)
+    captured = sum_in(ctx.currency, [p.amount_captured for p in processor.payments])
+    out = sum_in(ctx.currency, [r.amount for r in processor.refunds if r.state in LIVE_REFUND_STATES])
     if out.amount_minor <= captured.amount_minor:
         return
     yield Flag(
@@ -367,7 +358,7 @@ def refund_amount_mismatch(ctx: Context) -> Iterator[Flag]:
         if len(currencies) > 1:
             continue  # CURRENCY_MISMATCH covers it; never compare across currencies
         cur = currencies.pop()
-        erp_total, proc_total = _sum(erp_amounts, cur), _sum(proc, cur)
+        erp_total, proc_total = sum_in(cur, erp_amounts), sum_in(cur, proc)
         if abs(erp_total.amount_minor - proc_total.amount_minor) <= ctx.settings.amount_tolerance_minor:
             continue
         yield Flag(
@@ -525,7 +516,7 @@ def dispute_with_refund(ctx: Context) -> Iterator[Flag]:
                    if r.payment_id == dispute.payment_id and r.state in LIVE_REFUND_STATES]
         if not refunds and not open_return:
             continue
-        refunded = _sum([r.amount for r in refunds], dispute.amount.currency)
+        refunded = sum_in(dispute.amount.currency, [r.amount for r in refunds])
         due = f"; evidence due {day(dispute.due_by)}" if dispute.due_by else ""
         said = [Evidence(PROCESSOR, f"Dispute {dispute.dispute_id} {dispute.status_raw} for "
                                     f"{dispute.amount.format()}{due}")]

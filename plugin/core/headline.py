@@ -13,7 +13,7 @@ from .model import (
     SourceName,
     SourceReport,
 )
-from .money import Money
+from .money import sum_in
 from .record import MergedRefund, MergedReturn
 
 
@@ -40,10 +40,7 @@ def _refund_clause(refunds: tuple[MergedRefund, ...], now: datetime) -> str | No
         if len(succeeded) == 1:
             return (f"refund of {last.amount.format()} to the card succeeded on "
                     f"{when(last.created_at, now)}")
-        total = Money.zero(last.amount.currency)
-        for r in succeeded:
-            if r.amount.currency == total.currency:
-                total = total + r.amount
+        total = sum_in(last.amount.currency, (r.amount for r in succeeded))
         return (f"{len(succeeded)} refunds totalling {total.format()} succeeded, the latest on "
                 f"{when(last.created_at, now)}")
     if failed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -103,9 +104,10 @@ class Money:
         return self.format()
 
 
-def total(amounts: list[Money] | tuple[Money, ...], currency: str) -> Money:
-    """Sum amounts that must all be in `currency`."""
+def sum_in(currency: str, amounts: Iterable[Money]) -> Money:
+    """Sum the amounts in `currency`, skipping others (a currency flag reports those)."""
     acc = Money.zero(currency)
-    for item in amounts:
-        acc = acc + item
+    for amount in amounts:
+        if amount.currency == acc.currency:
+            acc = acc + amount
     return acc

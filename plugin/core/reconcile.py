@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from . import flags as flagrules
 from .headline import compose_headline
@@ -14,7 +13,6 @@ from .model import (
     ErpFacts,
     ErpReturnAuthorization,
     OrderRef,
-    Payment,
     PortalFacts,
     PortalReturn,
     PosFacts,
@@ -25,7 +23,7 @@ from .model import (
     SourceName,
     SourceResults,
 )
-from .money import Money
+from .money import sum_in
 from .record import (
     ErpConfirmation,
     InventoryLine,
@@ -36,7 +34,7 @@ from .record import (
     TimelineEvent,
 )
 from .settings import ReconcileSettings
-from .states import AUTHORIZED_OR_LATER, LIVE_REFUND_STATES, TERMINAL_RETURN_STATES
+from .states import LIVE_REFUND_STATES, TERMINAL_RETURN_STATES
 
 # How far along a return is; used to pick the most advanced state any source reports.
 _PROGRESS = {
@@ -137,17 +135,6 @@ def reconcile(
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def sum_in(currency: str | None, amounts: Iterable[Money]) -> Money | None:
-    """Sum the amounts in `currency`, ignoring others (a currency flag covers those)."""
-    if currency is None:
-        return None
-    acc = Money.zero(currency)
-    for amount in amounts:
-        if amount.currency == currency:
-            acc = acc + amount
-    return acc
 
 
 def _order_currency(facts: Facts) -> str | None:
@@ -404,7 +391,6 @@ def _eligibility(facts: Facts, currency: str | None, flags) -> RefundEligibility
                                  if r.state is RefundState.SUCCEEDED))
     pending = sum_in(currency, (r.amount for r in facts.processor.refunds
                                 if r.state in (RefundState.PENDING, RefundState.REQUIRES_ACTION)))
-    assert captured is not None and refunded is not None and pending is not None
     remaining = captured - refunded - pending
     blocking = {f.code for f in flags} & flagrules.BLOCKS_REFUNDS
     if any(d.is_open for d in facts.processor.disputes):
@@ -557,11 +543,3 @@ def _order_status(found, facts, returns, refunds, eligibility: RefundEligibility
     if facts.processor and facts.processor.payments:
         return "paid"
     return "open"
-
-
-def age(now: datetime, then: datetime) -> timedelta:
-    """How long ago `then` was."""
-    return now - then
-
-
-__all__ = ["reconcile", "Facts", "sum_in", "age", "AUTHORIZED_OR_LATER", "Payment"]

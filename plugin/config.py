@@ -24,8 +24,11 @@ DEFAULTS: dict[str, Any] = {
     # How long a source's successful answer is reused before asking it again.
     "SOURCE_CACHE_SECONDS": 30,
     "UPSTREAM_CONNECT_TIMEOUT": 1.0,
-    # The built-in sandbox of simulated upstreams (and its demo installation).
-    "SANDBOX_ENABLED": True,
+    # Extra hosts admins may point connectors at (a vendor proxy, a self-hosted sandbox).
+    "UPSTREAM_ALLOWED_HOSTS": "",
+    # The built-in sandbox of simulated upstreams and its demo installations: on for the
+    # embedded SQLite default, off once a real database is configured (set it to override).
+    "SANDBOX_ENABLED": None,
     "SANDBOX_URL": None,
     # Bearer token for the JSON API of non-sandbox installations.
     "API_TOKEN": None,
@@ -73,8 +76,17 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
     if not app.config["DATABASE_URL"]:
         instance.mkdir(parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{instance / 'order_truth.db'}"
+    embedded = str(app.config["DATABASE_URL"]).startswith("sqlite")
     if app.config["AUTO_MIGRATE"] is None:
-        app.config["AUTO_MIGRATE"] = str(app.config["DATABASE_URL"]).startswith("sqlite")
+        app.config["AUTO_MIGRATE"] = embedded
+    if app.config["SANDBOX_ENABLED"] is None:
+        app.config["SANDBOX_ENABLED"] = embedded
+    missing = [k for k in ("SECRET_KEY", "ENCRYPTION_KEY") if not app.config[k]]
+    if missing and not embedded:
+        # Keys generated into instance/ would differ per dyno and vanish on redeploy, locking
+        # out every session and every stored credential.
+        raise ValueError(f"set ORDER_TRUTH_{' and ORDER_TRUTH_'.join(missing)} when using a "
+                         "production database")
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(instance)
     if not app.config["ENCRYPTION_KEY"]:
@@ -84,6 +96,7 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
     # The admin pages are top-level (not framed): a first-party, HttpOnly, Lax cookie session.
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", 8 * 3600)
     if app.config["REDIS_URL"]:
         app.config.setdefault("CACHE_TYPE", "RedisCache")
         app.config["CACHE_REDIS_URL"] = app.config["REDIS_URL"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,8 +15,10 @@ from .connectors.base import ConnectorConfig
 from .connectors.registry import CONNECTORS
 from .core.model import SourceName
 from .core.settings import ReconcileSettings
-from .store.crypto import SecretBox
+from .store.crypto import SecretBox, SecretBoxError
 from .store.models import Connection, Installation, TicketAction
+
+log = logging.getLogger(__name__)
 
 SANDBOX_KEY = "sandbox"
 STANDALONE_KEY = "standalone"
@@ -88,8 +91,14 @@ def to_tenant(inst: Installation, box: SecretBox | None = None) -> Tenant:
     connections: dict[str, StoredConnection] = {}
     if box is not None:
         for c in inst.connections:
+            try:
+                creds = box.open(c.credentials_encrypted)
+            except SecretBoxError:
+                # Wrong or rotated-away ENCRYPTION_KEY: treat as not connected, don't crash.
+                log.error("credentials for %s/%s can't be decrypted; reconnect it", inst.key, c.source)
+                continue
             connections[c.source] = StoredConnection(
-                c.source, c.system, c.base_url, box.open(c.credentials_encrypted), dict(c.options or {}))
+                c.source, c.system, c.base_url, creds, dict(c.options or {}))
     return Tenant(inst.id, inst.key, inst.host, inst.name, inst.status, dict(inst.settings or {}),
                   inst.cache_generation or 0, inst.uninstalled_at, connections)
 
@@ -227,6 +236,15 @@ def disconnect(session: Session, installation_id: int) -> None:
     inst.uninstalled_at = datetime.now(UTC)
     inst.cache_generation = (inst.cache_generation or 0) + 1
     session.commit()
+
+
+def reactivate(session: Session, installation_id: int) -> None:
+    """Mark a (re)connected installation active again."""
+    inst = session.get(Installation, installation_id)
+    if inst is not None and inst.status != "active":
+        inst.status = "active"
+        inst.uninstalled_at = None
+        session.commit()
 
 
 def remove(session: Session, installation_id: int) -> None:

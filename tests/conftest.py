@@ -25,6 +25,7 @@ def app(tmp_path, sandbox):
         "SECRET_KEY": "test-secret",
         "SOURCE_CACHE_SECONDS": 0,
         "SANDBOX_URL": sandbox.url,
+        "UPSTREAM_ALLOWED_HOSTS": "127.0.0.1",
         # The source_slow scenario answers after 6 s; a short deadline keeps tests quick.
         "FANOUT_DEADLINE_SECONDS": 1.0,
     })

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,11 +23,15 @@ ATTEMPTS_PER_REQUEST = 3
 BACKOFF_SECONDS = (0.3, 1.0)
 # After a request gives up, `flask zendesk retry-pending` tries again no sooner than this.
 RETRY_LATER = timedelta(minutes=1)
+# How long one sender may hold a write before another may take it over.
+LEASE = timedelta(seconds=60)
+# Total attempts across requests and retries before a write is given up.
+MAX_ATTEMPTS = 12
 
 
 @dataclass(frozen=True)
 class ActionResult:
-    """What the widget shows after a write: done, failed (retryable) or still in flight."""
+    """What the widget shows after a write: done, failed (retryable), rejected or in flight."""
 
     status: str
     message: str
@@ -47,13 +51,14 @@ def submit(
     payload_factory: Callable[[], dict],
     sleep: Callable[[float], None] = time.sleep,
 ) -> ActionResult:
-    """Record the action under its key (once), then perform it unless it is already done."""
+    """Record the action under its key (once), then perform it unless it is done or in flight."""
     action = db.scalar(select(TicketAction).where(
         TicketAction.installation_id == installation_id, TicketAction.idempotency_key == key))
     if action is None:
         action = TicketAction(installation_id=installation_id, ticket_id=ticket_id,
                               order_number=order_number, kind=kind, idempotency_key=key,
-                              payload=payload_factory(), status="sending", attempts=0)
+                              payload=payload_factory(), status="sending", attempts=0,
+                              lease_until=_now() + LEASE)
         db.add(action)
         try:
             db.commit()
@@ -64,13 +69,28 @@ def submit(
     else:
         if action.ticket_id != ticket_id or action.kind != kind:
             return ActionResult("failed", "That action key belongs to another ticket or action.")
-        if action.status == "done":
+        if action.status in ("done", "rejected"):
             return _result(action)
-        if action.status == "sending" and action.created_at and _age(action) < timedelta(seconds=60):
+        if not _claim(db, action.id):
             return ActionResult("in_progress", "Already being sent.", action.id)
-        action.status = "sending"
-        db.commit()
+        db.refresh(action)
     return perform(db, api, action, sleep=sleep)
+
+
+def _claim(db: Session, action_id: int) -> bool:
+    """Take the lease on a failed or abandoned write; only one caller can win it."""
+    now = _now()
+    claimed = db.execute(
+        update(TicketAction)
+        .where(TicketAction.id == action_id,
+               or_(TicketAction.status == "failed",
+                   and_(TicketAction.status == "sending",
+                        or_(TicketAction.lease_until.is_(None), TicketAction.lease_until < now))))
+        .values(status="sending", lease_until=now + LEASE)
+        .execution_options(synchronize_session=False)  # callers refresh the row they won
+    )
+    db.commit()
+    return claimed.rowcount == 1
 
 
 def perform(db: Session, api: HostApi, action: TicketAction, *,
@@ -78,14 +98,20 @@ def perform(db: Session, api: HostApi, action: TicketAction, *,
     """Try the write a few times with backoff; never post a note that already landed."""
     last_error = ""
     for attempt in range(ATTEMPTS_PER_REQUEST):
+        if action.attempts >= MAX_ATTEMPTS:
+            return _stop(db, action, "rejected", last_error or action.last_error or "gave up")
         if attempt:
             sleep(BACKOFF_SECONDS[min(attempt - 1, len(BACKOFF_SECONDS) - 1)])
+        # Saved before the call: if this process dies mid-request, the next attempt knows a
+        # write may have landed and looks for it first.
+        first_ever = action.attempts == 0
         action.attempts += 1
+        action.lease_until = _now() + LEASE
+        db.commit()
         try:
             if action.kind == "note":
-                # A previous attempt may have posted before its response was lost.
-                if action.attempts > 1 and api.note_exists(action.ticket_id,
-                                                           marker(action.idempotency_key)):
+                if not first_ever and api.note_exists(action.ticket_id,
+                                                      marker(action.idempotency_key)):
                     return _done(db, action)
                 api.post_internal_note(action.ticket_id, action.payload["body"])
                 return _done(db, action)
@@ -97,33 +123,56 @@ def perform(db: Session, api: HostApi, action: TicketAction, *,
             last_error = str(exc)
             log.warning("ticket %s %s attempt %d failed: %s", action.ticket_id, action.kind,
                         action.attempts, exc)
-    action.status = "failed"
-    action.last_error = last_error
-    action.next_attempt_at = datetime.now(UTC) + RETRY_LATER
+            if _permanent(exc):
+                return _stop(db, action, "rejected", last_error)
+    action.next_attempt_at = _now() + RETRY_LATER
+    return _stop(db, action, "failed", last_error)
+
+
+def _permanent(exc: UpstreamError) -> bool:
+    """Refusals a retry can't fix (closed ticket, invalid tag); conflicts and limits can be."""
+    status = exc.http_status or 0
+    return 400 <= status < 500 and status not in (401, 408, 409, 429)
+
+
+def _stop(db: Session, action: TicketAction, status: str, error: str) -> ActionResult:
+    action.status = status
+    action.last_error = error
+    action.lease_until = None
     db.commit()
-    return ActionResult("failed", f"Couldn't write to the ticket: {last_error}", action.id)
+    if status == "rejected":
+        return ActionResult("rejected", f"Zendesk refused the write: {error}", action.id)
+    return ActionResult("failed", f"Couldn't write to the ticket: {error}", action.id)
 
 
 def retry_pending(db: Session, api_for: Callable[[int], HostApi | None], *,
                   now: datetime | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
-    """Retry failed writes that are due; returns how many are now done."""
-    now = now or datetime.now(UTC)
-    due = db.scalars(select(TicketAction).where(
-        TicketAction.status == "failed", TicketAction.next_attempt_at <= now)).all()
+    """Retry failed writes that are due (and abandoned in-flight ones); returns how many are done."""
+    now = now or _now()
+    due = db.scalars(select(TicketAction).where(or_(
+        and_(TicketAction.status == "failed", TicketAction.next_attempt_at <= now),
+        and_(TicketAction.status == "sending", TicketAction.lease_until < now),
+    ))).all()
     done = 0
     for action in due:
         api = api_for(action.installation_id)
-        if api is None:
+        if api is None or not _claim(db, action.id):
             continue
+        db.refresh(action)
         if perform(db, api, action, sleep=sleep).status == "done":
             done += 1
     return done
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _done(db: Session, action: TicketAction, tags: list[str] | None = None) -> ActionResult:
     action.status = "done"
-    action.done_at = datetime.now(UTC)
+    action.done_at = _now()
     action.last_error = None
+    action.lease_until = None
     if tags is not None:
         action.payload = {**action.payload, "result_tags": tags}
     db.commit()
@@ -131,14 +180,9 @@ def _done(db: Session, action: TicketAction, tags: list[str] | None = None) -> A
 
 
 def _result(action: TicketAction) -> ActionResult:
+    if action.status == "rejected":
+        return ActionResult("rejected", f"Zendesk refused the write: {action.last_error}", action.id)
     if action.kind == "note":
         return ActionResult("done", "Internal note posted.", action.id)
     tags = tuple(action.payload.get("tags", ()))
     return ActionResult("done", f"Tagged {', '.join(tags) or 'nothing to tag'}.", action.id, tags)
-
-
-def _age(action: TicketAction) -> timedelta:
-    created = action.created_at
-    if created.tzinfo is None:  # SQLite drops the zone
-        created = created.replace(tzinfo=UTC)
-    return datetime.now(UTC) - created

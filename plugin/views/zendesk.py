@@ -20,8 +20,8 @@ from .context import db, service
 log = logging.getLogger(__name__)
 bp = Blueprint("zendesk", __name__, url_prefix="/zendesk")
 
-_TICKET_ID = re.compile(r"^[0-9]{1,20}$")
-_ACTION_KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+_TICKET_ID = re.compile(r"[0-9]{1,20}")
+_ACTION_KEY = re.compile(r"[A-Za-z0-9-]{8,64}")
 
 
 def host():
@@ -121,7 +121,7 @@ def session_required(view):
 
 
 def _ticket_id(raw: str | None) -> str:
-    if raw is None or not _TICKET_ID.match(raw):
+    if raw is None or not _TICKET_ID.fullmatch(raw):
         abort(400, description="A numeric ticket id is required.")
     return raw
 
@@ -166,12 +166,14 @@ def ticket_action(ticket_id: str):
     """Post the summary note or the flag tags; the same key never writes twice."""
     tenant: Tenant = g.tenant
     ticket_id = _ticket_id(ticket_id)
-    body = request.get_json(silent=True) or {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return jsonify(error={"code": "bad_request", "message": "Expected a JSON object."}), 400
     kind = body.get("kind")
     key = str(body.get("key") or "")
     if kind not in ("note", "tags"):
         return jsonify(error={"code": "bad_request", "message": "kind must be note or tags."}), 400
-    if not _ACTION_KEY.match(key):
+    if not _ACTION_KEY.fullmatch(key):
         return jsonify(error={"code": "bad_request", "message": "A valid action key is required."}), 400
     feature = "post_notes" if kind == "note" else "add_tags"
     if not tenant.features.get(feature, True):
@@ -195,5 +197,5 @@ def ticket_action(ticket_id: str):
     result = actions.submit(db(), api, installation_id=tenant.id, ticket_id=ticket_id,
                             order_number=order.number, kind=kind, key=action_key,
                             payload_factory=payload)
-    status = {"done": 200, "in_progress": 202, "failed": 502}[result.status]
+    status = {"done": 200, "in_progress": 202, "failed": 502, "rejected": 422}[result.status]
     return jsonify(status=result.status, message=result.message, tags=list(result.tags)), status

@@ -8,6 +8,7 @@ import hmac
 import logging
 import re
 import secrets
+import time
 from urllib.parse import urlencode
 
 from flask import (
@@ -26,18 +27,18 @@ from .. import installations
 from ..connectors.base import AuthError, ConfigError, ConnectorConfig, UpstreamError
 from ..connectors.registry import CONNECTORS, build_client
 from ..core.model import OrderRef, SourceName
-from ..extensions import cache
 from ..hosts.base import HostUser
 from ..hosts.zendesk.launch import installation_key
 from ..installations import DEFAULT_FEATURES, Tenant
+from ..upstream_urls import check_upstream_url
 from .context import db
 from .zendesk import box, host
 
 log = logging.getLogger(__name__)
 bp = Blueprint("zendesk_admin", __name__, url_prefix="/zendesk")
 
-_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_INSTALLATION_ID = re.compile(r"^[0-9]{1,20}$")
+_SUBDOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_INSTALLATION_ID = re.compile(r"[0-9]{1,20}")
 OAUTH_STATE_SECONDS = 600
 FEATURE_LABELS = {
     "pos_source": "Ask the store POS (Shopify POS) as a fourth source",
@@ -95,6 +96,10 @@ def _base(tenant: Tenant) -> str:
 
 
 def _sign_in(tenant: Tenant, user: HostUser) -> None:
+    """Remember the Zendesk-verified admin; reactivate an installation that was disconnected."""
+    installations.reactivate(db(), tenant.id)
+    session.clear()  # no fixation: a fresh session and CSRF value after sign-in
+    session.permanent = True
     session["admin"] = {"installation": tenant.key, "user_id": user.id, "name": user.name,
                         "role": user.role}
 
@@ -103,12 +108,12 @@ def _sign_in(tenant: Tenant, user: HostUser) -> None:
 def install():
     """Zendesk's remote installation URL and the set-up page linked from the sidebar."""
     subdomain = (request.args.get("subdomain") or "").strip().lower()
-    if not _SUBDOMAIN.match(subdomain):
+    if not _SUBDOMAIN.fullmatch(subdomain):
         abort(400, description="A Zendesk subdomain (the 'acme' in acme.zendesk.com) is required.")
     iid = (request.args.get("installation_id") or "").strip()
     tenant = None
     if iid:
-        if not _INSTALLATION_ID.match(iid):
+        if not _INSTALLATION_ID.fullmatch(iid):
             abort(400, description="installation_id must be numeric.")
         tenant = installations.find(db(), installation_key(subdomain, iid), box())
     return render_template(
@@ -129,8 +134,10 @@ def oauth_start():
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     redirect_uri = url_for("zendesk_admin.oauth_callback", _external=True)
-    cache.set(f"zendesk:oauth:{state}", {"key": tenant.key, "verifier": verifier,
-                                          "redirect_uri": redirect_uri}, timeout=OAUTH_STATE_SECONDS)
+    # Kept in this browser's signed session cookie: only the browser that started the flow can
+    # finish it (no login CSRF), and any worker can check it.
+    session["oauth"] = {"state": state, "key": tenant.key, "verifier": verifier,
+                        "redirect_uri": redirect_uri, "expires": time.time() + OAUTH_STATE_SECONDS}
     query = urlencode({"response_type": "code", "client_id": client[0], "redirect_uri": redirect_uri,
                        "scope": "read write", "state": state, "code_challenge": challenge,
                        "code_challenge_method": "S256"})
@@ -141,10 +148,11 @@ def oauth_start():
 def oauth_callback():
     """Finish OAuth: exchange the code, confirm the approver is a Zendesk admin, store the token."""
     state = request.args.get("state") or ""
-    pending = cache.get(f"zendesk:oauth:{state}") if state else None
-    if pending is None:
-        abort(400, description="This sign-in link expired or was already used; start again.")
-    cache.delete(f"zendesk:oauth:{state}")  # single use
+    pending = session.pop("oauth", None)  # single use
+    if (not pending or not state or not hmac.compare_digest(state, str(pending.get("state", "")))
+            or time.time() > float(pending.get("expires", 0))):
+        abort(400, description="This sign-in link expired, was already used, or was started in "
+                               "another browser; start again.")
     tenant = _tenant_or_404(pending["key"])
     if request.args.get("error"):
         abort(403, description="Zendesk access was not granted.")
@@ -196,6 +204,8 @@ def _require_admin(tenant: Tenant) -> dict:
     admin = _admin_for(tenant)
     if admin is None:
         abort(403, description="Sign in with Zendesk as an admin of this account first.")
+    if not tenant.active:
+        abort(403, description="This installation is disconnected; connect Zendesk again first.")
     return admin
 
 
@@ -242,6 +252,11 @@ def save_source(system: str):
     creds = {f: (request.form.get(f) or "").strip() for f in cls.required_credentials}
     base_url = (request.form.get("base_url") or "").strip()
     options = {k: v for k, v in (("shop", request.form.get("shop")),) if v}
+    try:
+        base_url = check_upstream_url(system, base_url, current_app.config)
+    except ValueError as exc:
+        flash(f"{system}: not saved — {exc}")
+        return redirect(url_for("zendesk_admin.settings", installation=tenant.key))
     message = _test_connection(system, base_url, creds, options)
     if message:
         flash(f"{system}: not saved — {message}")
@@ -263,7 +278,9 @@ def _test_connection(system: str, base_url: str, creds: dict, options: dict) -> 
     except ConfigError as exc:
         return str(exc)
     except UpstreamError as exc:
-        return f"couldn't check them ({exc})"
+        # Only the kind and status: an upstream body is not echoed back to the browser.
+        status = f", HTTP {exc.http_status}" if exc.http_status else ""
+        return f"couldn't check them ({exc.kind.value}{status})"
     return None
 
 

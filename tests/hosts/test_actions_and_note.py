@@ -41,9 +41,16 @@ class FakeZendesk:
         return list(self.tags)
 
 
-@pytest.fixture
-def db(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request, tmp_path):
+    """The outbox on SQLite and, when configured, PostgreSQL (its leases are SQL updates)."""
+    admin = schema = None
+    if request.param == "sqlite":
+        store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    else:
+        from tests.test_store import _pg_store
+
+        store, admin, schema = _pg_store()
     store.migrate()
     with store.session() as s:
         s.add(Installation(key="zendesk:acme:1", host="zendesk", name="Acme", status="active",
@@ -52,6 +59,12 @@ def db(tmp_path):
         inst_id = s.scalar(select(Installation.id))
         yield s, inst_id
     store.dispose()
+    if admin is not None:
+        from sqlalchemy import text
+
+        with admin.engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def submit(db, api, key="note-abc12345", kind="note", ticket="7"):
@@ -104,7 +117,7 @@ def test_in_flight_key_is_not_sent_again(db):
     s, inst = db
     s.add(TicketAction(installation_id=inst, ticket_id="7", order_number="1001", kind="note",
                        idempotency_key="note-busy", payload={"body": "x"}, status="sending",
-                       attempts=1))
+                       attempts=1, lease_until=datetime.now(UTC) + timedelta(seconds=30)))
     s.commit()
     api = FakeZendesk()
     assert submit(db, api, key="note-busy").status == "in_progress"
@@ -136,3 +149,41 @@ def test_note_lists_headline_flags_sources_and_marker():
     assert "- ERP (netsuite): ok, as of 2026-03-10 12:00 UTC" in body
     assert body.rstrip().endswith(marker("note-xyz"))
     assert flag_tags(truth) == ["order-truth-erp_refund_not_at_processor"]
+
+
+def test_abandoned_write_is_taken_over_and_checked_before_resending(db):
+    """A worker died after Zendesk accepted the note: the next click finds it, posts nothing."""
+    s, inst = db
+    api = FakeZendesk()
+    api.notes.append(f"summary\n{marker('note-dead1')}")
+    s.add(TicketAction(installation_id=inst, ticket_id="7", order_number="1001", kind="note",
+                       idempotency_key="note-dead1", payload={"body": "x"}, status="sending",
+                       attempts=1, lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+    s.commit()
+    assert submit(db, api, key="note-dead1").status == "done"
+    assert len(api.notes) == 1
+
+
+def test_retry_and_click_cannot_both_send(db):
+    s, inst = db
+    api = FakeZendesk(fail_before=3)
+    assert submit(db, api).status == "failed"
+    row = s.scalar(select(TicketAction))
+    assert actions._claim(s, row.id) is True
+    assert actions._claim(s, row.id) is False  # the second sender loses the lease
+
+
+def test_refusal_is_not_retried_forever(db):
+    s, inst = db
+
+    class Closed(FakeZendesk):
+        def post_internal_note(self, ticket_id, body):
+            from plugin.connectors.base import BadResponseError
+
+            raise BadResponseError("HTTP 422 RecordInvalid: ticket is closed", system="zendesk",
+                                   http_status=422)
+
+    result = submit(db, Closed())
+    assert result.status == "rejected"
+    assert s.scalar(select(TicketAction)).status == "rejected"
+    assert submit(db, Closed()).status == "rejected"

@@ -115,4 +115,4 @@ class ZendeskHost:
             return LaunchTarget(self.base_url(tenant, subdomain), app_id, frozenset(origins))
 
         return verify_launch(token, origin=origin, target_for=target_for,
-                             fetch_key=self.fetch_key, seen=SeenTokens(self.cache))
+                             fetch_key=self.fetch_key, seen=SeenTokens(db))

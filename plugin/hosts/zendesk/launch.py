@@ -8,12 +8,17 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ...connectors.base import UpstreamError
+from ...store.models import UsedLaunchToken
 from ..base import Launch, LaunchRejected
 
 log = logging.getLogger(__name__)
@@ -53,15 +58,22 @@ KeyFetcher = Callable[[str, str, bool], str]
 
 
 class SeenTokens:
-    """Remembers launch tokens already used, so a captured token can't be replayed."""
+    """Remembers launch tokens already used (in the database, so every worker agrees)."""
 
-    def __init__(self, cache: Any) -> None:
-        self.cache = cache
+    def __init__(self, db: Session) -> None:
+        self.db = db
 
     def first_use(self, token: str, ttl: int) -> bool:
-        key = "zendesk:jwt-seen:" + hashlib.sha256(token.encode()).hexdigest()
-        # add() is atomic on Redis and in-process caches: only the first caller wins.
-        return bool(self.cache.add(key, 1, timeout=max(ttl, 1)))
+        now = datetime.now(UTC)
+        self.db.execute(delete(UsedLaunchToken).where(UsedLaunchToken.expires_at < now))
+        self.db.add(UsedLaunchToken(token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                                    expires_at=now + timedelta(seconds=max(ttl, 1))))
+        try:
+            self.db.commit()
+        except IntegrityError:
+            self.db.rollback()
+            return False
+        return True
 
 
 def verify_launch(
@@ -153,5 +165,8 @@ def _decode(token, target, subdomain, host_installation_id, fetch_key) -> dict[s
 
 
 def _origin(value: str) -> str:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. "http://[bad"
+        return ""
     return f"{parts.scheme}://{parts.netloc}".lower()

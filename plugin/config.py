@@ -97,6 +97,8 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", 8 * 3600)
+    # Production serves https; the embedded default runs on http://127.0.0.1.
+    app.config.setdefault("SESSION_COOKIE_SECURE", not embedded)
     if app.config["REDIS_URL"]:
         app.config.setdefault("CACHE_TYPE", "RedisCache")
         app.config["CACHE_REDIS_URL"] = app.config["REDIS_URL"]

@@ -22,6 +22,8 @@ from .core.model import (
 
 log = logging.getLogger(__name__)
 
+DEADLINE_GRACE = 0.25
+
 
 class FactsCache(Protocol):
     """The slice of flask-caching's API the fan-out uses."""
@@ -67,12 +69,19 @@ class FanOut:
                 continue
             key = f"{cache_prefix}:facts:{source.value}:{order.number}"
             if cache is not None and not refresh:
-                hit = cache.get(key)
+                try:
+                    hit = cache.get(key)
+                except Exception:  # a cache outage only costs speed
+                    log.warning("cache unavailable; asking %s directly", system, exc_info=True)
+                    hit = None
                 if hit is not None:
                     report, facts = hit
                     done_now[source] = SourceResult(
                         SourceReport(**{**report.__dict__, "cached": True}), facts)
                     continue
+            # The whole lookup shares one deadline, queueing for a worker included; the small
+            # grace lets the deadline (not a racing socket timeout) report a late source.
+            client.deadline_at = started + deadline + DEADLINE_GRACE
             futures[source] = self.pool.submit(
                 self._fetch, source, system, client, order, cache, key, cache_seconds)
         if futures:

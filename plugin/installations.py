@@ -15,6 +15,7 @@ from .connectors.base import ConnectorConfig
 from .connectors.registry import CONNECTORS
 from .core.model import SourceName
 from .core.settings import ReconcileSettings
+from .fanout import DEADLINE_GRACE
 from .store.crypto import SecretBox, SecretBoxError
 from .store.models import Connection, Installation, TicketAction
 
@@ -261,9 +262,9 @@ def connector_configs(
     """Which system and settings each source uses for this tenant (None: not configured)."""
     timeouts = {
         "connect_timeout": float(config["UPSTREAM_CONNECT_TIMEOUT"]),
-        # A read can't usefully outlast the fan-out deadline; the margin lets the deadline,
-        # not a racing socket timeout, decide what the agent sees.
-        "read_timeout": float(config["FANOUT_DEADLINE_SECONDS"]) + 0.5,
+        # Each request is capped by what is left of the lookup's deadline (plus the fan-out's
+        # grace, so the deadline, not a racing socket timeout, reports a late source).
+        "read_timeout": float(config["FANOUT_DEADLINE_SECONDS"]) + DEADLINE_GRACE,
     }
     out: dict[SourceName, tuple[str, ConnectorConfig] | None] = {s: None for s in SourceName}
     if tenant.uses_sandbox_upstreams:

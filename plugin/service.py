@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import requests
@@ -20,6 +21,8 @@ from .installations import Tenant, connector_configs
 def shared_session(pool_size: int) -> requests.Session:
     """One pooled HTTP session for all upstream calls in the process."""
     session = requests.Session()
+    # Shared by every installation: never carry one tenant's upstream cookies to another's calls.
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -154,3 +155,31 @@ def test_failures_are_not_cached(fanout):
     fanout.gather(ORDER, clients(erp=failing), deadline=1, cache=cache, cache_prefix="i",
                   cache_seconds=30)
     assert failing.calls == 2
+
+
+def test_cache_outage_costs_only_speed(fanout):
+    class Down:
+        def get(self, key):
+            raise ConnectionError("redis is down")
+
+        def set(self, key, value, timeout=None):
+            raise ConnectionError("redis is down")
+
+    results = fanout.gather(ORDER, clients(), deadline=1, cache=Down(), cache_prefix="i",
+                            cache_seconds=30)
+    assert all(r.status.answered for r in results.reports().values())
+
+
+def test_each_client_gets_the_lookups_deadline(fanout):
+    seen = {}
+
+    class Budget(FakeClient):
+        deadline_at = None
+
+        def fetch(self, order):
+            seen[self.source] = self.deadline_at
+            return EMPTY[self.source]
+
+    before = time.monotonic()
+    fanout.gather(ORDER, {s: (s.value, Budget(s)) for s in SourceName}, deadline=2)
+    assert all(before + 2 <= v <= time.monotonic() + 2.5 for v in seen.values())

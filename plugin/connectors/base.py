@@ -300,6 +300,9 @@ class ApiClient:
             raise ConfigError(f"missing credential(s): {', '.join(missing)}", system=self.system)
         self.base_url = self._resolve_base_url()
         self._sleep = sleep
+        # Monotonic time by which every call must be over (set by the fan-out): requests get
+        # only what is left, and no retry starts that can't finish in time.
+        self.deadline_at: float | None = None
         self._owns_session = session is None
         self.session = session if session is not None else self._new_session()
 
@@ -427,6 +430,13 @@ class ApiClient:
         attempts = 1 + max(0, self.config.max_retries)
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
+            connect_timeout, read_timeout = self.config.connect_timeout, self.config.read_timeout
+            remaining = self.remaining()
+            if remaining is not None:
+                if remaining <= 0.01:
+                    raise UpstreamTimeout("out of time for this lookup", system=self.system)
+                connect_timeout = min(connect_timeout, remaining)
+                read_timeout = min(read_timeout, remaining)
             # Rebuilt per attempt: signed auth (OAuth nonce/timestamp) must not be replayed.
             send_headers = {"Accept": "application/json", "User-Agent": "order-truth/0.1"}
             send_headers.update(self.auth_headers(method, url, params))
@@ -440,7 +450,7 @@ class ApiClient:
                     json=json,
                     data=data,
                     headers=send_headers,
-                    timeout=(self.config.connect_timeout, self.config.read_timeout),
+                    timeout=(connect_timeout, read_timeout),
                     # Custom auth headers (X-Authorization, tokens) would follow a redirect
                     # to another host; upstream APIs don't redirect, so treat it as an error.
                     allow_redirects=False,
@@ -450,7 +460,7 @@ class ApiClient:
                     logger.info("%s %s %s: connect timeout, retrying", self.system, method, path)
                     continue
                 what = ("connecting" if isinstance(e, requests.ConnectTimeout)
-                        else f"waiting for a response ({self.config.read_timeout:g}s)")
+                        else f"waiting for a response ({read_timeout:g}s)")
                 raise UpstreamTimeout(f"timed out {what}", system=self.system) from e
             except requests.ConnectionError as e:
                 if retry_if_unsent and not last and _provably_unsent(e):
@@ -468,13 +478,18 @@ class ApiClient:
                 return resp
             if idempotent and not last and resp.status_code in (429, 503):
                 delay = self._retry_delay(resp)
-                if delay is not None:
+                budget = self.remaining()
+                if delay is not None and (budget is None or delay < budget - 0.05):
                     logger.info("%s %s %s -> %s, retrying in %.2fs", self.system, method,
                                 path, resp.status_code, delay)
                     (self._sleep or time.sleep)(delay)
                     continue
             raise self.error_from_response(resp)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline, or None when there is none."""
+        return None if self.deadline_at is None else self.deadline_at - time.monotonic()
 
     def _retry_delay(self, resp: requests.Response) -> float | None:
         """Seconds to wait before retrying, or None when the upstream wants longer than we will."""

@@ -85,6 +85,12 @@ class LoopClient(BaseClient):
     required_credentials = ("api_key",)
     default_base_url = "https://api.loopreturns.com"
 
+    def _resolve_base_url(self) -> str:
+        url = super()._resolve_base_url()
+        # Loop's docs give the base as …/api/v1; our paths already carry it, and a doubled
+        # prefix would 404 — which this endpoint uses for "no return" — on every order.
+        return url[: -len("/api/v1")] if url.endswith("/api/v1") else url
+
     def auth_headers(self, method: str, url: str, params: Any) -> dict[str, str]:
         """Loop authenticates with the raw API key in X-Authorization."""
         return {"X-Authorization": self.config.credentials["api_key"]}

@@ -39,7 +39,7 @@ _NEEDS_QUOTES = re.compile(r"[\s'\":\\()]")
 
 ORDER_REFUNDS_QUERY = """
 query OrderRefunds($query: String!) {
-  orders(first: 1, query: $query) {
+  orders(first: 5, query: $query) {
     nodes {
       id
       name
@@ -47,7 +47,7 @@ query OrderRefunds($query: String!) {
       refunds(first: 20) {
         id
         createdAt
-        totalRefundedSet { shopMoney { amount currencyCode } }
+        totalRefundedSet { presentmentMoney { amount currencyCode } }
         refundLineItems(first: 50) {
           nodes {
             quantity
@@ -80,9 +80,9 @@ class MoneyV2Schema(VendorSchema):
 
 
 class MoneyBagSchema(VendorSchema):
-    """MoneyBag (we read the shop currency)."""
+    """MoneyBag: the presentment currency, the one the customer paid in (and Stripe charged)."""
 
-    shop_money = fields.Nested(MoneyV2Schema, required=True, data_key="shopMoney")
+    presentment_money = fields.Nested(MoneyV2Schema, required=True, data_key="presentmentMoney")
 
 
 class LocationSchema(VendorSchema):
@@ -223,8 +223,8 @@ class ShopifyPosClient(BaseClient):
         money = refund["total_refunded_set"]
         amount = None
         if money is not None:
-            amount = self.money(money["shop_money"]["amount"],
-                                money["shop_money"]["currency_code"])
+            amount = self.money(money["presentment_money"]["amount"],
+                                money["presentment_money"]["currency_code"])
         return StoreReturn(refund_id=refund["id"], created_at=refund["created_at"],
                            lines=tuple(lines), amount=amount, location=lines[0].location)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import Schema, fields
@@ -18,6 +19,7 @@ from plugin.core.model import (
     ProcessorRefund,
     SourceName,
 )
+from plugin.core.money import Money, MoneyError, exponent
 from plugin.core.states import STRIPE_OPEN_DISPUTES, STRIPE_REFUND_STATES
 
 from .base import (
@@ -52,6 +54,25 @@ class PaymentIntentSchema(VendorSchema):
     created = UnixTime(required=True)
     metadata = _metadata
     payment_method_types = fields.List(fields.String(), load_default=list, allow_none=True)
+
+
+# Stripe's decimals per currency where they differ from ISO 4217 (docs.stripe.com/currencies):
+# these are zero-decimal at Stripe; ISK is zero-decimal in ISO but two-decimal in Stripe's API.
+STRIPE_ZERO_DECIMAL = frozenset({
+    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
+    "XAF", "XOF", "XPF",
+})
+STRIPE_TWO_DECIMAL = frozenset({"ISK"})
+
+
+def stripe_exponent(currency: str) -> int:
+    """How many decimals Stripe's integer amounts carry for `currency`."""
+    code = currency.upper()
+    if code in STRIPE_ZERO_DECIMAL:
+        return 0
+    if code in STRIPE_TWO_DECIMAL:
+        return 2
+    return exponent(code)
 
 
 class RefundSchema(VendorSchema):
@@ -164,8 +185,13 @@ class StripeClient(BaseClient):
                          pool.submit(self._list, "/v1/disputes",
                                      {"payment_intent": pi["id"]}, DisputeSchema))
                         for pi in intents]
+                seen: set[str] = set()
                 for pi_id, refund_job, dispute_job in jobs:
-                    refunds.extend(self._refund(r, pi_id) for r in refund_job.result())
+                    for r in refund_job.result():
+                        # Pages can overlap while refunds are being created; count each once.
+                        if r["id"] not in seen:
+                            seen.add(r["id"])
+                            refunds.append(self._refund(r, pi_id))
                     disputes.extend(self._dispute(d, pi_id) for d in dispute_job.result())
         return ProcessorFacts(order_name=order.name, payments=tuple(payments),
                               refunds=tuple(refunds), disputes=tuple(disputes))
@@ -212,8 +238,8 @@ class StripeClient(BaseClient):
         methods = pi["payment_method_types"] or []
         return Payment(
             payment_id=pi["id"],
-            amount=self.minor(pi["amount"], pi["currency"]),
-            amount_captured=self.minor(pi["amount_received"], pi["currency"]),
+            amount=self.stripe_money(pi["amount"], pi["currency"]),
+            amount_captured=self.stripe_money(pi["amount_received"], pi["currency"]),
             status_raw=pi["status"],
             created_at=pi["created"],
             payment_method=methods[0] if methods else None,
@@ -227,7 +253,7 @@ class StripeClient(BaseClient):
         return ProcessorRefund(
             refund_id=r["id"],
             payment_id=r["payment_intent"] or payment_id,
-            amount=self.minor(r["amount"], r["currency"]),
+            amount=self.stripe_money(r["amount"], r["currency"]),
             state=state,
             status_raw=r["status"],
             created_at=r["created"],
@@ -242,7 +268,7 @@ class StripeClient(BaseClient):
         return Dispute(
             dispute_id=d["id"],
             payment_id=d["payment_intent"] or payment_id,
-            amount=self.minor(d["amount"], d["currency"]),
+            amount=self.stripe_money(d["amount"], d["currency"]),
             status_raw=d["status"],
             is_open=d["status"] in STRIPE_OPEN_DISPUTES,
             created_at=d["created"],
@@ -252,23 +278,35 @@ class StripeClient(BaseClient):
 
     # -- writes
 
+    def stripe_money(self, amount: int, currency: str) -> Money:
+        """Money from a Stripe amount, whose decimals can differ from ISO 4217's."""
+        try:
+            places = stripe_exponent(currency)
+            return Money.from_decimal(Decimal(amount).scaleb(-places), currency)
+        except (MoneyError, ArithmeticError) as e:
+            raise self.bad_response(str(e)) from e
+
     def create_refund(
         self,
         payment_intent: str,
-        amount_minor: int,
+        amount: Money,
         *,
         idempotency_key: str,
         reason: str = "requested_by_customer",
         metadata: Mapping[str, str],
     ) -> ProcessorRefund:
         """Refund part or all of a PaymentIntent; safe to repeat with the same idempotency key."""
-        if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
-            raise ValueError("amount_minor must be a positive integer")
+        if not isinstance(amount, Money) or amount.amount_minor <= 0:
+            raise ValueError("amount must be a positive Money")
+        stripe_amount = amount.to_decimal().scaleb(stripe_exponent(amount.currency))
+        if stripe_amount != stripe_amount.to_integral_value():
+            raise ValueError(f"{amount.format()} can't be expressed in Stripe's units")
         if not idempotency_key or len(idempotency_key) > _MAX_IDEMPOTENCY_KEY:
             raise ValueError("idempotency_key must be 1-255 characters")
         form: list[tuple[str, str]] = [
             ("payment_intent", payment_intent),
-            ("amount", str(amount_minor)),
+            ("amount", str(int(stripe_amount))),
+            ("currency", amount.currency.lower()),
             ("reason", reason),
         ]
         form.extend((f"metadata[{key}]", str(value)) for key, value in metadata.items())

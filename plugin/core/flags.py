@@ -47,8 +47,13 @@ class Context:
     returns: tuple[MergedReturn, ...]
     refunds: tuple[MergedRefund, ...]
 
-    def answered(self, source: SourceName) -> bool:
-        return self.reports[source].status.answered
+    def knows_order(self, source: SourceName) -> bool:
+        """The source answered and has the order: only then can "missing in it" be claimed.
+
+        A source that knows nothing of the order (not_found) usually means a join key that
+        doesn't match, not a gap per document; its status line says so instead.
+        """
+        return self.reports[source].status is SourceStatus.OK
 
     def system(self, source: SourceName) -> str:
         return self.reports[source].system
@@ -95,7 +100,7 @@ def evaluate(ctx: Context) -> tuple[Flag, ...]:
 @rule
 def return_not_in_erp(ctx: Context) -> Iterator[Flag]:
     """Portal authorized an RMA the ERP has never heard of."""
-    if not ctx.answered(ERP):
+    if not ctx.knows_order(ERP):
         return
     erp = ctx.facts.erp
     for ret in ctx.returns:
@@ -138,7 +143,7 @@ def return_not_in_erp(ctx: Context) -> Iterator[Flag]:
 @rule
 def erp_refund_not_at_processor(ctx: Context) -> Iterator[Flag]:
     """ERP says the customer was refunded; the processor never got the instruction."""
-    if not ctx.answered(PROCESSOR):
+    if not ctx.knows_order(PROCESSOR):
         return
     processor = ctx.facts.processor
     if processor is None or not processor.payments:
@@ -167,8 +172,10 @@ def erp_refund_not_at_processor(ctx: Context) -> Iterator[Flag]:
                                     "none matches"),
             ),
             suggested_action=(
+                # Built from the order and the ERP document only, so every load of the record
+                # (whichever sources answered) suggests the same key.
                 f"Issue the {cref.amount.format()} refund at the processor with idempotency key "
-                f"refund:{ref.return_key or ctx.order.number}:{cref.tran_id}, or reverse the "
+                f"refund:{ctx.order.number}:{cref.tran_id}, or reverse the "
                 "ERP refund if it was recorded in error."
             ),
             subject=cref.tran_id,
@@ -178,7 +185,7 @@ def erp_refund_not_at_processor(ctx: Context) -> Iterator[Flag]:
 @rule
 def processor_refund_not_in_erp(ctx: Context) -> Iterator[Flag]:
     """The processor paid a refund that finance never booked."""
-    if not ctx.answered(ERP):
+    if not ctx.knows_order(ERP):
         return
     for ref in ctx.refunds:
         p = ref.processor
@@ -212,7 +219,7 @@ def processor_refund_not_in_erp(ctx: Context) -> Iterator[Flag]:
 @rule
 def store_return_not_in_inventory(ctx: Context) -> Iterator[Flag]:
     """The store took goods back; ERP inventory doesn't show them."""
-    if not ctx.answered(ERP) or ctx.facts.pos is None:
+    if not ctx.knows_order(ERP) or ctx.facts.pos is None:
         return
     receipts = ctx.facts.erp.item_receipts if ctx.facts.erp else ()
     due: dict[tuple[str, str], int] = defaultdict(int)
@@ -258,7 +265,7 @@ def store_return_not_in_inventory(ctx: Context) -> Iterator[Flag]:
 @rule
 def duplicate_refund(ctx: Context) -> Iterator[Flag]:
     """Two live refunds for one return, or the same amount twice on a payment within a day."""
-    if not ctx.answered(PROCESSOR):
+    if not ctx.knows_order(PROCESSOR):
         return
     live = [r.processor for r in ctx.refunds
             if r.processor is not None and r.processor.state in LIVE_REFUND_STATES]
@@ -268,8 +275,15 @@ def duplicate_refund(ctx: Context) -> Iterator[Flag]:
         if p.return_key:
             by_key[p.return_key].append(p)
     seen: set[str] = set()
-    for group in by_key.values():
-        if len(group) > 1:
+    for key, group in by_key.items():
+        # Several partial refunds for one return are normal (items, then shipping); the same
+        # amount twice, or more than the return is worth, is not.
+        amounts = [p.amount for p in group]
+        same_amount = len(set(amounts)) < len(amounts)
+        value = _return_value(ctx, key)
+        too_much = (value is not None and len(group) > 1
+                    and sum_in(value.currency, amounts).amount_minor > value.amount_minor)
+        if len(group) > 1 and (same_amount or too_much):
             groups.append(group)
             seen.update(p.refund_id for p in group)
     rest = sorted((p for p in live if p.refund_id not in seen), key=lambda p: p.created_at)
@@ -308,6 +322,18 @@ def duplicate_refund(ctx: Context) -> Iterator[Flag]:
         )
 
 
+def _return_value(ctx: Context, key: str):
+    """What a return is worth: its ERP credit memos, else the portal's return total."""
+    for ret in ctx.returns:
+        if ret.key != key:
+            continue
+        if ret.credit_memos:
+            return sum_in(ret.credit_memos[0].amount.currency, [m.amount for m in ret.credit_memos])
+        if ret.portal is not None and ret.portal.total is not None:
+            return ret.portal.total
+    return None
+
+
 @rule
 def over_refund(ctx: Context) -> Iterator[Flag]:
     """More refunded (or on its way) than was captured."""
@@ -336,17 +362,19 @@ def over_refund(ctx: Context) -> Iterator[Flag]:
 @rule
 def refund_amount_mismatch(ctx: Context) -> Iterator[Flag]:
     """For one return, the ERP and the processor refunded different sums."""
-    if not (ctx.answered(PROCESSOR) and ctx.answered(ERP)) or ctx.currency is None:
+    if not (ctx.knows_order(PROCESSOR) and ctx.knows_order(ERP)) or ctx.currency is None:
         return
     by_return: dict[str, list[MergedRefund]] = defaultdict(list)
     for ref in ctx.refunds:
         if ref.return_key:
             by_return[ref.return_key].append(ref)
     for key, refs in by_return.items():
+        # The ERP's refunded sum for the return: its credit memos (what was approved), plus
+        # customer refunds that pay no memo. Payout instalments of a memo don't add up twice.
         erp_amounts = []
         seen_docs: set[str] = set()
         for r in refs:
-            doc = r.erp_refund or r.erp_credit_memo
+            doc = r.erp_credit_memo or r.erp_refund
             if doc is not None and doc.internal_id not in seen_docs:
                 seen_docs.add(doc.internal_id)
                 erp_amounts.append(doc.amount)
@@ -548,7 +576,7 @@ def dispute_with_refund(ctx: Context) -> Iterator[Flag]:
 @rule
 def received_not_refunded(ctx: Context) -> Iterator[Flag]:
     """The warehouse received the goods days ago and nobody refunded."""
-    if not (ctx.answered(PROCESSOR) and ctx.answered(ERP)):
+    if not (ctx.knows_order(PROCESSOR) and ctx.knows_order(ERP)):
         return
     mail_returns = [r for r in ctx.returns if r.channel != "store"]
     for ret in mail_returns:

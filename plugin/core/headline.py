@@ -22,7 +22,8 @@ def when(ts: datetime, now: datetime) -> str:
     return f"{ts.day} {ts:%b}" if ts.year == now.year else f"{ts.day} {ts:%b %Y}"
 
 
-def _refund_clause(refunds: tuple[MergedRefund, ...], now: datetime) -> str | None:
+def _refund_clause(refunds: tuple[MergedRefund, ...], now: datetime,
+                   processor_answered: bool = True) -> str | None:
     at_processor = [r for r in refunds if r.processor is not None]
     succeeded = [r for r in at_processor if r.state is RefundState.SUCCEEDED]
     in_flight = [r for r in at_processor
@@ -49,6 +50,9 @@ def _refund_clause(refunds: tuple[MergedRefund, ...], now: datetime) -> str | No
     erp_only = [r for r in refunds if r.processor is None and r.erp_refund is not None]
     if erp_only:
         r = erp_only[-1]
+        if not processor_answered:
+            return (f"the ERP shows a refund of {r.amount.format()} on {when(r.created_at, now)}; "
+                    "whether the card was refunded is unknown until the payment processor answers")
         return (f"the ERP shows a refund of {r.amount.format()} on {when(r.created_at, now)}, "
                 "but the card has not been refunded")
     approved = [r for r in refunds if r.processor is None]
@@ -61,7 +65,10 @@ def _refund_clause(refunds: tuple[MergedRefund, ...], now: datetime) -> str | No
 def _return_clause(returns: tuple[MergedReturn, ...], now: datetime) -> str | None:
     if not returns:
         return None
-    ret = max(returns, key=lambda r: r.created_at or now)
+    # The return still moving matters most to the customer; else the latest one.
+    live = [r for r in returns if r.state not in (ReturnState.CANCELED, ReturnState.REJECTED,
+                                                    ReturnState.EXPIRED)]
+    ret = max(live or returns, key=lambda r: r.created_at or now)
     if ret.store_return is not None:
         where = ret.store_return.location or "a store"
         return f"the items were returned at {where} on {when(ret.store_return.created_at, now)}"
@@ -124,18 +131,28 @@ def compose_headline(
             return f"No source answered for order {order.name}; try again in a minute."
         listed = ", ".join(asked[:-1]) + (" or " if len(asked) > 1 else "") + asked[-1]
         return f"Order {order.name} was not found in the {listed}." + _missing(reports)
-    refund = _refund_clause(refunds, now)
+    processor_answered = reports[SourceName.PROCESSOR].status.answered
+    portal_answered = reports[SourceName.PORTAL].status.answered
+    refund = _refund_clause(refunds, now, processor_answered)
     ret = _return_clause(returns, now)
+    # "No refund" is only ours to say when the processor answered.
+    no_refund = ("no refund has been issued yet" if processor_answered
+                 else "refund status unknown: the payment processor didn't answer")
     if refund and ret:
         sentence = f"{refund[0].upper()}{refund[1:]}; {ret}."
     elif refund:
         sentence = f"{refund[0].upper()}{refund[1:]}."
     elif ret:
-        sentence = f"{ret[0].upper()}{ret[1:]}; no refund has been issued yet."
-    elif payments:
+        sentence = f"{ret[0].upper()}{ret[1:]}; {no_refund}."
+    elif payments and portal_answered:
         pay = payments[0]
         sentence = (f"No return or refund on this order; {pay.amount_captured.format()} was paid "
                     f"on {when(pay.created_at, now)}.")
-    else:
+    elif portal_answered and processor_answered:
         sentence = "No return or refund on this order."
+    elif portal_answered:
+        sentence = f"No return on this order; {no_refund}."
+    else:
+        sentence = ("Return status unknown: the returns portal didn't answer"
+                    + ("." if processor_answered and not refunds else f"; {no_refund}."))
     return sentence + _missing(reports)

@@ -328,6 +328,9 @@ def _merge_refunds(
             )
         claim(ref, cref, memo)
 
+    # Pass 3: partial refunds for one return that together make up one ERP credit memo.
+    pairs = _pair_partials(pairs, memos, used_memos, returns)
+
     merged: list[MergedRefund] = []
     for ref, cref, memo in pairs:
         return_key = ref.return_key or (memo and _return_key_for_memo(memo, returns))
@@ -344,10 +347,15 @@ def _merge_refunds(
             )
         )
     # ERP-only refunds: paid out per the ERP (customer refund) or approved (credit memo).
+    paired_memos = set(used_memos)
     for cref in erp_refunds:
         if cref.internal_id in used_crefs:
             continue
         memo = memo_for(cref)
+        if memo is not None and memo.internal_id in paired_memos:
+            # One more payout of a credit memo already paired with a processor refund
+            # (a memo paid in instalments): part of that refund, not a refund of its own.
+            continue
         if memo:
             used_memos.add(memo.internal_id)
         merged.append(
@@ -376,6 +384,30 @@ def _merge_refunds(
         )
     merged.sort(key=lambda r: r.created_at)
     return tuple(merged)
+
+
+def _pair_partials(pairs, memos, used_memos, returns):
+    """Link unpaired processor refunds of one return to a credit memo equal to their sum."""
+    by_key: dict[str, list[int]] = {}
+    for i, (ref, cref, memo) in enumerate(pairs):
+        if cref is None and memo is None and ref.return_key and ref.state in LIVE_REFUND_STATES:
+            by_key.setdefault(ref.return_key, []).append(i)
+    pairs = list(pairs)
+    for key, idxs in by_key.items():
+        if len(idxs) < 2:
+            continue
+        parts = [pairs[i][0].amount for i in idxs]
+        if len({m.currency for m in parts}) != 1:
+            continue
+        total = sum_in(parts[0].currency, parts)
+        memo = next((m for m in memos if m.internal_id not in used_memos and m.amount == total
+                     and _return_key_for_memo(m, returns) in (key, None)), None)
+        if memo is None:
+            continue
+        used_memos.add(memo.internal_id)
+        for i in idxs:
+            pairs[i] = (pairs[i][0], None, memo)
+    return pairs
 
 
 def _eligibility(facts: Facts, currency: str | None, flags) -> RefundEligibility:

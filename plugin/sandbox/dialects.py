@@ -348,8 +348,10 @@ def shopify_refund(refund_id: int, created: datetime, amount: Money,
     return {
         "id": f"gid://shopify/Refund/{refund_id}",
         "createdAt": _utc(created).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "totalRefundedSet": {"shopMoney": {"amount": decimal_string(amount),
-                                           "currencyCode": amount.currency}},
+        "totalRefundedSet": {
+            "shopMoney": {"amount": decimal_string(amount), "currencyCode": amount.currency},
+            "presentmentMoney": {"amount": decimal_string(amount), "currencyCode": amount.currency},
+        },
         "refundLineItems": {"nodes": list(lines)},
     }
 
@@ -365,7 +367,7 @@ def shopify_order(order_number: str, currency: str, refunds: Sequence[JSON] = ()
 
 
 def shopify_orders_response(nodes: Sequence[JSON]) -> JSON:
-    """The GraphQL answer to orders(first: 1, query: …), with a query-cost extension."""
+    """The GraphQL answer to orders(first: 5, query: …), with a query-cost extension."""
     return {
         "data": {"orders": {"nodes": list(nodes)}},
         "extensions": {"cost": {

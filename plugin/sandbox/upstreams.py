@@ -582,7 +582,7 @@ shopify = _vendor_blueprint("shopify", _shopify_auth)
 
 @shopify.post("/admin/api/<version>/graphql.json")
 def graphql(version: str) -> Response:
-    """Answer orders(first: 1, query: "name:#<number>") with the order node (or none)."""
+    """Answer orders(first: 5, query: "name:#<number>") with the order node (or none)."""
     if not _API_VERSION.fullmatch(version):
         raise Refusal(_json(shopify_error("Not Found"), 404))
     body = request.get_json(silent=True)

@@ -44,7 +44,9 @@ def frame_policy(tenant: Tenant | None) -> str:
     elif zd.get("subdomain"):
         ancestors = f"https://{zd['subdomain']}.zendesk.com"
     else:
-        ancestors = "'none'"
+        # A refused launch names no installation; its page carries no data, so let any
+        # Zendesk (and the sandbox) frame it rather than leave the agent a blank sidebar.
+        ancestors = "'self' https://*.zendesk.com"
     return (f"frame-ancestors {ancestors}; default-src 'self'; "
             "script-src 'self' https://static.zdassets.com; style-src 'self'; img-src 'self' data:; "
             "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'")

@@ -199,3 +199,11 @@ def test_unknown_state_is_bad_response(client, mocked, fixture_json):
     mocked.get(URL, json=body)
     with pytest.raises(BadResponseError, match="teleported"):
         client.fetch(ORDER)
+
+
+def test_base_url_with_the_documented_api_v1_suffix_still_works():
+    from plugin.connectors.base import ConnectorConfig
+    from plugin.connectors.loop import LoopClient
+
+    client = LoopClient(ConnectorConfig("https://api.loopreturns.com/api/v1/", {"api_key": "k"}))
+    assert client.base_url == "https://api.loopreturns.com"

@@ -62,9 +62,9 @@ def test_request_shape(client, mocked, fixture_json):
     body = json.loads(request.body)
     assert body["variables"] == {"query": "name:#1001"}
     query = " ".join(body["query"].split())
-    assert "orders(first: 1, query: $query)" in query
+    assert "orders(first: 5, query: $query)" in query
     assert "refunds(first: 20)" in query
-    assert "totalRefundedSet { shopMoney { amount currencyCode } }" in query
+    assert "totalRefundedSet { presentmentMoney { amount currencyCode } }" in query
     assert "refundLineItems(first: 50)" in query
     assert "quantity restockType restocked location { id name } lineItem { sku name }" in query
 
@@ -179,9 +179,9 @@ def _data_null(body):
         (_refund_line(restockType=None), "restockType"),
         (_refund(createdAt="21/02/2026"), "createdAt"),
         (_refund(refundLineItems=None), "refundLineItems"),
-        (_refund(totalRefundedSet={"shopMoney": {"amount": "3 7", "currencyCode": "USD"}}),
+        (_refund(totalRefundedSet={"presentmentMoney": {"amount": "3 7", "currencyCode": "USD"}}),
          "amount"),
-        (_refund(totalRefundedSet={"shopMoney": {"amount": "37.00", "currencyCode": "XX"}}),
+        (_refund(totalRefundedSet={"presentmentMoney": {"amount": "37.00", "currencyCode": "XX"}}),
          "currencyCode"),
         (_data_null, "data"),
     ],

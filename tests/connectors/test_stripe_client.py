@@ -177,7 +177,8 @@ def test_list_paging_stops_after_five_pages(client, mocked, fixture_json):
     facts = client.fetch(ORDER)
     refund_calls = [c for c in mocked.calls if urlsplit(c.request.url).path == "/v1/refunds"]
     assert len(refund_calls) == 5
-    assert len(facts.refunds) == 5
+    # Every page repeats the same refund: it is counted once.
+    assert len(facts.refunds) == 1
 
 
 def test_401_is_auth_error_without_the_key(client, mocked, fixture_json):
@@ -266,7 +267,8 @@ IDEMPOTENCY_KEY = "refund:RMA-37603922:CM-7788"
 
 
 def create(client):
-    return client.create_refund(PI, 2500, idempotency_key=IDEMPOTENCY_KEY, metadata=METADATA)
+    return client.create_refund(PI, Money(2500, "USD"), idempotency_key=IDEMPOTENCY_KEY,
+                                metadata=METADATA)
 
 
 def test_create_refund_sends_form_fields_and_idempotency_key(client, mocked, fixture_json):
@@ -280,6 +282,7 @@ def test_create_refund_sends_form_fields_and_idempotency_key(client, mocked, fix
     assert parse_qs(request.body) == {
         "payment_intent": [PI],
         "amount": ["2500"],
+        "currency": ["usd"],
         "reason": ["requested_by_customer"],
         "metadata[order_id]": ["1001"],
         "metadata[return_key]": ["RMA-37603922"],
@@ -365,10 +368,32 @@ def test_create_refund_402_is_bad_response(client, mocked):
 
 @pytest.mark.parametrize(
     ("amount", "key"),
-    [(0, IDEMPOTENCY_KEY), (-5, IDEMPOTENCY_KEY), (True, IDEMPOTENCY_KEY), (25.0, IDEMPOTENCY_KEY),
-     (2500, ""), (2500, "k" * 256)],
+    [(Money(0, "USD"), IDEMPOTENCY_KEY), (Money(-5, "USD"), IDEMPOTENCY_KEY),
+     (True, IDEMPOTENCY_KEY), (2500, IDEMPOTENCY_KEY),
+     (Money(2500, "USD"), ""), (Money(2500, "USD"), "k" * 256)],
 )
 def test_create_refund_rejects_bad_arguments_before_calling(client, mocked, amount, key):
     with pytest.raises(ValueError):
         client.create_refund(PI, amount, idempotency_key=key, metadata=METADATA)
     assert len(mocked.calls) == 0
+
+
+@pytest.mark.parametrize(("stripe_amount", "currency", "iso_minor", "shown"), [
+    (4500, "jpy", 4500, "¥4,500"),      # zero-decimal everywhere
+    (50000, "isk", 500, "500 ISK"),     # Stripe keeps ISK two-decimal; ISO has none
+    (5000, "mga", 500000, "5,000.00 MGA"),  # zero-decimal at Stripe, two in ISO
+    (12345, "kwd", 12345, "12.345 KWD"),  # three-decimal in both
+])
+def test_stripe_amounts_become_iso_minor_units(client, stripe_amount, currency, iso_minor, shown):
+    money = client.stripe_money(stripe_amount, currency)
+    assert (money.amount_minor, money.format()) == (iso_minor, shown)
+
+
+def test_refund_amount_is_sent_in_stripes_units(client, mocked, fixture_json):
+    created = {**fixture_json("stripe", "refund_created"), "amount": 50000, "currency": "isk"}
+    mocked.post(REFUNDS, json=created)
+    refund = client.create_refund(PI, Money(500, "ISK"), idempotency_key=IDEMPOTENCY_KEY,
+                                  metadata=METADATA)
+    sent = parse_qs(mocked.calls[0].request.body)
+    assert (sent["amount"], sent["currency"]) == (["50000"], ["isk"])
+    assert refund.amount == Money(500, "ISK")

@@ -97,6 +97,12 @@ CASES = [
      dict(PAID, refunds=[p_refund("re_1", 5000, RefundState.FAILED, return_key="R1"),
                          p_refund("re_2", 5000, return_key="R1")])),
 
+    ("partials-for-one-return", FlagCode.DUPLICATE_REFUND, False,
+     dict(PAID, portal=[portal_return(raw="closed")], ras=[ra(code="G")], memos=[memo()],
+          refunds=[p_refund("re_1", 3000, return_key="R1"), p_refund("re_2", 1000, return_key="R1")])),
+    ("partials-exceed-the-return", FlagCode.DUPLICATE_REFUND, True,
+     dict(PAID, portal=[portal_return(raw="closed")], ras=[ra(code="G")], memos=[memo()],
+          refunds=[p_refund("re_1", 3000, return_key="R1"), p_refund("re_2", 2000, return_key="R1")])),
     ("over-refund", FlagCode.OVER_REFUND, True,
      dict(payments=[payment(8000)], refunds=[
          p_refund("re_1", 6000, created=ago(days=3)),
@@ -164,6 +170,15 @@ CASES = [
 
     ("erp-timeout", FlagCode.SOURCE_UNAVAILABLE, True, dict(payments=[payment()], erp_status="timeout")),
     ("erp-knows-nothing", FlagCode.SOURCE_UNAVAILABLE, False, dict(payments=[payment()])),
+    # A source with no record of the order (join-key mismatch, other payment method) is not a
+    # source that is missing one document: no "missing in X" flag.
+    ("zone1-erp-has-no-such-order", FlagCode.RETURN_NOT_IN_ERP, False,
+     dict(payments=[payment()], portal=[portal_return()])),
+    ("processor-refund-erp-has-no-such-order", FlagCode.PROCESSOR_REFUND_NOT_IN_ERP, False,
+     dict(payments=[payment()], refunds=[p_refund(created=ago(days=3))])),
+    ("received-processor-has-no-such-order", FlagCode.RECEIVED_NOT_REFUNDED, False,
+     dict(so=sales_order(), portal=[portal_return(label="delivered", created=ago(days=9))],
+          ras=[ra(code="F", created=ago(days=8))], receipts=[receipt(created=ago(days=5))])),
 ]
 
 
@@ -221,10 +236,31 @@ def test_zone2_action_carries_deterministic_idempotency_key():
                   memos=[memo()], crefs=[cref()])
     flag = next(f for f in reconcile(ORDER, results(**kwargs), NOW).flags
                 if f.code is FlagCode.ERP_REFUND_NOT_AT_PROCESSOR)
-    assert "refund:R1:CR-1" in flag.suggested_action
+    assert "refund:1001:CR-1" in flag.suggested_action
+    # …and the same key when the portal didn't answer.
+    kwargs["portal_status"] = "timeout"
+    again = next(f for f in reconcile(ORDER, results(**kwargs), NOW).flags
+                 if f.code is FlagCode.ERP_REFUND_NOT_AT_PROCESSOR)
+    assert "refund:1001:CR-1" in again.suggested_action
 
 
 def test_every_flag_code_has_a_title():
     from plugin.core.record import FLAG_TITLES
 
     assert set(FLAG_TITLES) == set(FlagCode)
+
+
+def test_credit_memo_paid_in_two_instalments_is_one_refund():
+    kwargs = dict(PAID, portal=[portal_return(raw="closed")], ras=[ra(code="G")], memos=[memo()],
+                  crefs=[cref("CR1", "CR-1", amount=2000), cref("CR2", "CR-2", amount=2000)],
+                  refunds=[p_refund(erp_refund_id="CM-1", return_key="R1")])
+    assert reconcile(ORDER, results(**kwargs), NOW).flags == ()
+
+
+def test_partial_refunds_are_matched_to_their_memo_as_a_sum():
+    kwargs = dict(PAID, portal=[portal_return(raw="closed")], ras=[ra(code="G")], memos=[memo()],
+                  refunds=[p_refund("re_1", 3000, return_key="R1"),
+                           p_refund("re_2", 1000, return_key="R1")])
+    truth = reconcile(ORDER, results(**kwargs), NOW)
+    assert truth.flags == ()
+    assert {r.erp_credit_memo.tran_id for r in truth.refunds} == {"CM-1"}

@@ -150,3 +150,29 @@ def test_erp_refund_quoting_a_re_id_wins_over_shared_metadata():
     by_id = {r.key: r for r in t.refunds}
     assert by_id["re_1"].erp_refund.tran_id == "CR-1"
     assert by_id["re_2"].erp_refund is None and by_id["re_2"].erp_credit_memo is None
+
+
+def test_headline_never_says_no_refund_when_processor_did_not_answer():
+    t = truth(so=sales_order(), portal=[portal_return(raw="closed")], ras=[ra(code="G")],
+              processor_status="error")
+    assert "no refund has been issued" not in t.headline
+    assert "refund status unknown: the payment processor didn't answer" in t.headline
+
+
+def test_headline_erp_refund_with_processor_down_does_not_claim_card_unrefunded():
+    t = truth(so=sales_order(), ras=[ra(code="G")], memos=[memo()], crefs=[cref()],
+              processor_status="timeout")
+    assert "card has not been refunded" not in t.headline
+    assert "unknown until the payment processor answers" in t.headline
+
+
+def test_headline_no_return_when_processor_timed_out():
+    t = truth(so=sales_order(), processor_status="timeout")
+    assert t.headline.startswith("No return on this order; refund status unknown")
+
+
+def test_headline_prefers_the_return_still_moving():
+    t = truth(payments=[payment()], portal=[
+        portal_return("R1", raw="open", label="in_transit", created=ago(days=5)),
+        portal_return("R2", raw="cancelled", created=ago(days=1))])
+    assert "on its way back" in t.headline

@@ -84,6 +84,35 @@ def test_oauth_state_is_single_use(client):
     assert client.get(f"{parts.path}?{parts.query}").status_code == 400
 
 
+def test_callback_in_another_browser_is_refused(app, client):
+    """Login CSRF: a callback link started by someone else signs nobody in."""
+    start = client.get(f"/zendesk/oauth/start?installation={KEY}")
+    parts = urlsplit(approve(start.headers["Location"]))
+    victim = app.test_client()
+    assert victim.get(f"{parts.path}?{parts.query}").status_code == 400
+    assert stored_helpdesk(app) is None
+
+
+def test_reconnect_after_disconnect_reactivates(app, client, launch):
+    oauth_sign_in(client)
+    client.post("/zendesk/settings/disconnect", data={"csrf": csrf_of(client), "installation": KEY})
+    assert launch().status_code == 403
+    oauth_sign_in(client)
+    assert launch().status_code == 200
+
+
+def test_source_url_must_be_the_vendors(client):
+    oauth_sign_in(client)
+    resp = client.post("/zendesk/settings/connections/stripe", data={
+        "csrf": csrf_of(client), "installation": KEY, "base_url": "http://169.254.169.254/latest",
+        "secret_key": "sk_test_x"}, follow_redirects=True)
+    assert "not saved — the base URL must use https" in resp.get_data(as_text=True)
+    resp = client.post("/zendesk/settings/connections/stripe", data={
+        "csrf": csrf_of(client), "installation": KEY, "base_url": "https://evil.example.com",
+        "secret_key": "sk_test_x"}, follow_redirects=True)
+    assert "stripe lives at api.stripe.com" in resp.get_data(as_text=True)
+
+
 def test_forged_state_is_refused(client):
     assert client.get("/zendesk/oauth/callback?code=x&state=forged").status_code == 400
 

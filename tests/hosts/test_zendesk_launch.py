@@ -72,6 +72,8 @@ def test_forged_or_stale_launch_is_refused_and_nothing_rendered(launch, zd, make
     body = resp.get_data(as_text=True)
     assert "data-session" not in body and "ot-record" not in body
     assert "can't open here" in body
+    # The refusal itself is shown in the sidebar, not blocked as a blank frame.
+    assert "https://*.zendesk.com" in resp.headers["Content-Security-Policy"]
 
 
 def test_genuine_launch_renders_the_sidebar_with_a_session(launch):

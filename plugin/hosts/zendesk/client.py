@@ -156,7 +156,8 @@ class ZendeskClient(ApiClient):
             page = self.load(_CommentPage(), self._json(self._request("GET", path, params=params)))
             yield from page["comments"]
             nxt = page["next_page"]
-            if not nxt or not nxt.startswith(self.base_url):
+            # Follow only links back to this same Zendesk: the bearer token goes with them.
+            if not nxt or not nxt.startswith(self.base_url + "/"):
                 return
             path, params = nxt[len(self.base_url):], None
 

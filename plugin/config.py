@@ -57,10 +57,12 @@ STANDALONE_SOURCES: dict[str, dict[str, Any]] = {
                                  "token_id": "NETSUITE_TOKEN_ID",
                                  "token_secret": "NETSUITE_TOKEN_SECRET"},
                  "base_url": ("NETSUITE_BASE_URL", None),
-                 "options": {"ra_external_id_prefix": "NETSUITE_RA_EXTERNAL_ID_PREFIX"}},
+                 "options": {"ra_external_id_prefix": "NETSUITE_RA_EXTERNAL_ID_PREFIX",
+                             "timezone": "NETSUITE_TIMEZONE"}},
     "shopify_pos": {"credentials": {"access_token": "SHOPIFY_ACCESS_TOKEN"},
                     "base_url": ("SHOPIFY_BASE_URL", None),
-                    "options": {"api_version": "SHOPIFY_API_VERSION", "shop": "SHOPIFY_SHOP"}},
+                    "options": {"api_version": "SHOPIFY_API_VERSION", "shop": "SHOPIFY_SHOP",
+                                "retail_locations": "SHOPIFY_RETAIL_LOCATIONS"}},
 }
 
 

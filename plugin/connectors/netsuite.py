@@ -10,8 +10,10 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 from marshmallow import fields, validate
@@ -330,6 +332,17 @@ class NetSuiteClient(BaseClient):
         self._nonce = nonce or (lambda: secrets.token_hex(16))
         self._clock = clock or time.time
         self.ra_prefix = config.options.get("ra_external_id_prefix", DEFAULT_RA_PREFIX)
+        # TO_CHAR renders createddate in the integration user's time zone (a NetSuite user
+        # preference), so the account's zone is configuration, UTC unless told otherwise.
+        try:
+            self.timezone = ZoneInfo(config.options.get("timezone") or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError("timezone must be an IANA zone such as America/New_York",
+                              system=self.system) from None
+
+    def _when(self, row: dict[str, Any]) -> datetime:
+        """A row's `created`, read in the account's time zone, as UTC."""
+        return row["created"].replace(tzinfo=self.timezone).astimezone(UTC)
 
     def derive_base_url(self) -> str:
         """https://<account>.suitetalk.api.netsuite.com from the account id."""
@@ -390,7 +403,7 @@ class NetSuiteClient(BaseClient):
             return_authorizations=tuple(self._ra(r) for r in docs["RtnAuth"]),
             item_receipts=tuple(
                 ErpItemReceipt(internal_id=r["id"], tran_id=r["tranid"],
-                               created_from=r["parent"], created_at=r["created"],
+                               created_from=r["parent"], created_at=self._when(r),
                                lines=tuple(receipt_lines.get(r["id"], ())))
                 for r in docs["ItemRcpt"]
             ),
@@ -398,13 +411,13 @@ class NetSuiteClient(BaseClient):
                 ErpCreditMemo(internal_id=r["id"], tran_id=r["tranid"],
                               created_from=r["parent"], amount=self._amount(r),
                               status_raw=_status_raw("CustCred", r["status"]),
-                              created_at=r["created"])
+                              created_at=self._when(r))
                 for r in docs["CustCred"]
             ),
             customer_refunds=tuple(
                 ErpCustomerRefund(internal_id=r["id"], tran_id=r["tranid"],
                                   applied_to=r["parent"], amount=self._amount(r),
-                                  created_at=r["created"],
+                                  created_at=self._when(r),
                                   processor_refund_id=_stripe_refund_id(r))
                 for r in docs["CustRfnd"]
             ),
@@ -468,7 +481,7 @@ class NetSuiteClient(BaseClient):
     def _sales_order(self, r: dict[str, Any]) -> ErpSalesOrder:
         return ErpSalesOrder(internal_id=r["id"], tran_id=r["tranid"],
                              status_raw=_status_raw("SalesOrd", r["status"]),
-                             total=self._amount(r), created_at=r["created"])
+                             total=self._amount(r), created_at=self._when(r))
 
     def _ra(self, r: dict[str, Any]) -> ErpReturnAuthorization:
         state = netsuite_ra_state(r["status"])
@@ -484,7 +497,7 @@ class NetSuiteClient(BaseClient):
         return ErpReturnAuthorization(
             internal_id=r["id"], tran_id=r["tranid"],
             status_raw=_status_raw("RtnAuth", r["status"]), state=state,
-            created_at=r["created"], total=total, portal_return_id=portal_id,
+            created_at=self._when(r), total=total, portal_return_id=portal_id,
         )
 
 

@@ -170,6 +170,9 @@ class ShopifyPosClient(BaseClient):
     ) -> None:
         super().__init__(config, session, sleep=sleep)
         self.api_version = config.options.get("api_version") or DEFAULT_API_VERSION
+        self.retail_locations = frozenset(
+            name.strip().casefold()
+            for name in (config.options.get("retail_locations") or "").split(",") if name.strip())
         if not _API_VERSION.match(self.api_version):
             raise ConfigError("api_version must look like 2025-07", system=self.system)
 
@@ -207,6 +210,17 @@ class ShopifyPosClient(BaseClient):
         return PosFacts(order_name=order.name, order_found=True, store_returns=returns,
                         currency=node["currency_code"])
 
+    def _is_store(self, location: str | None) -> bool:
+        """Whether a restock location is a shop floor rather than a warehouse.
+
+        Shopify doesn't mark a refund as taken at a till, and online returns restock at a
+        location too; `retail_locations` (comma-separated names) narrows store returns to the
+        shops. Unset, every location counts.
+        """
+        if not self.retail_locations:
+            return True
+        return (location or "").strip().casefold() in self.retail_locations
+
     def _store_return(self, refund: dict[str, Any]) -> StoreReturn | None:
         lines = [
             StoreReturnLine(
@@ -217,6 +231,7 @@ class ShopifyPosClient(BaseClient):
             )
             for item in refund["refund_line_items"]["nodes"]
             if item["restock_type"] == SHOPIFY_RESTOCK_RETURN and item["location"] is not None
+            and self._is_store(item["location"]["name"])
         ]
         if not lines:
             return None

@@ -449,3 +449,23 @@ def test_bad_receipt_line_quantity_is_bad_response(client, mocked, fixture_json)
     mocked.post(URL, json=lines)
     with pytest.raises(BadResponseError, match="quantity"):
         client.fetch(ORDER)
+
+
+def test_created_is_read_in_the_accounts_time_zone(mocked, fixture_json):
+    """TO_CHAR renders in the integration user's zone; the option says which one."""
+    from plugin.connectors.netsuite import NetSuiteClient
+
+    ny = NetSuiteClient(ConnectorConfig(BASE, CREDS, options={"timezone": "America/New_York"}),
+                        sleep=lambda _s: None)
+    utc = NetSuiteClient(ConnectorConfig(BASE, CREDS), sleep=lambda _s: None)
+    row = {"created": datetime(2026, 3, 1, 9, 0, tzinfo=UTC)}
+    assert ny._when(row) == datetime(2026, 3, 1, 14, 0, tzinfo=UTC)
+    assert utc._when(row) == row["created"]
+
+
+def test_unknown_time_zone_is_a_config_error():
+    from plugin.connectors.base import ConfigError
+    from plugin.connectors.netsuite import NetSuiteClient
+
+    with pytest.raises(ConfigError):
+        NetSuiteClient(ConnectorConfig(BASE, CREDS, options={"timezone": "Mars/Olympus"}))

@@ -50,6 +50,18 @@ def test_store_returns_are_refunds_with_return_lines_at_a_location(client, mocke
     )
 
 
+@pytest.mark.parametrize(("retail", "expected"), [
+    ("Downtown Store, Airport Store", 1),   # a listed shop: a store return
+    ("downtown store", 1),                   # names compare without case
+    ("Airport Store", 0),                    # restocked somewhere that isn't a listed shop
+])
+def test_retail_locations_narrow_store_returns(mocked, fixture_json, sleeps, retail, expected):
+    mocked.post(URL, json=fixture_json("shopify", "order_refunds"))
+    client = ShopifyPosClient(ConnectorConfig(BASE, {"access_token": TOKEN},
+                                              options={"retail_locations": retail}), sleep=sleeps)
+    assert len(client.fetch(ORDER).store_returns) == expected
+
+
 def test_request_shape(client, mocked, fixture_json):
     mocked.post(URL, json=fixture_json("shopify", "order_refunds"))
     client.fetch(ORDER)

@@ -46,6 +46,14 @@ FEATURE_LABELS = {
     "add_tags": "Let agents tag tickets with the flags found",
 }
 SOURCE_FIELDS = {name: cls.required_credentials for name, cls in CONNECTORS.items()}
+# Non-secret connector options an admin may set, with their hints.
+OPTION_FIELDS: dict[str, dict[str, str]] = {
+    "stripe": {"stripe_version": "pinned API version, e.g. 2025-04-30.basil"},
+    "netsuite": {"ra_external_id_prefix": "RA externalid prefix (default loop-)",
+                 "timezone": "integration user's time zone, e.g. America/New_York"},
+    "shopify_pos": {"shop": "acme (acme.myshopify.com)", "api_version": "default 2025-07",
+                    "retail_locations": "shop locations, comma-separated (blank: all)"},
+}
 
 
 @bp.after_request
@@ -218,7 +226,8 @@ def settings():
     for system, cls in CONNECTORS.items():
         stored = tenant.connections.get(cls.source.value)
         sources.append({"source": cls.source.value, "system": system,
-                        "fields": SOURCE_FIELDS[system],
+                        "fields": SOURCE_FIELDS[system], "options": OPTION_FIELDS.get(system, {}),
+                        "values": stored.options if stored else {},
                         "base_url": stored.base_url if stored else "",
                         "configured": stored is not None and stored.system == system,
                         "sandbox": tenant.uses_sandbox_upstreams})
@@ -251,7 +260,8 @@ def save_source(system: str):
         abort(404)
     creds = {f: (request.form.get(f) or "").strip() for f in cls.required_credentials}
     base_url = (request.form.get("base_url") or "").strip()
-    options = {k: v for k, v in (("shop", request.form.get("shop")),) if v}
+    options = {k: (request.form.get(k) or "").strip() for k in OPTION_FIELDS.get(system, {})}
+    options = {k: v for k, v in options.items() if v}
     try:
         base_url = check_upstream_url(system, base_url, current_app.config)
     except ValueError as exc:

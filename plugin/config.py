@@ -20,7 +20,10 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_DEFAULT_TIMEOUT": 30,
     # Fan-out: overall deadline for one merged record, worker threads shared by requests.
     "FANOUT_DEADLINE_SECONDS": 2.5,
-    "FANOUT_MAX_WORKERS": 16,
+    # Four sources per lookup times gunicorn's 8 threads: no lookup queues behind another.
+    "FANOUT_MAX_WORKERS": 32,
+    # Workers one installation's one upstream may hold (default: a quarter of the pool).
+    "FANOUT_PER_UPSTREAM": None,
     # How long a source's successful answer is reused before asking it again.
     "SOURCE_CACHE_SECONDS": 30,
     "UPSTREAM_CONNECT_TIMEOUT": 1.0,

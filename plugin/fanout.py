@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -40,9 +41,22 @@ def _now() -> datetime:
 class FanOut:
     """A bounded worker pool shared by all requests in the process."""
 
-    def __init__(self, max_workers: int, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, max_workers: int, clock: Callable[[], datetime] = _now,
+                 per_upstream: int | None = None) -> None:
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fanout")
         self.clock = clock
+        # Bulkhead: one installation's hung upstream may hold only a few workers, so the
+        # other sources (and other installations) keep their threads.
+        self.per_upstream = per_upstream or max(1, max_workers // 4)
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._slots_lock = threading.Lock()
+
+    def _slot(self, key: str) -> threading.BoundedSemaphore:
+        with self._slots_lock:
+            slot = self._slots.get(key)
+            if slot is None:
+                slot = self._slots[key] = threading.BoundedSemaphore(self.per_upstream)
+            return slot
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -61,6 +75,7 @@ class FanOut:
         """Fetch every source in parallel; whatever hasn't answered by `deadline` s times out."""
         started = time.monotonic()
         futures: dict[SourceName, Future[SourceResult]] = {}
+        held: dict[SourceName, threading.BoundedSemaphore] = {}
         done_now: dict[SourceName, SourceResult] = {}
         for source, (system, client) in clients.items():
             if client is None:
@@ -79,11 +94,18 @@ class FanOut:
                     done_now[source] = SourceResult(
                         SourceReport(**{**report.__dict__, "cached": True}), facts)
                     continue
+            slot = self._slot(f"{cache_prefix}:{system}")
+            if not slot.acquire(blocking=False):
+                done_now[source] = SourceResult(SourceReport(
+                    source, system, SourceStatus.TIMEOUT, None, 0, ErrorKind.TIMEOUT,
+                    "still waiting on earlier lookups; try again shortly"))
+                continue
             # The whole lookup shares one deadline, queueing for a worker included; the small
             # grace lets the deadline (not a racing socket timeout) report a late source.
             client.deadline_at = started + deadline + DEADLINE_GRACE
+            held[source] = slot
             futures[source] = self.pool.submit(
-                self._fetch, source, system, client, order, cache, key, cache_seconds)
+                self._fetch, source, system, client, order, cache, key, cache_seconds, slot)
         if futures:
             wait(futures.values(), timeout=deadline)
         elapsed_ms = int((time.monotonic() - started) * 1000)
@@ -91,7 +113,8 @@ class FanOut:
             if fut.done():
                 done_now[source] = fut.result()
             else:
-                fut.cancel()
+                if fut.cancel():  # never started: its slot is ours to give back
+                    held[source].release()
                 system = clients[source][0]
                 done_now[source] = SourceResult(SourceReport(
                     source, system, SourceStatus.TIMEOUT, None, elapsed_ms, ErrorKind.TIMEOUT,
@@ -103,8 +126,16 @@ class FanOut:
             pos=done_now[SourceName.POS],
         )
 
-    def _fetch(self, source, system, client, order, cache, key, cache_seconds) -> SourceResult:
+    def _fetch(self, source, system, client, order, cache, key, cache_seconds,
+               slot=None) -> SourceResult:
         """Run one connector, turning every failure into a report (never raising)."""
+        try:
+            return self._run(source, system, client, order, cache, key, cache_seconds)
+        finally:
+            if slot is not None:
+                slot.release()
+
+    def _run(self, source, system, client, order, cache, key, cache_seconds) -> SourceResult:
         t0 = time.monotonic()
         try:
             facts = client.fetch(order)

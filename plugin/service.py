@@ -36,7 +36,8 @@ class OrderTruthService:
         self.config = config
         self.cache = cache
         workers = int(config["FANOUT_MAX_WORKERS"])
-        self.fanout = FanOut(workers)
+        per_upstream = config.get("FANOUT_PER_UPSTREAM")
+        self.fanout = FanOut(workers, per_upstream=int(per_upstream) if per_upstream else None)
         self.session = shared_session(workers)
 
     def close(self) -> None:

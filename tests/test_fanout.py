@@ -183,3 +183,24 @@ def test_each_client_gets_the_lookups_deadline(fanout):
     before = time.monotonic()
     fanout.gather(ORDER, {s: (s.value, Budget(s)) for s in SourceName}, deadline=2)
     assert all(before + 2 <= v <= time.monotonic() + 2.5 for v in seen.values())
+
+
+def test_hung_upstream_holds_only_its_own_slots():
+    """Lookups keep answering from healthy sources while one upstream hangs."""
+    fan = FanOut(8, per_upstream=2)
+    gate = threading.Event()
+    try:
+        for _ in range(2):  # two lookups leave two workers stuck on the ERP
+            r = fan.gather(ORDER, clients(erp=FakeClient(SourceName.ERP, gate=gate)), deadline=0.2)
+            assert r.erp.report.status is SourceStatus.TIMEOUT
+        third = fan.gather(ORDER, clients(erp=FakeClient(SourceName.ERP, gate=gate)), deadline=0.2)
+        assert third.erp.report.error == "still waiting on earlier lookups; try again shortly"
+        assert third.erp.report.elapsed_ms == 0
+        assert all(third.reports()[s].status.answered
+                   for s in (SourceName.PORTAL, SourceName.PROCESSOR, SourceName.POS))
+        # Another installation's ERP has slots of its own.
+        other = fan.gather(ORDER, clients(), deadline=0.5, cache_prefix="inst:2")
+        assert other.erp.report.status.answered
+    finally:
+        gate.set()
+        fan.shutdown()

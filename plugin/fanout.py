@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -92,7 +93,7 @@ class FanOut:
                 if hit is not None:
                     report, facts = hit
                     done_now[source] = SourceResult(
-                        SourceReport(**{**report.__dict__, "cached": True}), facts)
+                        replace(report, cached=True), facts)
                     continue
             slot = self._slot(f"{cache_prefix}:{system}")
             if not slot.acquire(blocking=False):

@@ -55,9 +55,6 @@ class Context:
         """
         return self.reports[source].status is SourceStatus.OK
 
-    def system(self, source: SourceName) -> str:
-        return self.reports[source].system
-
 
 def day(ts: datetime) -> str:
     """Short date for messages: "3 Mar"."""

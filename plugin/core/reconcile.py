@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from . import flags as flagrules
@@ -81,7 +81,7 @@ def reconcile(
     settings = settings or ReconcileSettings()
     facts = Facts.from_results(order, results)
     currency = _order_currency(facts)
-    returns = _merge_returns(facts, settings)
+    returns = _merge_returns(facts)
     refunds = _merge_refunds(facts, returns, settings)
     payments = facts.processor.payments if facts.processor else ()
     disputes = facts.processor.disputes if facts.processor else ()
@@ -170,7 +170,7 @@ def _combined_state(
     return candidates[0] if candidates else ReturnState.REQUESTED
 
 
-def _merge_returns(facts: Facts, settings: ReconcileSettings) -> tuple[MergedReturn, ...]:
+def _merge_returns(facts: Facts) -> tuple[MergedReturn, ...]:
     """Pair portal returns with ERP RAs (by the RA's portal id), then add store returns."""
     portal_returns = list(facts.portal.returns) if facts.portal else []
     erp = facts.erp
@@ -358,32 +358,22 @@ def _merge_refunds(
             continue
         if memo:
             used_memos.add(memo.internal_id)
-        merged.append(
-            MergedRefund(
-                key=cref.tran_id,
-                amount=cref.amount,
-                state=RefundState.APPROVED_IN_ERP,
-                created_at=cref.created_at,
-                erp_refund=cref,
-                erp_credit_memo=memo,
-                return_key=memo and _return_key_for_memo(memo, returns),
-            )
-        )
+        merged.append(_erp_only(cref, memo, returns))
     for memo in memos:
-        if memo.internal_id in used_memos:
-            continue
-        merged.append(
-            MergedRefund(
-                key=memo.tran_id,
-                amount=memo.amount,
-                state=RefundState.APPROVED_IN_ERP,
-                created_at=memo.created_at,
-                erp_credit_memo=memo,
-                return_key=_return_key_for_memo(memo, returns),
-            )
-        )
+        if memo.internal_id not in used_memos:
+            merged.append(_erp_only(None, memo, returns))
     merged.sort(key=lambda r: r.created_at)
     return tuple(merged)
+
+
+def _erp_only(cref: ErpCustomerRefund | None, memo: ErpCreditMemo | None,
+              returns: tuple[MergedReturn, ...]) -> MergedRefund:
+    """A refund only the ERP knows: paid out (customer refund) or approved (credit memo)."""
+    doc = cref or memo
+    assert doc is not None
+    return MergedRefund(key=doc.tran_id, amount=doc.amount, state=RefundState.APPROVED_IN_ERP,
+                        created_at=doc.created_at, erp_refund=cref, erp_credit_memo=memo,
+                        return_key=memo and _return_key_for_memo(memo, returns))
 
 
 def _pair_partials(pairs, memos, used_memos, returns):
@@ -507,7 +497,7 @@ def _erp_confirmation(
         if r.processor is not None and r.state is RefundState.SUCCEEDED
     )
     status = "confirmed" if returns_ok and refunds_ok else "partial"
-    return ErpConfirmation(**{**doc.__dict__, "status": status})
+    return replace(doc, status=status)
 
 
 def _timeline(facts: Facts) -> tuple[TimelineEvent, ...]:

@@ -26,7 +26,7 @@ from flask import (
 from .. import installations
 from ..connectors.base import AuthError, ConfigError, ConnectorConfig, UpstreamError
 from ..connectors.registry import CONNECTORS, build_client
-from ..core.model import OrderRef, SourceName
+from ..core.model import OrderRef
 from ..hosts.base import HostUser
 from ..hosts.zendesk.launch import installation_key
 from ..installations import DEFAULT_FEATURES, Tenant
@@ -306,5 +306,3 @@ def disconnect():
     return render_template("zendesk/admin.html", page="disconnected", tenant=tenant,
                            subdomain=tenant.zendesk.get("subdomain"), csrf=_csrf_token(), admin=None)
 
-
-__all__ = ["bp", "SourceName"]

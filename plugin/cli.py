@@ -19,6 +19,7 @@ from .store.models import Installation
 
 def register(app: Flask) -> None:
     app.cli.add_command(truth)
+    app.cli.add_command(settings_cli)
     app.cli.add_command(sandbox_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(installations_cli)
@@ -58,6 +59,55 @@ def truth(order_id: str, as_json: bool, installation: str | None, refresh: bool)
                    + (f" ({report.error})" if report.error else ""))
     for flag in record.flags:
         click.echo(f"  [{flag.severity.value}] {flag.code.value}: {flag.message}")
+
+
+settings_cli = AppGroup("settings", help="An installation's settings (validated as on the page).")
+
+
+def _tenant_for(key: str | None):
+    key = key or installations.default_key(current_app.config)
+    with _store().session() as session:
+        tenant = installations.find(session, key)
+    if tenant is None:
+        raise click.ClickException(f"no installation {key!r}; see `flask installations list`")
+    return tenant
+
+
+@settings_cli.command("show")
+@click.option("--installation", default=None, help="Installation key (default: the default one).")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def settings_show(installation: str | None, as_json: bool) -> None:
+    """Print every setting and its value."""
+    from .tenant_settings import SETTINGS, current
+
+    values = current(_tenant_for(installation).settings)
+    if as_json:
+        click.echo(json.dumps(values, indent=2))
+        return
+    for name, value in values.items():
+        click.echo(f"{name:<36} {value!s:<24} {SETTINGS[name].help}")
+
+
+@settings_cli.command("set")
+@click.argument("name")
+@click.argument("value")
+@click.option("--installation", default=None, help="Installation key (default: the default one).")
+def settings_set(name: str, value: str, installation: str | None) -> None:
+    """Set NAME to VALUE after the same validation the settings page applies."""
+    from marshmallow import ValidationError
+
+    from .tenant_settings import as_changes, validate_changes
+
+    tenant = _tenant_for(installation)
+    try:
+        loaded = validate_changes({name: value})
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {name: exc.messages}
+        raise click.BadParameter("; ".join(str(m) for m in messages.get(name, messages.values())),
+                                 param_hint=name) from None
+    with _store().session() as session:
+        installations.update_settings(session, tenant.id, as_changes(loaded))
+    click.echo(f"{tenant.key}: {name} = {loaded[name]}")
 
 
 sandbox_cli = AppGroup("sandbox", help="The built-in sandbox of simulated upstreams.")

@@ -14,6 +14,7 @@ from .config import STANDALONE_SOURCES, standalone_configured
 from .connectors.base import ConnectorConfig
 from .connectors.registry import CONNECTORS
 from .core.model import SourceName
+from .core.orderid import DEFAULT_SHAPE
 from .core.settings import ReconcileSettings
 from .fanout import DEADLINE_GRACE
 from .store.crypto import SecretBox, SecretBoxError
@@ -54,6 +55,11 @@ class Tenant:
     @property
     def order_name_prefix(self) -> str:
         return str(self.settings.get("order_name_prefix", "#"))
+
+    @property
+    def order_id_shape(self) -> str:
+        """What this shop's order numbers look like (checked when an admin sets it)."""
+        return str(self.settings.get("order_id_shape") or DEFAULT_SHAPE)
 
     @property
     def reconcile_settings(self) -> ReconcileSettings:
@@ -268,13 +274,19 @@ def connector_configs(
     }
     out: dict[SourceName, tuple[str, ConnectorConfig] | None] = {s: None for s in SourceName}
     if tenant.uses_sandbox_upstreams:
-        from .sandbox.server import SANDBOX_CREDENTIALS, connector_base_urls, get_sandbox
+        from .sandbox.server import (
+            SANDBOX_CREDENTIALS,
+            SANDBOX_OPTIONS,
+            connector_base_urls,
+            get_sandbox,
+        )
 
         # SANDBOX_URL points at a sandbox served elsewhere (tests, bench); else in-process.
         urls = connector_base_urls(config.get("SANDBOX_URL") or get_sandbox().url)
         for system, cls in CONNECTORS.items():
             out[cls.source] = (system, ConnectorConfig(
-                base_url=urls[system], credentials=SANDBOX_CREDENTIALS[system], **timeouts))
+                base_url=urls[system], credentials=SANDBOX_CREDENTIALS[system],
+                options=SANDBOX_OPTIONS.get(system, {}), **timeouts))
     elif tenant.host == "standalone":
         for system, spec in STANDALONE_SOURCES.items():
             creds = {k: _str(config.get(v)) for k, v in spec["credentials"].items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
@@ -10,7 +11,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .connectors.base import ConfigError
-from .connectors.registry import build_client
+from .connectors.registry import CONNECTORS, build_client
 from .core.model import ErrorKind, OrderRef, SourceName, SourceReport, SourceResult, SourceStatus
 from .core.reconcile import reconcile
 from .core.record import OrderTruth
@@ -73,7 +74,10 @@ class OrderTruthService:
         if broken:
             results = type(results)(**{
                 s.value: broken.get(s, getattr(results, s.value)) for s in SourceName})
-        return reconcile(order, results, now or datetime.now(UTC), tenant.reconcile_settings)
+        processor = CONNECTORS.get(clients[SourceName.PROCESSOR][0])
+        settings = replace(tenant.reconcile_settings, processor_gateways=(
+            processor.shop_gateways if processor else frozenset()))
+        return reconcile(order, results, now or datetime.now(UTC), settings)
 
 
 _DEFAULT_SYSTEMS = {

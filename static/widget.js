@@ -6,7 +6,7 @@
   var csrf = body.dataset.csrf;
   var recordUrl = body.dataset.recordUrl;
   var actionsUrl = body.dataset.actionsUrl;
-  var DEFAULT_PATTERN = "(?:order|#)\\s*#?\\s*([A-Za-z0-9](?:[A-Za-z0-9._-]{1,38}[A-Za-z0-9]))";
+  var resolveUrl = body.dataset.resolveUrl;
   var contextEl = document.getElementById("ot-context");
   var recordEl = document.getElementById("ot-record");
   var lookupForm = document.getElementById("ot-lookup");
@@ -21,14 +21,6 @@
     if (client) { client.invoke("resize", { width: "100%", height: Math.min(document.body.scrollHeight + 16, 2000) + "px" }); }
   }
 
-  function firstMatch(pattern, text) {
-    if (!text) { return null; }
-    try {
-      var m = new RegExp(pattern, "i").exec(text);
-      return m ? (m[1] || m[0]) : null;
-    } catch (e) { return null; }
-  }
-
   function ticketContext() {
     if (!client) { return Promise.reject(new Error("Open Order Truth from a Zendesk ticket.")); }
     return client.metadata().then(function (meta) {
@@ -38,13 +30,17 @@
       var fieldKey = fieldId ? "ticket.customField:custom_field_" + fieldId : null;
       if (fieldKey) { keys.push(fieldKey); }
       return client.get(keys).then(function (data) {
-        var pattern = settings.order_id_pattern || DEFAULT_PATTERN;
-        var found = null;
-        var from = null;
-        if (fieldKey && data[fieldKey]) { found = String(data[fieldKey]); from = "the ticket's Order ID field"; }
-        if (!found) { found = firstMatch(pattern, data["ticket.subject"]); if (found) { from = "the ticket subject"; } }
-        if (!found) { found = firstMatch(pattern, data["ticket.description"]); if (found) { from = "the ticket description"; } }
-        return { ticketId: String(data["ticket.id"]), orderId: found, from: from };
+        // The server picks the order: the field first, then order numbers in the subject and
+        // description (it re-reads the ticket itself when it can), trying each in turn.
+        var ticket = String(data["ticket.id"]);
+        return api(resolveUrl, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+          body: JSON.stringify({ ticket_id: ticket, field: fieldKey ? (data[fieldKey] || null) : null,
+                                 subject: data["ticket.subject"] || "", description: data["ticket.description"] || "" })
+        }).then(function (resp) { return resp.json(); }).then(function (found) {
+          return { ticketId: ticket, orderId: found.order_id, from: found.source, tried: found.tried || [], found: found.found };
+        });
       });
     });
   }
@@ -127,7 +123,9 @@
     ticketId = ctx.ticketId;
     lookupForm.hidden = false;
     if (ctx.orderId) {
-      say("Order ID " + ctx.orderId + " from " + ctx.from + ".");
+      var others = ctx.tried.filter(function (t) { return t.order_id !== ctx.orderId; })
+        .map(function (t) { return t.order_id + " (" + t.result + ")"; });
+      say("Order ID " + ctx.orderId + " from " + ctx.from + "." + (others.length ? " Also tried: " + others.join(", ") + "." : ""));
       load(ctx.orderId, false);
     } else {
       say("No order ID on this ticket: type it below.");

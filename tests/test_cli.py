@@ -56,3 +56,45 @@ def test_package_command_writes_upload_ready_zip(runner, tmp_path):
 def test_retry_pending_command(runner):
     out = runner.invoke(args=["zendesk", "retry-pending"])
     assert out.exit_code == 0 and "0 pending write(s) completed" in out.output
+
+
+def test_settings_show_and_set_with_validation(runner):
+    import json
+
+    shown = json.loads(runner.invoke(args=["settings", "show", "--json"]).output)
+    assert shown["timezone"] == "UTC" and shown["order_name_prefix"] == "#"
+
+    ok = runner.invoke(args=["settings", "set", "timezone", "America/New_York"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(runner.invoke(args=["settings", "show", "--json"]).output)[
+        "timezone"] == "America/New_York"
+
+    for name, value, says in [("timezone", "Mars/Olympus", "IANA"),
+                              ("order_id_shape", "(a+)+", "nested"),
+                              ("return_sync_lag_hours", "10000", "less than or equal"),
+                              ("colour", "red", "Unknown setting")]:
+        bad = runner.invoke(args=["settings", "set", name, value])
+        assert bad.exit_code == 2 and says in bad.output, bad.output
+    # Nothing invalid was saved.
+    assert json.loads(runner.invoke(args=["settings", "show", "--json"]).output)[
+        "timezone"] == "America/New_York"
+
+
+def test_merchant_time_zone_changes_the_dates_told_to_the_customer(runner):
+    import json
+
+    runner.invoke(args=["settings", "set", "timezone", "Pacific/Kiritimati"])
+    record = json.loads(runner.invoke(args=["truth", "1001", "--json"]).output)
+    assert "on " in record["headline"]
+    runner.invoke(args=["settings", "set", "timezone", "Pacific/Pago_Pago"])
+    later = json.loads(runner.invoke(args=["truth", "1001", "--json"]).output)
+    # UTC+14 and UTC-11 are a calendar day apart for the same refund.
+    assert record["headline"] != later["headline"]
+
+
+def test_order_name_prefix_is_applied_once(runner):
+    import json
+
+    runner.invoke(args=["settings", "set", "order_name_prefix", "EU-"])
+    record = json.loads(runner.invoke(args=["truth", "EU-1001", "--json"]).output)
+    assert (record["order_number"], record["order_name"]) == ("1001", "EU-1001")

@@ -16,15 +16,39 @@ EXPECTED = {
     "zone3_store_return_not_in_inventory": ({"STORE_RETURN_NOT_IN_INVENTORY"},
                                             {"portal": "not_found"}),
     "partial_refund": (set(), {}),
-    # The second refund also has no ERP booking and doubles the refunded sum for the return.
-    "duplicate_refund": ({"DUPLICATE_REFUND", "PROCESSOR_REFUND_NOT_IN_ERP",
-                          "REFUND_AMOUNT_MISMATCH"}, {}),
+    # Both refunds quote the one memo: the ERP booked $50.00 for $100.00 paid out.
+    "duplicate_refund": ({"DUPLICATE_REFUND", "REFUND_AMOUNT_MISMATCH"}, {}),
     "over_refund": ({"OVER_REFUND"}, {}),
     "zero_decimal_currency": (set(), {}),
     "dispute": ({"DISPUTE_WITH_REFUND"}, {}),
     "source_down": ({"SOURCE_UNAVAILABLE"}, {"erp": "error"}),
     "source_slow": ({"SOURCE_UNAVAILABLE"}, {"portal": "not_found", "processor": "timeout"}),
     "malformed_upstream": ({"SOURCE_UNAVAILABLE"}, {"portal": "error"}),
+    # Ordinary bookkeeping and other tenders: nothing to flag.
+    "split_refund_two_memos": (set(), {}),
+    "batch_posting": (set(), {}),
+    "store_cash_refund": (set(), {"portal": "not_found"}),
+    "exchange_received": (set(), {}),
+    "store_credit_gift_card": (set(), {}),
+    "gift_card_and_card": (set(), {}),
+    "lost_chargeback_after_refund": ({"OVER_REFUND"}, {}),
+    "return_held_for_review": (set(), {}),
+    "expired_return_open_in_erp": ({"RETURN_STATE_DIVERGENCE"}, {}),
+}
+
+# What the customer is told: the headline's meaning codes, and where money went.
+HEADLINES = {
+    "clean": {"REFUNDED", "RETURN_CLOSED"},
+    "zone2_erp_refund_not_at_processor": {"REFUND_UNCONFIRMED", "RETURN_CLOSED"},
+    "zone3_store_return_not_in_inventory": {"REFUNDED"},
+    "split_refund_two_memos": {"REFUNDED", "RETURN_CLOSED"},
+    "store_cash_refund": {"REFUNDED"},
+    "exchange_received": {"EXCHANGE", "RETURN_RECEIVED"},
+    "store_credit_gift_card": {"STORE_CREDIT_ISSUED", "RETURN_CLOSED"},
+    "gift_card_and_card": {"REFUNDED", "RETURN_CLOSED"},
+    "lost_chargeback_after_refund": {"REFUNDED", "CHARGEBACK_LOST", "RETURN_CLOSED"},
+    "return_held_for_review": {"RETURN_HELD", "NO_REFUND_YET"},
+    "expired_return_open_in_erp": {"RETURN_EXPIRED"},
 }
 
 
@@ -42,6 +66,26 @@ def test_scenario_record(runner, scenario):
     statuses = {name: src["status"] for name, src in record["sources"].items()}
     assert {k: v for k, v in statuses.items() if v != "ok"} == degraded
     assert record["headline"]
+    if scenario.name in HEADLINES:
+        assert set(record["headline_meanings"]) == HEADLINES[scenario.name], record["headline"]
+
+
+@pytest.mark.parametrize(("order", "remaining", "given_back", "says"), [
+    ("1013", 6000, 4000, "Visa ending 4242"),
+    ("1015", 0, 6000, "in cash at Brooklyn Store"),
+    ("1017", 3500, 3500, "gift card"),
+    ("1018", 0, 10000, "gift card"),
+    ("1019", 0, 16000, "dispute"),
+])
+def test_money_back_by_tender(runner, order, remaining, given_back, says):
+    record = json.loads(runner.invoke(args=["truth", order, "--json"]).output)
+    e = record["eligibility"]
+    assert e["remaining"]["amount_minor"] == remaining
+    assert e["order_given_back"]["amount_minor"] == given_back
+    assert says in record["headline"]
+    # The ledger lists every movement with its tender and where it went.
+    assert record["ledger"] and all({"kind", "tender", "destination", "state", "counted"}
+                                    <= set(entry) for entry in record["ledger"])
 
 
 def test_partial_refund_leaves_the_rest_refundable(runner):
@@ -78,4 +122,4 @@ def test_malformed_order_id_is_refused_before_any_upstream_call(runner, app, mon
 def test_scenarios_command_lists_names_and_order_ids(runner):
     rows = json.loads(runner.invoke(args=["sandbox", "scenarios", "--json"]).output)
     assert rows[0] == {"scenario": "clean", "order_id": "1001"}
-    assert len(rows) == 12 and len({r["order_id"] for r in rows}) == 12
+    assert len(rows) == len(SCENARIOS) == 21 and len({r["order_id"] for r in rows}) == 21

@@ -57,7 +57,7 @@ def test_widget_timed_out_source_is_labelled(client):
 
 def test_widget_unknown_order(client):
     body = client.get("/widget?order_id=9999").get_data(as_text=True)
-    assert "was not found in the returns portal, payment processor, ERP or store POS" in body
+    assert "We couldn&#39;t find order #9999." in body
     assert set(source_statuses(body).values()) == {"not_found"}
 
 

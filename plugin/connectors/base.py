@@ -20,7 +20,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from plugin.core.model import ErrorKind, Facts, OrderRef, SourceName
+from plugin.core.model import ErrorKind, OrderRef, SourceFacts, SourceName
 from plugin.core.money import Money, MoneyError, normalise_currency
 
 logger = logging.getLogger(__name__)
@@ -548,9 +548,12 @@ class BaseClient(ApiClient, ABC):
     """A connector: an ApiClient that reports what one source knows about an order."""
 
     source: ClassVar[SourceName]
+    # The gateway names a shop (Shopify) records this system's payments under, so the
+    # shop's copy of a payment or refund the processor made isn't counted twice.
+    shop_gateways: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
-    def fetch(self, order: OrderRef) -> Facts:
+    def fetch(self, order: OrderRef) -> SourceFacts:
         """Everything this upstream knows about the order, normalised."""
 
 

@@ -12,10 +12,13 @@ from plugin.core.model import (
     PortalRefund,
     PortalReturn,
     ReturnLine,
+    ReturnOutcome,
+    ReturnState,
     ShippingLabel,
     SourceName,
+    Tender,
 )
-from plugin.core.states import loop_return_state
+from plugin.core.money import Money
 
 from .base import (
     BaseClient,
@@ -27,7 +30,51 @@ from .base import (
     VendorSchema,
 )
 
+# Loop's return `state` (webhook docs: open, cancelled, closed, expired, "needs review"; the
+# list filter spells the last one "review"). A flagged return waits in review.
+RETURN_STATES: dict[str, ReturnState] = {
+    "open": ReturnState.AUTHORIZED,
+    "closed": ReturnState.CLOSED,
+    "cancelled": ReturnState.CANCELED,
+    "canceled": ReturnState.CANCELED,
+    "expired": ReturnState.EXPIRED,
+    "review": ReturnState.HELD,
+    "needs review": ReturnState.HELD,
+    "needs_review": ReturnState.HELD,
+    "flagged": ReturnState.HELD,
+    "rejected": ReturnState.REJECTED,
+    "declined": ReturnState.REJECTED,
+}
+# Label statuses that mean the parcel has left the customer.
+LABEL_MOVING = frozenset({"in_transit", "out_for_delivery", "delivered"})
+# Loop's `outcome` hint (third-party schemas: refund, exchange, store_credit, gift_card).
+OUTCOMES: dict[str, ReturnOutcome] = {
+    "refund": ReturnOutcome.REFUND,
+    "exchange": ReturnOutcome.EXCHANGE,
+    "store_credit": ReturnOutcome.STORE_CREDIT,
+    "gift_card": ReturnOutcome.STORE_CREDIT,
+    "credit": ReturnOutcome.STORE_CREDIT,
+}
+# Gateways a Loop refund can go through that aren't a card processor.
+GATEWAY_TENDERS: dict[str, Tender] = {
+    "gift_card": Tender.GIFT_CARD,
+    "store_credit": Tender.STORE_CREDIT,
+    "cash": Tender.CASH,
+}
+
+
+def return_state(state_raw: str, label_status: str | None) -> ReturnState:
+    """Loop's state (plus label movement) as a canonical state; UNKNOWN for a new word."""
+    state = RETURN_STATES.get(" ".join(state_raw.strip().lower().split()), ReturnState.UNKNOWN)
+    if state is ReturnState.AUTHORIZED and (label_status or "").lower() in LABEL_MOVING:
+        return ReturnState.IN_TRANSIT
+    return state
+
+
 DETAILS_PATH = "/api/v1/warehouse/return/details"
+
+
+_str = dict(load_default=None, allow_none=True)
 
 
 class LoopRefundSchema(VendorSchema):
@@ -57,6 +104,7 @@ class LoopLabelSchema(VendorSchema):
     tracking_number = fields.String(load_default=None, allow_none=True)
     carrier = fields.String(load_default=None, allow_none=True)
     status = fields.String(load_default=None, allow_none=True)
+    label_status = fields.String(load_default=None, allow_none=True)
 
 
 class LoopReturnSchema(VendorSchema):
@@ -74,7 +122,19 @@ class LoopReturnSchema(VendorSchema):
     line_items = fields.List(fields.Nested(LoopLineItemSchema), load_default=list,
                              allow_none=True)
     labels = fields.List(fields.Nested(LoopLabelSchema), load_default=list, allow_none=True)
-    outcome = fields.String(load_default=None, allow_none=True)
+    # The label as flat fields (the documented list shape); `labels[]` also seen.
+    carrier = fields.String(**_str)
+    tracking_number = fields.String(**_str)
+    label_status = fields.String(**_str)
+    label_url = fields.String(**_str)
+    outcome = fields.String(**_str)
+    exchange_order_name = fields.String(**_str)
+    exchange_order_id = Identifier(**_str)
+    exchange_credit_total = DecimalAmount(**_str)
+    exchange_total = DecimalAmount(**_str)
+    gift_card = DecimalAmount(**_str)
+    gift_card_order_name = fields.String(**_str)
+    refund = DecimalAmount(**_str)
 
 
 class LoopClient(BaseClient):
@@ -96,13 +156,16 @@ class LoopClient(BaseClient):
         return {"X-Authorization": self.config.credentials["api_key"]}
 
     def fetch(self, order: OrderRef) -> PortalFacts:
-        """The order's returns at the portal (none when Loop answers 404)."""
+        """The order's returns at the portal, amounts in the currency the customer paid."""
         try:
-            resp = self._request("GET", DETAILS_PATH, params={"order_name": order.name})
+            resp = self._request("GET", DETAILS_PATH, params={
+                "order_name": order.name, "currency_type": "presentment"})
         except NotFoundError:
-            # Loop answers 404 when the order has no return: a definite "not found".
             return PortalFacts(order_name=order.name)
         body = self._json(resp)
+        if _no_return(body):
+            # Loop answers "no return for this order" with HTTP 200 and an error body.
+            return PortalFacts(order_name=order.name)
         # One return comes back as an object, several as an array.
         items = body if isinstance(body, list) else [body]
         loaded = [self.load(LoopReturnSchema(), item) for item in items]
@@ -114,21 +177,12 @@ class LoopClient(BaseClient):
 
     def _normalise(self, raw: dict[str, Any], order: OrderRef) -> PortalReturn:
         currency = raw["currency"]
-        labels = raw["labels"] or []
-        # The details endpoint lists labels oldest first; the last one is the live label.
-        label_raw = labels[-1] if labels else None
-        label = None
-        if label_raw is not None:
-            label = ShippingLabel(carrier=label_raw["carrier"],
-                                  tracking_number=label_raw["tracking_number"],
-                                  status=label_raw["status"])
-        state = loop_return_state(raw["state"], label.status if label else None)
-        if state is None:
-            raise self.bad_response(f"unknown return state {raw['state']!r}")
+        label = _label(raw)
+        outcome, exchange_value, credit = self._outcome(raw, currency)
         return PortalReturn(
             return_id=raw["id"],
             order_name=raw["order_name"] or order.name,
-            state=state,
+            state=return_state(raw["state"], label.status if label else None),
             state_raw=raw["state"],
             created_at=raw["created_at"],
             updated_at=raw["updated_at"],
@@ -140,11 +194,40 @@ class LoopClient(BaseClient):
                     amount=self.money(r["amount"], r["currency"] or currency),
                     gateway=r["gateway"],
                     provider_refund_id=r["provider_refund_id"],
+                    tender=GATEWAY_TENDERS.get((r["gateway"] or "").strip().lower(),
+                                               Tender.UNKNOWN),
                 )
                 for r in raw["refunds"] or []
             ),
-            outcome=raw["outcome"],
+            outcome=outcome,
+            outcome_raw=raw["outcome"],
+            exchange_order=raw["exchange_order_name"] or raw["exchange_order_id"],
+            exchange_value=exchange_value,
+            credit_issued=credit,
+            credit_tender=Tender.GIFT_CARD,
         )
+
+    def _outcome(self, raw: dict[str, Any], currency: str
+                 ) -> tuple[ReturnOutcome, Money | None, Money | None]:
+        """What the customer gets, read from the data (exchange order, gift card, refunds).
+
+        Loop's own `outcome` is only a hint: a return can mix an exchange with a refund.
+        """
+        exchanged = bool(raw["exchange_order_name"] or raw["exchange_order_id"])
+        value_raw = raw["exchange_credit_total"] or raw["exchange_total"]
+        exchange_value = self.money(value_raw, currency) if exchanged and value_raw else None
+        gift = raw["gift_card"]
+        credit = self.money(gift, currency) if gift is not None and gift > 0 else None
+        refunded = bool(raw["refunds"]) or (raw["refund"] is not None and raw["refund"] > 0)
+        kinds = [k for k, present in ((ReturnOutcome.EXCHANGE, exchanged),
+                                      (ReturnOutcome.STORE_CREDIT, credit is not None),
+                                      (ReturnOutcome.REFUND, refunded)) if present]
+        if len(kinds) > 1:
+            return ReturnOutcome.MIXED, exchange_value, credit
+        if kinds:
+            return kinds[0], exchange_value, credit
+        hint = OUTCOMES.get((raw["outcome"] or "").strip().lower(), ReturnOutcome.UNKNOWN)
+        return hint, exchange_value, credit
 
     @staticmethod
     def _lines(items: list[dict[str, Any]]) -> tuple[ReturnLine, ...]:
@@ -157,3 +240,26 @@ class LoopClient(BaseClient):
             titles.setdefault(sku, item["title"])
         return tuple(ReturnLine(sku=sku, quantity=qty, title=titles[sku])
                      for sku, qty in quantities.items())
+
+
+def _label(raw: dict[str, Any]) -> ShippingLabel | None:
+    """The live label: the last of `labels[]`, else the flat carrier/tracking/status fields."""
+    labels = raw["labels"] or []
+    if labels:
+        last = labels[-1]
+        return ShippingLabel(carrier=last["carrier"], tracking_number=last["tracking_number"],
+                             status=last["status"] or last["label_status"])
+    if raw["carrier"] or raw["tracking_number"] or raw["label_status"]:
+        return ShippingLabel(carrier=raw["carrier"], tracking_number=raw["tracking_number"],
+                             status=raw["label_status"])
+    return None
+
+
+def _no_return(body: Any) -> bool:
+    """Loop's 200 answer for "no return": an error body and no return id."""
+    if isinstance(body, list):
+        return not body
+    if not isinstance(body, dict) or "id" in body:
+        return False
+    error = body.get("error") if "error" in body else body.get("errors")
+    return error is not None or isinstance(body.get("message"), str)

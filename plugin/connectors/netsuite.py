@@ -11,6 +11,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,18 +20,22 @@ import requests
 from marshmallow import fields, validate
 
 from plugin.core.model import (
+    CreditState,
+    ErpApplication,
     ErpCreditMemo,
     ErpCustomerRefund,
     ErpFacts,
     ErpItemReceipt,
     ErpReturnAuthorization,
-    ErpSalesOrder,
-    InventoryLine,
+    ErpSale,
     OrderRef,
+    ReturnState,
+    SaleKind,
     SourceName,
+    StockLine,
+    Tender,
 )
 from plugin.core.money import Money
-from plugin.core.states import netsuite_ra_state
 
 from .base import (
     AuthError,
@@ -55,8 +60,56 @@ MAX_PAGES = 10
 DEFAULT_RA_PREFIX = "loop-"
 RATE_LIMIT_CODES = frozenset({"SSS_REQUEST_LIMIT_EXCEEDED", "CONCURRENCY_LIMIT_EXCEEDED"})
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_-]+$")
-_STRIPE_REFUND_ID = re.compile(r"re_[A-Za-z0-9]+")
 _INTERNAL_ID = validate.Regexp(r"^\d+$", error="Not a NetSuite internal id.")
+# Ids other systems may be quoted by in a memo or external id (re_…, ch_…, 37603922, CM-12).
+_QUOTED = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]*[0-9][A-Za-z0-9_.:/-]*")
+
+# Return authorization status letters (SuiteQL `status` holds the bare letter).
+RA_STATES: dict[str, ReturnState] = {
+    "A": ReturnState.REQUESTED,  # Pending Approval
+    "B": ReturnState.AUTHORIZED,  # Pending Receipt
+    "C": ReturnState.CANCELED,  # Cancelled
+    "D": ReturnState.PARTIALLY_RECEIVED,  # Partially Received
+    "E": ReturnState.PARTIALLY_RECEIVED,  # Pending Refund/Partially Received
+    "F": ReturnState.RECEIVED,  # Pending Refund
+    "G": ReturnState.CLOSED,  # Refunded
+    "H": ReturnState.CLOSED,  # Closed
+}
+# Credit memo status letters: A Open, B Fully Applied, V Voided.
+CREDIT_STATES: dict[str, CreditState] = {
+    "A": CreditState.OPEN, "B": CreditState.APPLIED, "V": CreditState.VOIDED,
+}
+SALE_KINDS: dict[str, SaleKind] = {
+    "SalesOrd": SaleKind.SALES_ORDER, "CashSale": SaleKind.CASH_SALE, "CustInvc": SaleKind.INVOICE,
+}
+# Payment methods are named per account; these words name the tender.
+_TENDER_WORDS: tuple[tuple[tuple[str, ...], Tender], ...] = (
+    (("cash",), Tender.CASH),
+    (("check", "cheque"), Tender.CHECK),
+    (("gift",), Tender.GIFT_CARD),
+    (("store credit", "credit note"), Tender.STORE_CREDIT),
+    (("klarna", "afterpay", "affirm", "clearpay", "sezzle", "zip"), Tender.BNPL),
+    (("paypal", "apple pay", "google pay", "wallet", "venmo"), Tender.WALLET),
+    (("ach", "bank", "wire", "transfer", "sepa"), Tender.BANK),
+    (("visa", "master", "amex", "american express", "discover", "card", "stripe", "jcb",
+      "diners", "shopify payments"), Tender.CARD),
+)
+
+
+def tender_of(payment_method: str | None) -> Tender:
+    """An account's payment method name ("VISA", "Cash", "Gift Certificate") as a tender."""
+    name = (payment_method or "").strip().lower()
+    if not name:
+        return Tender.UNKNOWN
+    for words, tender in _TENDER_WORDS:
+        if any(word in name for word in words):
+            return tender
+    return Tender.OTHER
+
+
+def ra_state(status: str | None) -> ReturnState:
+    """An RA status ("F" or "RtnAuth:F") as a canonical state; UNKNOWN for a new letter."""
+    return RA_STATES.get((status or "").split(":")[-1].strip().upper(), ReturnState.UNKNOWN)
 
 
 # ---------------------------------------------------------------- OAuth 1.0a (TBA)
@@ -151,43 +204,73 @@ def suiteql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-_DOC_COLUMNS = """{t}.id, {t}.type, {t}.tranid, {t}.status, {t}.foreigntotal AS total,
-       cur.symbol AS currency, TO_CHAR({t}.createddate, 'YYYY-MM-DD HH24:MI:SS') AS created,
-       {t}.otherrefnum, {t}.externalid, {t}.memo"""
+_DOC_COLUMNS = """t.id, t.type, t.tranid, t.status, t.foreigntotal AS total,
+       cur.symbol AS currency, TO_CHAR(t.createddate, 'YYYY-MM-DD HH24:MI:SS') AS created,
+       t.otherrefnum, t.externalid, t.memo, BUILTIN.DF(t.location) AS location,
+       BUILTIN.DF(t.paymentmethod) AS paymentmethod, t.voided"""
 
-# One row per document. NextTransactionLineLink has a row per linked *line*, hence DISTINCT.
+# The documents this reconciler reads; other linked documents (fulfilments, payments) are skipped.
+DOC_TYPES = ("SalesOrd", "CashSale", "CustInvc", "RtnAuth", "ItemRcpt", "CustCred", "CustRfnd",
+             "CashRfnd")
+# Documents that carry the web order's reference themselves.
+_ROOT_TYPES = "'SalesOrd', 'CashSale', 'CustInvc', 'RtnAuth', 'CustCred', 'CashRfnd'"
+_TYPES = ", ".join(f"'{t}'" for t in DOC_TYPES)
+
+# One row per (document, link into it). The order's own documents carry its reference
+# (otherrefnum); everything else is reached through NextTransactionLineLink, up to three
+# links on (sale → RA → credit memo → refund, sale → invoice → credit memo → refund), plus
+# the documents that link *into* one of ours (a credit memo applied to another order's
+# invoice, a refund that pays a memo, whichever way the account records the application).
+# NextTransactionLineLink has a row per linked line, hence DISTINCT.
 _CHAIN_SQL = """
-SELECT DISTINCT {so_cols}, NULL AS parent
-  FROM transaction so
-  JOIN currency cur ON cur.id = so.currency
- WHERE so.type = 'SalesOrd' AND so.otherrefnum = {order}
+SELECT DISTINCT {cols}, NULL AS parent, NULL AS link, NULL AS link_amount
+  FROM transaction t
+  JOIN currency cur ON cur.id = t.currency
+ WHERE t.type IN ({roots}) AND t.otherrefnum = {order}
 UNION ALL
-SELECT DISTINCT {ra_cols}, so.id AS parent
-  FROM transaction so
-  JOIN NextTransactionLineLink l1 ON l1.previousdoc = so.id
-  JOIN transaction ra ON ra.id = l1.nextdoc AND ra.type = 'RtnAuth'
-  JOIN currency cur ON cur.id = ra.currency
- WHERE so.type = 'SalesOrd' AND so.otherrefnum = {order}
+SELECT DISTINCT {cols}, l1.previousdoc AS parent, l1.linktype AS link,
+       l1.foreignamount AS link_amount
+  FROM transaction r
+  JOIN NextTransactionLineLink l1 ON l1.previousdoc = r.id
+  JOIN transaction t ON t.id = l1.nextdoc AND t.type IN ({types})
+  JOIN currency cur ON cur.id = t.currency
+ WHERE r.type IN ({roots}) AND r.otherrefnum = {order}
 UNION ALL
-SELECT DISTINCT {doc_cols}, ra.id AS parent
-  FROM transaction so
-  JOIN NextTransactionLineLink l1 ON l1.previousdoc = so.id
-  JOIN transaction ra ON ra.id = l1.nextdoc AND ra.type = 'RtnAuth'
-  JOIN NextTransactionLineLink l2 ON l2.previousdoc = ra.id
-  JOIN transaction doc ON doc.id = l2.nextdoc AND doc.type IN ('ItemRcpt', 'CustCred')
-  JOIN currency cur ON cur.id = doc.currency
- WHERE so.type = 'SalesOrd' AND so.otherrefnum = {order}
+SELECT DISTINCT {cols}, l2.previousdoc AS parent, l2.linktype AS link,
+       l2.foreignamount AS link_amount
+  FROM transaction r
+  JOIN NextTransactionLineLink l1 ON l1.previousdoc = r.id
+  JOIN NextTransactionLineLink l2 ON l2.previousdoc = l1.nextdoc
+  JOIN transaction t ON t.id = l2.nextdoc AND t.type IN ({types})
+  JOIN currency cur ON cur.id = t.currency
+ WHERE r.type IN ({roots}) AND r.otherrefnum = {order}
 UNION ALL
-SELECT DISTINCT {rf_cols}, cm.id AS parent
-  FROM transaction so
-  JOIN NextTransactionLineLink l1 ON l1.previousdoc = so.id
-  JOIN transaction ra ON ra.id = l1.nextdoc AND ra.type = 'RtnAuth'
-  JOIN NextTransactionLineLink l2 ON l2.previousdoc = ra.id
-  JOIN transaction cm ON cm.id = l2.nextdoc AND cm.type = 'CustCred'
-  JOIN NextTransactionLineLink l3 ON l3.previousdoc = cm.id
-  JOIN transaction rf ON rf.id = l3.nextdoc AND rf.type = 'CustRfnd'
-  JOIN currency cur ON cur.id = rf.currency
- WHERE so.type = 'SalesOrd' AND so.otherrefnum = {order}
+SELECT DISTINCT {cols}, l3.previousdoc AS parent, l3.linktype AS link,
+       l3.foreignamount AS link_amount
+  FROM transaction r
+  JOIN NextTransactionLineLink l1 ON l1.previousdoc = r.id
+  JOIN NextTransactionLineLink l2 ON l2.previousdoc = l1.nextdoc
+  JOIN NextTransactionLineLink l3 ON l3.previousdoc = l2.nextdoc
+  JOIN transaction t ON t.id = l3.nextdoc AND t.type IN ({types})
+  JOIN currency cur ON cur.id = t.currency
+ WHERE r.type IN ({roots}) AND r.otherrefnum = {order}
+UNION ALL
+SELECT DISTINCT {cols}, la.nextdoc AS parent, 'Into:' || la.linktype AS link,
+       la.foreignamount AS link_amount
+  FROM NextTransactionLineLink la
+  JOIN transaction t ON t.id = la.previousdoc AND t.type IN ({types})
+  JOIN currency cur ON cur.id = t.currency
+ WHERE la.linktype = 'Payment' AND la.nextdoc IN (
+       SELECT r.id FROM transaction r WHERE r.type IN ({roots}) AND r.otherrefnum = {order}
+       UNION
+       SELECT l1.nextdoc FROM transaction r
+         JOIN NextTransactionLineLink l1 ON l1.previousdoc = r.id
+        WHERE r.type IN ({roots}) AND r.otherrefnum = {order}
+       UNION
+       SELECT l2.nextdoc FROM transaction r
+         JOIN NextTransactionLineLink l1 ON l1.previousdoc = r.id
+         JOIN NextTransactionLineLink l2 ON l2.previousdoc = l1.nextdoc
+        WHERE r.type IN ({roots}) AND r.otherrefnum = {order})
  ORDER BY created, id
 """
 
@@ -203,14 +286,9 @@ SELECT tl.transaction AS receipt, item.itemid AS sku, tl.quantity AS quantity,
 
 
 def chain_query(order_name: str) -> str:
-    """SuiteQL for the order's document chain, walked three link levels from the SO."""
-    return _CHAIN_SQL.format(
-        order=suiteql_literal(order_name),
-        so_cols=_DOC_COLUMNS.format(t="so"),
-        ra_cols=_DOC_COLUMNS.format(t="ra"),
-        doc_cols=_DOC_COLUMNS.format(t="doc"),
-        rf_cols=_DOC_COLUMNS.format(t="rf"),
-    ).strip()
+    """SuiteQL for every document of the order and the links between them (see _CHAIN_SQL)."""
+    return _CHAIN_SQL.format(order=suiteql_literal(order_name), cols=_DOC_COLUMNS,
+                             roots=_ROOT_TYPES, types=_TYPES).strip()
 
 
 def receipt_lines_query(receipt_ids: Iterable[str]) -> str:
@@ -235,8 +313,8 @@ class SuiteQLPageSchema(VendorSchema):
     items = fields.List(fields.Dict(), required=True)
 
 
-class _TxnRowSchema(VendorSchema):
-    """A chain row; every value arrives as a string and absent values are omitted."""
+class DocumentRowSchema(VendorSchema):
+    """A document row; every value arrives as a string and absent values are omitted."""
 
     id = Identifier(required=True, validate=_INTERNAL_ID)
     type = fields.String(required=True)
@@ -248,52 +326,16 @@ class _TxnRowSchema(VendorSchema):
     otherrefnum = fields.String(load_default=None)
     externalid = fields.String(load_default=None)
     memo = fields.String(load_default=None)
+    location = fields.String(load_default=None)
+    paymentmethod = fields.String(load_default=None)
+    voided = fields.String(load_default=None)
     parent = Identifier(load_default=None, validate=_INTERNAL_ID)
+    link = fields.String(load_default=None)
+    link_amount = DecimalAmount(load_default=None)
 
 
-class SalesOrderRowSchema(_TxnRowSchema):
-    """A SalesOrd row."""
-
-    status = fields.String(required=True)
-    total = DecimalAmount(required=True)
-    currency = CurrencyCode(required=True)
-
-
-class ReturnAuthorizationRowSchema(_TxnRowSchema):
-    """A RtnAuth row."""
-
-    status = fields.String(required=True)
-
-
-class ItemReceiptRowSchema(_TxnRowSchema):
-    """An ItemRcpt row."""
-
-    parent = Identifier(required=True, validate=_INTERNAL_ID)
-
-
-class CreditMemoRowSchema(_TxnRowSchema):
-    """A CustCred row."""
-
-    parent = Identifier(required=True, validate=_INTERNAL_ID)
-    total = DecimalAmount(required=True)
-    currency = CurrencyCode(required=True)
-
-
-class CustomerRefundRowSchema(_TxnRowSchema):
-    """A CustRfnd row."""
-
-    total = DecimalAmount(required=True)
-    currency = CurrencyCode(required=True)
-
-
-ROW_SCHEMAS: dict[str, type[_TxnRowSchema]] = {
-    "SalesOrd": SalesOrderRowSchema,
-    "RtnAuth": ReturnAuthorizationRowSchema,
-    "ItemRcpt": ItemReceiptRowSchema,
-    "CustCred": CreditMemoRowSchema,
-    "CustRfnd": CustomerRefundRowSchema,
-}
-
+# Documents that carry money need their amount and currency.
+_MONEY_DOCS = frozenset({"SalesOrd", "CashSale", "CustInvc", "CustCred", "CustRfnd", "CashRfnd"})
 
 class ReceiptLineRowSchema(VendorSchema):
     """A receipt line row from query 2."""
@@ -302,10 +344,6 @@ class ReceiptLineRowSchema(VendorSchema):
     sku = fields.String(required=True)
     quantity = WholeNumber(required=True)
     location = fields.String(load_default=None)
-
-
-class _RowTypeSchema(VendorSchema):
-    type = fields.String(required=True)
 
 
 # ---------------------------------------------------------------- client
@@ -382,45 +420,32 @@ class NetSuiteClient(BaseClient):
     # -- reads
 
     def fetch(self, order: OrderRef) -> ErpFacts:
-        """The SO, RAs, item receipts, credit memos and customer refunds for the order."""
-        rows = self._dedupe(self.suiteql(chain_query(order.name)))
-        docs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in ROW_SCHEMAS}
-        for row in rows:
-            kind = self.load(_RowTypeSchema(), row)["type"]
-            if kind not in ROW_SCHEMAS:
-                logger.debug("netsuite: ignoring %s row in the chain", kind)
+        """Every sale, RA, receipt, credit memo and refund of the order, with their links."""
+        graph = _Graph(order.name)
+        for raw in self.suiteql(chain_query(order.name)):
+            row = self.load(DocumentRowSchema(), raw)
+            if row["type"] not in DOC_TYPES:
+                logger.debug("netsuite: ignoring %s row in the chain", row["type"])
                 continue
-            docs[kind].append(self.load(ROW_SCHEMAS[kind](), row))
-        if not docs["SalesOrd"] and not docs["RtnAuth"]:
+            if row["type"] in _MONEY_DOCS and (row["total"] is None or row["currency"] is None):
+                raise self.bad_response(f"{row['type']} {row['tranid']} has no amount")
+            graph.add(row)
+        if not graph.ours(("SalesOrd", "CashSale", "CustInvc", "RtnAuth")):
             return ErpFacts(order_name=order.name)
-        receipt_lines: dict[str, list[InventoryLine]] = {}
-        if docs["ItemRcpt"]:
-            receipt_lines = self._receipt_lines([r["id"] for r in docs["ItemRcpt"]])
-        sales_order = docs["SalesOrd"][0] if docs["SalesOrd"] else None
+        receipts = graph.ours(("ItemRcpt",))
+        lines = self._receipt_lines([r["id"] for r in receipts]) if receipts else {}
         return ErpFacts(
             order_name=order.name,
-            sales_order=self._sales_order(sales_order) if sales_order else None,
-            return_authorizations=tuple(self._ra(r) for r in docs["RtnAuth"]),
+            sales=tuple(self._sale(r) for r in graph.ours(tuple(SALE_KINDS))),
+            return_authorizations=tuple(self._ra(r, graph) for r in graph.ours(("RtnAuth",))),
             item_receipts=tuple(
                 ErpItemReceipt(internal_id=r["id"], tran_id=r["tranid"],
-                               created_from=r["parent"], created_at=self._when(r),
-                               lines=tuple(receipt_lines.get(r["id"], ())))
-                for r in docs["ItemRcpt"]
-            ),
-            credit_memos=tuple(
-                ErpCreditMemo(internal_id=r["id"], tran_id=r["tranid"],
-                              created_from=r["parent"], amount=self._amount(r),
-                              status_raw=_status_raw("CustCred", r["status"]),
-                              created_at=self._when(r))
-                for r in docs["CustCred"]
-            ),
-            customer_refunds=tuple(
-                ErpCustomerRefund(internal_id=r["id"], tran_id=r["tranid"],
-                                  applied_to=r["parent"], amount=self._amount(r),
-                                  created_at=self._when(r),
-                                  processor_refund_id=_stripe_refund_id(r))
-                for r in docs["CustRfnd"]
-            ),
+                               created_from=graph.created_from(r["id"], ("RtnAuth",)) or "",
+                               created_at=self._when(r), lines=tuple(lines.get(r["id"], ())))
+                for r in receipts),
+            credit_memos=tuple(self._memo(r, graph) for r in graph.ours(("CustCred",))),
+            customer_refunds=tuple(self._refund(r, graph)
+                                   for r in graph.ours(("CustRfnd", "CashRfnd"))),
         )
 
     def suiteql(self, query: str) -> list[Any]:
@@ -444,7 +469,7 @@ class NetSuiteClient(BaseClient):
         logger.warning("netsuite: SuiteQL stopped after %d pages", MAX_PAGES)
         return items
 
-    def _receipt_lines(self, receipt_ids: list[str]) -> dict[str, list[InventoryLine]]:
+    def _receipt_lines(self, receipt_ids: list[str]) -> dict[str, list[StockLine]]:
         by_receipt: dict[str, dict[tuple[str, str | None], int]] = {}
         for row in self.suiteql(receipt_lines_query(receipt_ids)):
             line = self.load(ReceiptLineRowSchema(), row)
@@ -453,40 +478,24 @@ class NetSuiteClient(BaseClient):
             # NetSuite signs line quantities by direction; the fact is how many units moved.
             lines[key] = lines.get(key, 0) + abs(line["quantity"])
         return {
-            receipt: [InventoryLine(sku=sku, quantity=qty, location=loc)
+            receipt: [StockLine(sku=sku, quantity=qty, location=loc)
                       for (sku, loc), qty in lines.items()]
             for receipt, lines in by_receipt.items()
         }
 
     # -- normalising
 
-    @staticmethod
-    def _dedupe(rows: list[Any]) -> list[Any]:
-        seen: set[str] = set()
-        out = []
-        for row in rows:
-            key = str(row.get("id")) if isinstance(row, Mapping) else None
-            if key is not None and key in seen:
-                continue
-            if key is not None:
-                seen.add(key)
-            out.append(row)
-        return out
-
     def _amount(self, row: dict[str, Any]) -> Money:
         # foreigntotal is signed by posting direction (credits are negative); facts hold
         # magnitudes in the transaction currency.
         return self.money(abs(row["total"]), row["currency"])
 
-    def _sales_order(self, r: dict[str, Any]) -> ErpSalesOrder:
-        return ErpSalesOrder(internal_id=r["id"], tran_id=r["tranid"],
-                             status_raw=_status_raw("SalesOrd", r["status"]),
-                             total=self._amount(r), created_at=self._when(r))
+    def _sale(self, r: dict[str, Any]) -> ErpSale:
+        return ErpSale(internal_id=r["id"], tran_id=r["tranid"], kind=SALE_KINDS[r["type"]],
+                       status_raw=_status_raw(r["type"], r["status"]), total=self._amount(r),
+                       created_at=self._when(r))
 
-    def _ra(self, r: dict[str, Any]) -> ErpReturnAuthorization:
-        state = netsuite_ra_state(r["status"])
-        if state is None:
-            raise self.bad_response(f"unknown return authorization status {r['status']!r}")
+    def _ra(self, r: dict[str, Any], graph: _Graph) -> ErpReturnAuthorization:
         external = r["externalid"]
         portal_id = None
         if external and external.startswith(self.ra_prefix):
@@ -496,9 +505,98 @@ class NetSuiteClient(BaseClient):
             total = self._amount(r)
         return ErpReturnAuthorization(
             internal_id=r["id"], tran_id=r["tranid"],
-            status_raw=_status_raw("RtnAuth", r["status"]), state=state,
+            status_raw=_status_raw("RtnAuth", r["status"]), state=ra_state(r["status"]),
             created_at=self._when(r), total=total, portal_return_id=portal_id,
+            created_from=graph.created_from(r["id"], tuple(SALE_KINDS)),
         )
+
+    def _memo(self, r: dict[str, Any], graph: _Graph) -> ErpCreditMemo:
+        applications = []
+        for other, amount in graph.applications(r["id"]):
+            to_refund = other["type"] in ("CustRfnd", "CashRfnd")
+            if not to_refund and other["type"] != "CustInvc":
+                continue
+            applied = self.money(abs(amount), r["currency"]) if amount is not None \
+                else self._amount(other)
+            applications.append(ErpApplication(
+                doc_id=other["id"], tran_id=other["tranid"], amount=applied,
+                to_refund=to_refund, same_order=graph.is_ours(other["id"])))
+        state = CREDIT_STATES.get((r["status"] or "").split(":")[-1].upper(), CreditState.UNKNOWN)
+        if state is CreditState.OPEN and applications:
+            state = CreditState.PARTLY_APPLIED
+        return ErpCreditMemo(
+            internal_id=r["id"], tran_id=r["tranid"],
+            created_from=graph.created_from(r["id"], ("RtnAuth", *SALE_KINDS)),
+            amount=self._amount(r), status_raw=_status_raw("CustCred", r["status"]),
+            created_at=self._when(r), state=state, applications=tuple(applications),
+            quoted_ids=_quoted(r))
+
+    def _refund(self, r: dict[str, Any], graph: _Graph) -> ErpCustomerRefund:
+        memos = tuple(other["id"] for other, _ in graph.applications(r["id"])
+                      if other["type"] == "CustCred")
+        return ErpCustomerRefund(
+            internal_id=r["id"], tran_id=r["tranid"], applied_to=memos, amount=self._amount(r),
+            created_at=self._when(r), quoted_ids=_quoted(r), tender=tender_of(r["paymentmethod"]),
+            created_from=graph.created_from(r["id"], ("RtnAuth", *SALE_KINDS)),
+            location=r["location"])
+
+
+class _Graph:
+    """The order's documents and the links between them, as the chain query returned them."""
+
+    def __init__(self, order_name: str) -> None:
+        self.order_name = order_name
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.links: list[tuple[str, str, str, Decimal | None]] = []  # (from, to, type, amount)
+        self.reversed: set[str] = set()  # reached only by a link into one of ours
+
+    def add(self, row: dict[str, Any]) -> None:
+        doc_id = row["id"]
+        if row.get("voided") == "T" or (row["status"] or "").upper().endswith("V") and \
+                row["type"] in ("CustCred", "CustRfnd", "CashRfnd", "CustInvc"):
+            return
+        link = row["link"] or ""
+        into = link.startswith("Into:")
+        if doc_id not in self.docs:
+            self.docs[doc_id] = row
+            if into:
+                self.reversed.add(doc_id)
+        elif not into:
+            self.reversed.discard(doc_id)
+        if row["parent"]:
+            edge = (doc_id, row["parent"]) if into else (row["parent"], doc_id)
+            self.links.append((*edge, link.removeprefix("Into:"), row["link_amount"]))
+
+    def is_ours(self, doc_id: str) -> bool:
+        row = self.docs.get(doc_id)
+        return row is not None and (doc_id not in self.reversed
+                                    or row["otherrefnum"] == self.order_name)
+
+    def ours(self, types: tuple[str, ...]) -> list[dict[str, Any]]:
+        return [r for r in self.docs.values() if r["type"] in types and self.is_ours(r["id"])]
+
+    def created_from(self, doc_id: str, types: tuple[str, ...]) -> str | None:
+        """The document this one was created from (a link that isn't an application)."""
+        for src, dst, kind, _ in self.links:
+            if dst == doc_id and kind != "Payment" and src in self.docs \
+                    and self.docs[src]["type"] in types:
+                return src
+        return None
+
+    def applications(self, doc_id: str) -> list[tuple[dict[str, Any], Decimal | None]]:
+        """Documents linked to this one by an application, whichever way it was recorded."""
+        out: dict[str, tuple[dict[str, Any], Decimal | None]] = {}
+        for src, dst, kind, amount in self.links:
+            if doc_id not in (src, dst):
+                continue
+            other = dst if src == doc_id else src
+            if other not in self.docs:
+                continue
+            applies = kind == "Payment" or {self.docs[other]["type"],
+                                            self.docs[doc_id]["type"]} == {"CustCred", "CustRfnd"}
+            if applies:
+                out.setdefault(other, (self.docs[other], amount))
+        return [out[k] for k in sorted(out)]
 
 
 def _status_raw(kind: str, status: str | None) -> str:
@@ -508,12 +606,15 @@ def _status_raw(kind: str, status: str | None) -> str:
     return status if ":" in status else f"{kind}:{status}"
 
 
-def _stripe_refund_id(row: Mapping[str, Any]) -> str | None:
-    for text in (row.get("memo"), row.get("externalid")):
-        match = _STRIPE_REFUND_ID.search(text or "")
-        if match:
-            return match.group(0)
-    return None
+def _quoted(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """Identifiers a memo or external id quotes (another system's refund id, a return id)."""
+    found: list[str] = []
+    for text in (row.get("externalid"), row.get("memo")):
+        for token in _QUOTED.findall(text or ""):
+            token = token.rstrip(".:/-")
+            if len(token) >= 4 and token not in found:
+                found.append(token)
+    return tuple(found)
 
 
 def _recast(error: UpstreamError, cls: type[UpstreamError]) -> UpstreamError:

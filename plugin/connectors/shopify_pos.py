@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -13,11 +14,15 @@ from marshmallow import fields
 from plugin.core.model import (
     OrderRef,
     PosFacts,
+    ShopTransaction,
+    ShopTransactionKind,
+    ShopTransactionStatus,
     SourceName,
     StoreReturn,
     StoreReturnLine,
+    Tender,
 )
-from plugin.core.states import SHOPIFY_RESTOCK_RETURN
+from plugin.core.money import Money
 
 from .base import (
     BadResponseError,
@@ -31,11 +36,40 @@ from .base import (
     VendorSchema,
 )
 
-DEFAULT_API_VERSION = "2025-07"
+# The Admin API version this connector is written against (one place; an option overrides it).
+DEFAULT_API_VERSION = "2026-10"
 _API_VERSION = re.compile(r"^(\d{4}-\d{2}|unstable)$")
 _SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # Characters that make a search value ambiguous unless it is quoted.
 _NEEDS_QUOTES = re.compile(r"[\s'\":\\()]")
+
+# RefundLineItem.restockType: a RETURN line at a location is goods back on a shelf.
+RESTOCK_RETURN = "RETURN"
+# OrderTransaction.kind → money in or out (AUTHORIZATION, VOID, SUGGESTED_REFUND move none;
+# CHANGE is cash handed back at the till, netted against the cash sale).
+TRANSACTION_KINDS: dict[str, ShopTransactionKind] = {
+    "SALE": ShopTransactionKind.PAYMENT,
+    "CAPTURE": ShopTransactionKind.PAYMENT,
+    "REFUND": ShopTransactionKind.REFUND,
+}
+TRANSACTION_STATES: dict[str, ShopTransactionStatus] = {
+    "SUCCESS": ShopTransactionStatus.SUCCESS,
+    "PENDING": ShopTransactionStatus.PENDING,
+    "AWAITING_RESPONSE": ShopTransactionStatus.PENDING,
+    "FAILURE": ShopTransactionStatus.FAILED,
+    "ERROR": ShopTransactionStatus.FAILED,
+}
+# `gateway` is a free string; these name a tender. Others are a card processor's.
+GATEWAY_TENDERS: dict[str, Tender] = {
+    "cash": Tender.CASH,
+    "gift_card": Tender.GIFT_CARD,
+    "shopify_store_credit": Tender.STORE_CREDIT,
+    "store_credit": Tender.STORE_CREDIT,
+    "manual": Tender.OTHER,
+    "paypal": Tender.WALLET,
+}
+_WALLETS = {"APPLE_PAY": "Apple Pay", "GOOGLE_PAY": "Google Pay", "ANDROID_PAY": "Google Pay",
+            "SHOPIFY_PAY": "Shop Pay", "AMAZON_PAY": "Amazon Pay", "FACEBOOK_PAY": "Facebook Pay"}
 
 ORDER_REFUNDS_QUERY = """
 query OrderRefunds($query: String!) {
@@ -44,10 +78,26 @@ query OrderRefunds($query: String!) {
       id
       name
       currencyCode
+      presentmentCurrencyCode
+      sourceName
+      retailLocation { name }
+      transactions(first: 50) {
+        id
+        kind
+        status
+        gateway
+        createdAt
+        processedAt
+        authorizationCode
+        amountSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
+        parentTransaction { id }
+        paymentDetails { ... on CardPaymentDetails { company number wallet } }
+      }
       refunds(first: 20) {
         id
         createdAt
         totalRefundedSet { presentmentMoney { amount currencyCode } }
+        transactions(first: 10) { nodes { id } }
         refundLineItems(first: 50) {
           nodes {
             quantity
@@ -55,6 +105,7 @@ query OrderRefunds($query: String!) {
             restocked
             location { id name }
             lineItem { sku name }
+            subtotalSet { presentmentMoney { amount currencyCode } }
           }
         }
       }
@@ -80,15 +131,20 @@ class MoneyV2Schema(VendorSchema):
 
 
 class MoneyBagSchema(VendorSchema):
-    """MoneyBag: the presentment currency, the one the customer paid in (and Stripe charged)."""
+    """MoneyBag: presentment (what the customer paid in) and shop currency."""
 
     presentment_money = fields.Nested(MoneyV2Schema, required=True, data_key="presentmentMoney")
+    shop_money = fields.Nested(MoneyV2Schema, load_default=None, allow_none=True,
+                               data_key="shopMoney")
+
+
+_opt = dict(load_default=None, allow_none=True)
 
 
 class LocationSchema(VendorSchema):
     """Location."""
 
-    id = fields.String(required=True)
+    id = fields.String(load_default=None, allow_none=True)
     name = fields.String(load_default=None, allow_none=True)
 
 
@@ -105,15 +161,28 @@ class RefundLineItemSchema(VendorSchema):
     quantity = fields.Integer(strict=True, required=True)
     restock_type = fields.String(required=True, data_key="restockType")
     restocked = fields.Boolean(load_default=None, allow_none=True)
-    location = fields.Nested(LocationSchema, load_default=None, allow_none=True)
+    location = fields.Nested(LocationSchema, **_opt)
     line_item = fields.Nested(LineItemSchema, load_default=None, allow_none=True,
                               data_key="lineItem")
+    subtotal_set = fields.Nested(MoneyBagSchema, data_key="subtotalSet", **_opt)
 
 
 class RefundLineItemConnectionSchema(VendorSchema):
     """RefundLineItemConnection."""
 
     nodes = fields.List(fields.Nested(RefundLineItemSchema), required=True)
+
+
+class IdSchema(VendorSchema):
+    """Any node by id."""
+
+    id = fields.String(required=True)
+
+
+class IdConnectionSchema(VendorSchema):
+    """A connection of nodes we only need the ids of."""
+
+    nodes = fields.List(fields.Nested(IdSchema), required=True)
 
 
 class RefundSchema(VendorSchema):
@@ -123,8 +192,32 @@ class RefundSchema(VendorSchema):
     created_at = UtcDateTime(required=True, data_key="createdAt")
     total_refunded_set = fields.Nested(MoneyBagSchema, load_default=None, allow_none=True,
                                        data_key="totalRefundedSet")
+    transactions = fields.Nested(IdConnectionSchema, **_opt)
     refund_line_items = fields.Nested(RefundLineItemConnectionSchema, required=True,
                                       data_key="refundLineItems")
+
+
+class CardDetailsSchema(VendorSchema):
+    """CardPaymentDetails (other payment details come back empty)."""
+
+    company = fields.String(**_opt)
+    number = fields.String(**_opt)
+    wallet = fields.String(**_opt)
+
+
+class TransactionSchema(VendorSchema):
+    """OrderTransaction."""
+
+    id = fields.String(required=True)
+    kind = fields.String(required=True)
+    status = fields.String(**_opt)
+    gateway = fields.String(**_opt)
+    created_at = UtcDateTime(required=True, data_key="createdAt")
+    processed_at = UtcDateTime(data_key="processedAt", **_opt)
+    authorization_code = fields.String(data_key="authorizationCode", **_opt)
+    amount_set = fields.Nested(MoneyBagSchema, required=True, data_key="amountSet")
+    parent_transaction = fields.Nested(IdSchema, data_key="parentTransaction", **_opt)
+    payment_details = fields.Nested(CardDetailsSchema, data_key="paymentDetails", **_opt)
 
 
 class OrderSchema(VendorSchema):
@@ -133,6 +226,11 @@ class OrderSchema(VendorSchema):
     id = fields.String(required=True)
     name = fields.String(required=True)
     currency_code = CurrencyCode(required=True, data_key="currencyCode")
+    presentment_currency_code = CurrencyCode(data_key="presentmentCurrencyCode", **_opt)
+    source_name = fields.String(data_key="sourceName", **_opt)
+    retail_location = fields.Nested(LocationSchema, data_key="retailLocation", **_opt)
+    transactions = fields.List(fields.Nested(TransactionSchema), load_default=list,
+                               allow_none=True)
     refunds = fields.List(fields.Nested(RefundSchema), required=True)
 
 
@@ -174,7 +272,8 @@ class ShopifyPosClient(BaseClient):
             name.strip().casefold()
             for name in (config.options.get("retail_locations") or "").split(",") if name.strip())
         if not _API_VERSION.match(self.api_version):
-            raise ConfigError("api_version must look like 2025-07", system=self.system)
+            raise ConfigError(f"api_version must look like {DEFAULT_API_VERSION}",
+                              system=self.system)
 
     def derive_base_url(self) -> str:
         """https://<shop>.myshopify.com from the `shop` option."""
@@ -189,7 +288,7 @@ class ShopifyPosClient(BaseClient):
         return {"X-Shopify-Access-Token": self.config.credentials["access_token"]}
 
     def fetch(self, order: OrderRef) -> PosFacts:
-        """Store returns (RETURN lines restocked at a location) on the order's refunds."""
+        """The order's payments and refunds by tender, and its store returns."""
         resp = self._request(
             "POST", f"/admin/api/{self.api_version}/graphql.json",
             json={"query": ORDER_REFUNDS_QUERY,
@@ -206,9 +305,86 @@ class ShopifyPosClient(BaseClient):
         if not matches:
             return PosFacts(order_name=order.name, order_found=False)
         node = matches[0]
-        returns = tuple(r for r in (self._store_return(ref) for ref in node["refunds"]) if r)
-        return PosFacts(order_name=order.name, order_found=True, store_returns=returns,
-                        currency=node["currency_code"])
+        at_pos = (node["source_name"] or "").lower() == "pos" or node["retail_location"] is not None
+        returns = [r for r in (self._store_return(ref) for ref in node["refunds"]) if r]
+        return PosFacts(
+            order_name=order.name, order_found=True, store_returns=tuple(returns),
+            currency=node["presentment_currency_code"] or node["currency_code"],
+            shop_currency=node["currency_code"],
+            transactions=self._transactions(node, returns, at_pos))
+
+    def _transactions(self, node: dict[str, Any], returns: list[StoreReturn],
+                      at_pos: bool) -> tuple[ShopTransaction, ...]:
+        """Payments and refunds that moved money, each with its tender; change nets off cash."""
+        refund_of: dict[str, dict[str, Any]] = {}
+        for refund in node["refunds"]:
+            for txn in (refund["transactions"] or {}).get("nodes", []):
+                refund_of[txn["id"]] = refund
+        store_at = {r.refund_id: r.location for r in returns}
+        change: dict[str | None, Money] = {}
+        out: list[ShopTransaction] = []
+        for t in node["transactions"] or []:
+            money = self._money(t["amount_set"])
+            if t["kind"] == "CHANGE":
+                parent = (t["parent_transaction"] or {}).get("id")
+                change[parent] = change[parent] + money if parent in change else money
+                continue
+            kind = TRANSACTION_KINDS.get(t["kind"])
+            if kind is None:
+                continue
+            refund = refund_of.get(t["id"])
+            location = store_at.get(refund["id"]) if refund else None
+            tender, label = self._tender(t, at_pos or location is not None)
+            out.append(ShopTransaction(
+                transaction_id=t["id"], kind=kind,
+                status=TRANSACTION_STATES.get((t["status"] or "").upper(),
+                                              ShopTransactionStatus.UNKNOWN),
+                amount=money, tender=tender, gateway=t["gateway"] or "",
+                created_at=t["processed_at"] or t["created_at"],
+                refund_id=refund["id"] if refund else None, location=location,
+                tender_label=label, amount_shop=self._shop_money(t["amount_set"]),
+                ids=tuple(x for x in (t["authorization_code"],) if x)))
+        return tuple(self._net_change(out, change))
+
+    def _net_change(self, txns: list[ShopTransaction],
+                    change: dict[str | None, Money]) -> list[ShopTransaction]:
+        """Cash handed back as change reduces the cash payment it came from."""
+        out = []
+        for t in txns:
+            back = change.pop(t.transaction_id, None)
+            if back is None and t.tender is Tender.CASH and t.kind is ShopTransactionKind.PAYMENT:
+                back = change.pop(None, None)  # change not tied to a transaction: the cash sale
+            if back is not None and back.currency == t.amount.currency:
+                t = replace(t, amount=t.amount - back)
+            out.append(t)
+        return out
+
+    @staticmethod
+    def _tender(t: dict[str, Any], at_store: bool) -> tuple[Tender, str | None]:
+        gateway = (t["gateway"] or "").strip().lower()
+        details = t["payment_details"] or {}
+        card = None
+        if details.get("number") or details.get("company"):
+            last4 = "".join(ch for ch in (details.get("number") or "") if ch.isdigit())[-4:]
+            company = details.get("company") or "Card"
+            card = f"{company} ending {last4}" if last4 else company
+        if gateway in GATEWAY_TENDERS:
+            tender = GATEWAY_TENDERS[gateway]
+            return tender, ("gift card" if tender is Tender.GIFT_CARD else None)
+        wallet = _WALLETS.get((details.get("wallet") or "").upper())
+        if wallet:
+            return Tender.WALLET, f"{wallet} ({card})" if card else wallet
+        return (Tender.CARD_PRESENT if at_store else Tender.CARD), card
+
+    def _money(self, bag: dict[str, Any]) -> Money:
+        money = bag["presentment_money"]
+        return self.money(money["amount"], money["currency_code"])
+
+    def _shop_money(self, bag: dict[str, Any]) -> Money | None:
+        shop = bag["shop_money"]
+        if shop is None or shop["currency_code"] == bag["presentment_money"]["currency_code"]:
+            return None
+        return self.money(shop["amount"], shop["currency_code"])
 
     def _is_store(self, location: str | None) -> bool:
         """Whether a restock location is a shop floor rather than a warehouse.
@@ -222,26 +398,33 @@ class ShopifyPosClient(BaseClient):
         return (location or "").strip().casefold() in self.retail_locations
 
     def _store_return(self, refund: dict[str, Any]) -> StoreReturn | None:
-        lines = [
+        items = [item for item in refund["refund_line_items"]["nodes"]
+                 if item["restock_type"] == RESTOCK_RETURN and item["location"] is not None
+                 and self._is_store(item["location"]["name"])]
+        if not items:
+            return None
+        lines = tuple(
             StoreReturnLine(
                 sku=(item["line_item"] or {}).get("sku") or "",
                 quantity=item["quantity"],
                 restock_type=item["restock_type"],
                 location=item["location"]["name"],
+                amount=self._money(item["subtotal_set"]) if item["subtotal_set"] else None,
             )
-            for item in refund["refund_line_items"]["nodes"]
-            if item["restock_type"] == SHOPIFY_RESTOCK_RETURN and item["location"] is not None
-            and self._is_store(item["location"]["name"])
-        ]
-        if not lines:
-            return None
-        money = refund["total_refunded_set"]
+            for item in items)
+        # The store return is worth its store lines, not the whole refund (which can also
+        # cover shipping or lines refunded without coming back).
+        amounts = [line.amount for line in lines if line.amount is not None]
         amount = None
-        if money is not None:
-            amount = self.money(money["presentment_money"]["amount"],
-                                money["presentment_money"]["currency_code"])
+        if amounts and len(amounts) == len(lines) and len({a.currency for a in amounts}) == 1:
+            amount = amounts[0]
+            for extra in amounts[1:]:
+                amount = amount + extra
+        elif refund["total_refunded_set"] is not None and len(lines) == len(
+                refund["refund_line_items"]["nodes"]):
+            amount = self._money(refund["total_refunded_set"])
         return StoreReturn(refund_id=refund["id"], created_at=refund["created_at"],
-                           lines=tuple(lines), amount=amount, location=lines[0].location)
+                           lines=lines, amount=amount, location=lines[0].location)
 
     def _graphql_error(self, body: Mapping[str, Any], status: int) -> Exception:
         errors = body["errors"]

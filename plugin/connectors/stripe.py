@@ -13,14 +13,16 @@ from requests import Response
 
 from plugin.core.model import (
     Dispute,
+    DisputeState,
     OrderRef,
     Payment,
     ProcessorFacts,
     ProcessorRefund,
+    RefundState,
     SourceName,
+    Tender,
 )
 from plugin.core.money import Money, MoneyError, exponent
-from plugin.core.states import STRIPE_OPEN_DISPUTES, STRIPE_REFUND_STATES
 
 from .base import (
     BaseClient,
@@ -33,6 +35,74 @@ from .base import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Refund.status (nullable in the API; an unknown or missing value is UNKNOWN, never an error).
+REFUND_STATES: dict[str, RefundState] = {
+    "pending": RefundState.PENDING,
+    "requires_action": RefundState.REQUIRES_ACTION,
+    "succeeded": RefundState.SUCCEEDED,
+    "failed": RefundState.FAILED,
+    "canceled": RefundState.CANCELED,
+}
+# Dispute.status. A lost dispute (or one the merchant accepted: Stripe closes it as lost)
+# leaves the money with the cardholder; prevented and warning_closed move none.
+DISPUTE_STATES: dict[str, DisputeState] = {
+    "warning_needs_response": DisputeState.OPEN,
+    "warning_under_review": DisputeState.OPEN,
+    "needs_response": DisputeState.OPEN,
+    "under_review": DisputeState.OPEN,
+    "won": DisputeState.WON,
+    "lost": DisputeState.LOST,
+    "warning_closed": DisputeState.CLOSED,
+    "prevented": DisputeState.CLOSED,
+    "charge_refunded": DisputeState.CLOSED,
+}
+# payment_method_details.type / destination_details.type → tender.
+_BNPL = {"klarna", "afterpay_clearpay", "affirm", "zip", "scalapay", "alma"}
+_WALLETS = {"paypal", "cashapp", "amazon_pay", "wechat_pay", "alipay", "grabpay", "link",
+            "revolut_pay", "mb_way", "swish", "twint", "mobilepay"}
+_NAMES = {"afterpay_clearpay": "Afterpay", "amazon_pay": "Amazon Pay", "cashapp": "Cash App Pay",
+          "paypal": "PayPal", "klarna": "Klarna", "affirm": "Affirm", "zip": "Zip",
+          "apple_pay": "Apple Pay", "google_pay": "Google Pay", "samsung_pay": "Samsung Pay",
+          "link": "Link", "wechat_pay": "WeChat Pay", "alipay": "Alipay"}
+_BRANDS = {"amex": "American Express", "visa": "Visa", "mastercard": "Mastercard",
+           "discover": "Discover", "jcb": "JCB", "diners": "Diners Club",
+           "unionpay": "UnionPay", "cartes_bancaires": "Cartes Bancaires"}
+
+
+def tender_of(method_type: str | None) -> Tender:
+    """A Stripe payment method type as a tender."""
+    kind = (method_type or "").lower()
+    if kind in ("card", "card_present", "interac_present"):
+        return Tender.CARD
+    if kind in _BNPL:
+        return Tender.BNPL
+    if kind in _WALLETS:
+        return Tender.WALLET
+    if kind.endswith("bank_transfer") or kind in ("us_bank_account", "sepa_debit", "bacs_debit",
+                                                   "acss_debit", "au_becs_debit",
+                                                   "customer_cash_balance", "ach_debit"):
+        return Tender.BANK
+    return Tender.UNKNOWN if not kind else Tender.OTHER
+
+
+def method_label(details: Mapping[str, Any] | None) -> tuple[Tender, str | None]:
+    """Tender and plain words ("Visa ending 4242", "Apple Pay (Visa ending 4242)", "Klarna")."""
+    if not isinstance(details, Mapping):
+        return Tender.CARD, None
+    kind = str(details.get("type") or "")
+    tender = tender_of(kind)
+    sub = details.get(kind)
+    if tender is Tender.CARD and isinstance(sub, Mapping):
+        brand = _BRANDS.get(str(sub.get("brand") or "").lower(), "Card")
+        last4 = sub.get("last4")
+        card = f"{brand} ending {last4}" if last4 else brand
+        wallet = sub.get("wallet")
+        if isinstance(wallet, Mapping) and wallet.get("type"):
+            name = _NAMES.get(str(wallet["type"]), str(wallet["type"]).replace("_", " ").title())
+            return Tender.WALLET, f"{name} ({card})"
+        return tender, card
+    return tender, _NAMES.get(kind) if kind else None
 
 MAX_PAGES = 5
 SEARCH_LIMIT = 10
@@ -54,6 +124,8 @@ class PaymentIntentSchema(VendorSchema):
     created = UnixTime(required=True)
     metadata = _metadata
     payment_method_types = fields.List(fields.String(), load_default=list, allow_none=True)
+    # Expanded on search: the charge's payment_method_details say what the customer used.
+    latest_charge = fields.Raw(load_default=None, allow_none=True)
 
 
 # Stripe's decimals per currency where they differ from ISO 4217 (docs.stripe.com/currencies):
@@ -83,11 +155,12 @@ class RefundSchema(VendorSchema):
     currency = CurrencyCode(required=True)
     payment_intent = fields.String(load_default=None, allow_none=True)
     charge = fields.String(load_default=None, allow_none=True)
-    status = fields.String(required=True)
+    status = fields.String(load_default=None, allow_none=True)
     reason = fields.String(load_default=None, allow_none=True)
     created = UnixTime(required=True)
     failure_reason = fields.String(load_default=None, allow_none=True)
     metadata = _metadata
+    destination_details = fields.Raw(load_default=None, allow_none=True)
 
 
 class EvidenceDetailsSchema(VendorSchema):
@@ -137,6 +210,7 @@ class StripeClient(BaseClient):
 
     system = "stripe"
     source = SourceName.PROCESSOR
+    shop_gateways = frozenset({"stripe"})
     required_credentials = ("secret_key",)
     default_base_url = "https://api.stripe.com"
 
@@ -174,6 +248,7 @@ class StripeClient(BaseClient):
         """Payments, refunds and disputes for the order's PaymentIntents."""
         intents = self._search_payment_intents(order.number)
         payments = [self._payment(pi) for pi in intents]
+        tenders = {p.payment_id: (p.tender, p.tender_label) for p in payments}
         refunds, disputes = [], []
         if intents:
             # Search lags writes by up to an hour; the list endpoints are read-after-write.
@@ -191,7 +266,7 @@ class StripeClient(BaseClient):
                         # Pages can overlap while refunds are being created; count each once.
                         if r["id"] not in seen:
                             seen.add(r["id"])
-                            refunds.append(self._refund(r, pi_id))
+                            refunds.append(self._refund(r, pi_id, *tenders[pi_id]))
                     disputes.extend(self._dispute(d, pi_id) for d in dispute_job.result())
         return ProcessorFacts(order_name=order.name, payments=tuple(payments),
                               refunds=tuple(refunds), disputes=tuple(disputes))
@@ -200,6 +275,7 @@ class StripeClient(BaseClient):
         params: dict[str, Any] = {
             "query": f"metadata['order_id']:{search_literal(order_number)}",
             "limit": SEARCH_LIMIT,
+            "expand[]": "data.latest_charge",
         }
         schema = PAGE_SCHEMAS[PaymentIntentSchema]()
         found: list[dict[str, Any]] = []
@@ -236,31 +312,52 @@ class StripeClient(BaseClient):
 
     def _payment(self, pi: dict[str, Any]) -> Payment:
         methods = pi["payment_method_types"] or []
+        charge = pi["latest_charge"]
+        details = charge.get("payment_method_details") if isinstance(charge, Mapping) else None
+        tender, label = method_label(details)
+        if details is None and methods:
+            tender = tender_of(methods[0])
+        charge_id = charge.get("id") if isinstance(charge, Mapping) else charge
         return Payment(
             payment_id=pi["id"],
             amount=self.stripe_money(pi["amount"], pi["currency"]),
             amount_captured=self.stripe_money(pi["amount_received"], pi["currency"]),
             status_raw=pi["status"],
             created_at=pi["created"],
-            payment_method=methods[0] if methods else None,
+            payment_method=(details or {}).get("type") if details else
+            (methods[0] if methods else None),
+            tender=tender,
+            tender_label=label,
+            gateway="stripe",
+            ids=(str(charge_id),) if isinstance(charge_id, str) else (),
         )
 
-    def _refund(self, r: dict[str, Any], payment_id: str) -> ProcessorRefund:
-        state = STRIPE_REFUND_STATES.get(r["status"])
-        if state is None:
-            raise self.bad_response(f"unknown refund status {r['status']!r}")
+    def _refund(self, r: dict[str, Any], payment_id: str, tender: Tender = Tender.CARD,
+                label: str | None = None) -> ProcessorRefund:
+        status = r["status"]
+        state = REFUND_STATES.get(status or "", RefundState.UNKNOWN)
+        if state is RefundState.UNKNOWN:
+            logger.info("stripe refund %s has status %r; shown as unknown", r["id"], status)
+        destination = r["destination_details"]
+        kind = destination.get("type") if isinstance(destination, Mapping) else None
+        if kind and kind != "card":
+            # A card refund goes back the way the payment came (a wallet's card stays a
+            # wallet); other destinations name themselves.
+            tender, label = tender_of(kind), _NAMES.get(kind, label)
         metadata = r["metadata"] or {}
         return ProcessorRefund(
             refund_id=r["id"],
             payment_id=r["payment_intent"] or payment_id,
             amount=self.stripe_money(r["amount"], r["currency"]),
             state=state,
-            status_raw=r["status"],
+            status_raw=status or "",
             created_at=r["created"],
             reason=r["reason"],
             return_key=metadata.get("return_key") or None,
             erp_refund_id=metadata.get("erp_refund_id") or None,
             failure_reason=r["failure_reason"],
+            tender=tender,
+            tender_label=label,
         )
 
     def _dispute(self, d: dict[str, Any], payment_id: str) -> Dispute:
@@ -270,7 +367,7 @@ class StripeClient(BaseClient):
             payment_id=d["payment_intent"] or payment_id,
             amount=self.stripe_money(d["amount"], d["currency"]),
             status_raw=d["status"],
-            is_open=d["status"] in STRIPE_OPEN_DISPUTES,
+            state=DISPUTE_STATES.get(d["status"], DisputeState.UNKNOWN),
             created_at=d["created"],
             reason=d["reason"],
             due_by=evidence.get("due_by"),

@@ -1,4 +1,8 @@
-"""Reconciliation rules: each looks at the merged data and raises flags an agent can act on."""
+"""Reconciliation rules: each looks at the merged data and raises flags an agent can act on.
+
+Flags are for the agent: they name systems and documents. Every "missing in X" rule first
+checks that X answered and knows the order, and waits out X's normal sync lag.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,45 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
+from .dates import business_days_between
+from .ledger import Balances, Books
 from .model import (
+    LIVE_REFUND_STATES,
     SOURCE_LABELS,
     ErrorKind,
+    Facts,
     OrderRef,
+    ProcessorRefund,
     RefundState,
+    ReturnOutcome,
     ReturnState,
     SourceName,
     SourceReport,
     SourceStatus,
 )
-from .money import sum_in
-from .record import SEVERITY_RANK, Evidence, Flag, FlagCode, MergedRefund, MergedReturn, Severity
+from .money import Money, format_totals, sum_in
+from .pairing import Booking, Match
+from .record import (
+    SEVERITY_RANK,
+    Evidence,
+    Flag,
+    FlagCode,
+    MergedRefund,
+    MergedReturn,
+    MoneyOutKind,
+    Severity,
+)
+from .returns import return_value
 from .settings import ReconcileSettings
-from .states import AUTHORIZED_OR_LATER, LIVE_REFUND_STATES, netsuite_ra_code
-
-if TYPE_CHECKING:
-    from .reconcile import Facts
+from .states import (
+    AUTHORIZED_OR_LATER,
+    ERP_RETURN_OPEN,
+    PORTAL_RETURN_OPEN,
+    REFUND_IN_FLIGHT,
+    REFUND_NOT_PAID,
+    RETURN_ABANDONED,
+)
 
 PORTAL, PROCESSOR, ERP, POS = (
     SourceName.PORTAL, SourceName.PROCESSOR, SourceName.ERP, SourceName.POS,
@@ -46,6 +70,8 @@ class Context:
     currency: str | None
     returns: tuple[MergedReturn, ...]
     refunds: tuple[MergedRefund, ...]
+    books: Books
+    balances: Balances | None
 
     def knows_order(self, source: SourceName) -> bool:
         """The source answered and has the order: only then can "missing in it" be claimed.
@@ -55,23 +81,19 @@ class Context:
         """
         return self.reports[source].status is SourceStatus.OK
 
+    def settled(self, source: SourceName) -> bool:
+        """The source answered, or this merchant doesn't use it (nothing more to learn)."""
+        status = self.reports[source].status
+        return status.answered or not status.in_use
 
-def day(ts: datetime) -> str:
-    """Short date for messages: "3 Mar"."""
-    return f"{ts.day} {ts:%b}"
+    def when(self, ts: datetime) -> str:
+        return day(ts, self.settings)
 
 
-def business_days_between(start: datetime, end: datetime) -> int:
-    """Whole weekdays elapsed from start to end."""
-    if end <= start:
-        return 0
-    days = 0
-    cursor = start
-    while cursor + timedelta(days=1) <= end:
-        cursor += timedelta(days=1)
-        if cursor.weekday() < 5:
-            days += 1
-    return days
+def day(ts: datetime, settings: ReconcileSettings | None = None) -> str:
+    """Short date for messages, in the merchant's time zone: "3 Mar"."""
+    local = ts.astimezone(settings.zone) if settings else ts
+    return f"{local.day} {local:%b}"
 
 
 Rule = Callable[[Context], Iterator[Flag]]
@@ -85,10 +107,14 @@ def rule(fn: Rule) -> Rule:
 
 
 def evaluate(ctx: Context) -> tuple[Flag, ...]:
-    """Run every rule; most severe first, in rule order within a severity."""
-    flags = [flag for r in RULES for flag in r(ctx)]
-    flags.sort(key=lambda f: SEVERITY_RANK[f.severity])
-    return tuple(flags)
+    """Run every rule; most severe first, then in rule order, then by subject."""
+    flags = [(i, flag) for i, r in enumerate(RULES) for flag in r(ctx)]
+    flags.sort(key=lambda x: (SEVERITY_RANK[x[1].severity], x[0], x[1].subject or ""))
+    return tuple(flag for _, flag in flags)
+
+
+def _docs(bookings: tuple[Booking, ...] | list[Booking]) -> str:
+    return ", ".join(b.key for b in bookings)
 
 
 # ---------------------------------------------------------------- zone 1
@@ -108,30 +134,67 @@ def return_not_in_erp(ctx: Context) -> Iterator[Flag]:
             continue
         if ctx.now - portal.created_at <= ctx.settings.return_sync_lag:
             continue
-        so = erp.sales_order if erp else None
+        sale = erp.sales_order if erp else None
         erp_said = (
-            f"No return authorization on sales order {so.tran_id}" if so
-            else f"No sales order or return authorization for {ctx.order.name}"
+            f"No return authorization from {sale.tran_id}" if sale
+            else f"No sale or return authorization for {ctx.order.name}"
         )
         yield Flag(
             code=FlagCode.RETURN_NOT_IN_ERP,
             severity=Severity.HIGH,
             message=(
                 f"Return {portal.return_id} was authorized in the returns portal on "
-                f"{day(portal.created_at)}, but the ERP has no return authorization for it; "
+                f"{ctx.when(portal.created_at)}, but the ERP has no return authorization for it; "
                 "inventory credit and the refund are held up."
             ),
             evidence=(
                 Evidence(PORTAL, f"Return {portal.return_id} is {portal.state_raw} since "
-                                 f"{day(portal.created_at)}"),
+                                 f"{ctx.when(portal.created_at)}"),
                 Evidence(ERP, erp_said),
             ),
             suggested_action=(
-                "Create the return authorization from the sales order in the ERP, or re-run "
+                "Create the return authorization from the sale in the ERP, or re-run "
                 "the returns portal → ERP sync for this order."
             ),
             subject=portal.return_id,
         )
+
+
+@rule
+def order_not_in_erp(ctx: Context) -> Iterator[Flag]:
+    """The customer paid, and past the sync window the ERP still has no sale for the order."""
+    if ctx.reports[ERP].status is not SourceStatus.NOT_FOUND:
+        return
+    paid = [p for p in ctx.books.payments if p.amount_captured.amount_minor > 0]
+    if not paid:
+        return
+    first = min(paid, key=lambda p: (p.created_at, p.payment_id))
+    if ctx.now - first.created_at <= ctx.settings.order_sync_lag:
+        return
+    captured = format_totals(p.amount_captured for p in paid)
+    yield Flag(
+        code=FlagCode.ORDER_NOT_IN_ERP,
+        severity=Severity.HIGH,
+        message=(
+            f"{captured} was captured for {ctx.order.name} on {ctx.when(first.created_at)}, but "
+            "the ERP has no sale for it: nothing about this order has been booked."
+        ),
+        evidence=(
+            Evidence(PROCESSOR if first.payment_id in _processor_ids(ctx) else POS,
+                     f"Captured {captured} on {ctx.when(first.created_at)}"),
+            Evidence(ERP, f"No sales order, cash sale or invoice for {ctx.order.name}"),
+        ),
+        suggested_action=(
+            "Check the order → ERP sync for this order; if the ERP keys orders differently, "
+            "check the order reference field it matches on."
+        ),
+        subject=ctx.order.number,
+    )
+
+
+def _processor_ids(ctx: Context) -> set[str]:
+    p = ctx.facts.processor
+    return {x.payment_id for x in p.payments} if p else set()
 
 
 # ---------------------------------------------------------------- zone 2
@@ -139,44 +202,60 @@ def return_not_in_erp(ctx: Context) -> Iterator[Flag]:
 
 @rule
 def erp_refund_not_at_processor(ctx: Context) -> Iterator[Flag]:
-    """ERP says the customer was refunded; the processor never got the instruction."""
-    if not ctx.knows_order(PROCESSOR):
-        return
+    """The ERP says the customer was paid (or a refund approved); the processor never got it."""
     processor = ctx.facts.processor
-    if processor is None or not processor.payments:
+    if not ctx.knows_order(PROCESSOR) or processor is None or not processor.payments:
         # Paid some other way (cash, cheque): the processor is not the place to look.
         return
-    for ref in ctx.refunds:
-        if ref.processor is not None or ref.erp_refund is None:
-            continue
-        cref = ref.erp_refund
-        if ctx.now - cref.created_at <= ctx.settings.processor_lag:
-            continue
-        quoted = f" (it quotes {cref.processor_refund_id})" if cref.processor_refund_id else ""
-        yield Flag(
-            code=FlagCode.ERP_REFUND_NOT_AT_PROCESSOR,
-            severity=Severity.CRITICAL,
-            message=(
-                f"The ERP recorded customer refund {cref.tran_id} for {cref.amount.format()} "
-                f"on {day(cref.created_at)}{quoted}, but the payment processor has no such "
-                "refund: the customer has not been paid."
-            ),
-            evidence=(
-                Evidence(ERP, f"Customer refund {cref.tran_id} {cref.amount.format()} on "
-                              f"{day(cref.created_at)}"),
-                Evidence(PROCESSOR, f"{len(processor.refunds)} refund(s) on "
-                                    f"{', '.join(p.payment_id for p in processor.payments)}; "
-                                    "none matches"),
-            ),
-            suggested_action=(
-                # Built from the order and the ERP document only, so every load of the record
-                # (whichever sources answered) suggests the same key.
-                f"Issue the {cref.amount.format()} refund at the processor with idempotency key "
-                f"refund:{ctx.order.number}:{cref.tran_id}, or reverse the "
-                "ERP refund if it was recorded in error."
-            ),
-            subject=cref.tran_id,
-        )
+    pairing = ctx.books.processor_pairing
+    for currency in sorted({b.amount.currency for b in pairing.bookings}):
+        claimed = [b for b in (*pairing.bookings, *(b for m in pairing.matches
+                                                     for b in m.bookings))
+                   if b.amount.currency == currency]
+        moved = sum_in(currency, (r.amount for r in processor.refunds
+                                  if r.state in LIVE_REFUND_STATES))
+        claimed_total = sum_in(currency, (b.amount for b in claimed))
+        tolerance = ctx.settings.rounding_minor_per_document * len(claimed)
+        if moved.amount_minor + tolerance >= claimed_total.amount_minor:
+            continue  # the processor paid at least what the ERP says, however it was booked
+        for b in pairing.bookings:
+            if b.amount.currency != currency:
+                continue
+            lag = ctx.settings.processor_lag if b.paid else ctx.settings.erp_posting_lag
+            if ctx.now - b.at <= lag:
+                continue
+            yield _zone2(ctx, b, processor.refunds, moved)
+
+
+def _zone2(ctx: Context, b: Booking, refunds: tuple[ProcessorRefund, ...], moved: Money) -> Flag:
+    quoted = sorted(b.quoted)
+    quotes = f" (it quotes {', '.join(quoted)})" if quoted else ""
+    if b.paid:
+        what = f"recorded refund {b.key} for {b.amount.format()} as paid on {ctx.when(b.at)}"
+        outcome = "the customer has not been paid"
+        action = (f"Issue the {b.amount.format()} refund at the processor with idempotency key "
+                  f"refund:{ctx.order.number}:{b.key}, or reverse the ERP refund if it was "
+                  "recorded in error.")
+    else:
+        what = f"approved credit memo {b.key} for {b.amount.format()} on {ctx.when(b.at)}"
+        outcome = "nothing has been paid out for it anywhere"
+        action = (f"Pay the {b.amount.format()} out (refund at the processor with idempotency "
+                  f"key refund:{ctx.order.number}:{b.key}, or as store credit), or void the memo.")
+    return Flag(
+        code=FlagCode.ERP_REFUND_NOT_AT_PROCESSOR,
+        severity=Severity.CRITICAL if b.paid else Severity.HIGH,
+        message=f"The ERP {what}{quotes}, but the payment processor has no refund for it: "
+                f"{outcome}.",
+        evidence=(
+            Evidence(ERP, f"{'Refund' if b.paid else 'Credit memo'} {b.key} "
+                          f"{b.amount.format()} on {ctx.when(b.at)}"),
+            Evidence(PROCESSOR, f"Refunds on the order total {moved.format()} "
+                                f"({len(refunds)} refund{'s' if len(refunds) != 1 else ''}); "
+                                "none books this one"),
+        ),
+        suggested_action=action,
+        subject=b.key,
+    )
 
 
 @rule
@@ -184,29 +263,66 @@ def processor_refund_not_in_erp(ctx: Context) -> Iterator[Flag]:
     """The processor paid a refund that finance never booked."""
     if not ctx.knows_order(ERP):
         return
-    for ref in ctx.refunds:
-        p = ref.processor
+    pairing = ctx.books.processor_pairing
+    booked = [b for m in pairing.matches for b in m.bookings] + list(pairing.bookings)
+    for ref in pairing.movements:
+        p = next(r for r in ctx.refunds if r.key == ref.key).processor
         if p is None or p.state is not RefundState.SUCCEEDED:
-            continue
-        if ref.erp_refund is not None or ref.erp_credit_memo is not None:
             continue
         if ctx.now - p.created_at <= ctx.settings.erp_posting_lag:
             continue
+        currency = p.amount.currency
+        paid = sum_in(currency, (r.amount for r in ctx.facts.processor.refunds
+                                 if r.state is RefundState.SUCCEEDED)) if ctx.facts.processor \
+            else Money.zero(currency)
+        books_total = sum_in(currency, (b.amount for b in booked))
+        if books_total.amount_minor + len(booked) * ctx.settings.rounding_minor_per_document \
+                >= paid.amount_minor:
+            continue  # the ERP booked at least what was paid, however it split it
         yield Flag(
             code=FlagCode.PROCESSOR_REFUND_NOT_IN_ERP,
             severity=Severity.HIGH,
             message=(
                 f"Refund {p.refund_id} of {p.amount.format()} succeeded at the processor on "
-                f"{day(p.created_at)}, but the ERP has no credit memo or customer refund for it."
+                f"{ctx.when(p.created_at)}, but the ERP has no credit memo or customer refund "
+                "for it."
             ),
             evidence=(
                 Evidence(PROCESSOR, f"Refund {p.refund_id} {p.amount.format()} succeeded"),
-                Evidence(ERP, "No matching credit memo or customer refund"),
+                Evidence(ERP, f"Refunds booked total {books_total.format()}; none books this one"),
             ),
             suggested_action=(
                 f"Post the credit memo and customer refund in the ERP, quoting {p.refund_id}."
             ),
             subject=p.refund_id,
+        )
+
+
+@rule
+def portal_refund_not_at_processor(ctx: Context) -> Iterator[Flag]:
+    """The portal says it refunded, quoting a processor reference the processor doesn't have."""
+    if not ctx.knows_order(PROCESSOR) or ctx.facts.portal is None:
+        return
+    updated = {r.return_id: r.updated_at or r.created_at for r in ctx.facts.portal.returns}
+    for return_id, ref, amount in ctx.books.unconfirmed_portal_refunds:
+        if ctx.now - updated[return_id] <= ctx.settings.processor_lag:
+            continue
+        yield Flag(
+            code=FlagCode.PORTAL_REFUND_NOT_AT_PROCESSOR,
+            severity=Severity.HIGH,
+            message=(
+                f"The returns portal says return {return_id} was refunded {amount.format()} "
+                f"through the processor as {ref}, but the processor has no such refund."
+            ),
+            evidence=(
+                Evidence(PORTAL, f"Return {return_id}: refund {amount.format()}, reference {ref}"),
+                Evidence(PROCESSOR, f"No refund {ref} on this order's payments"),
+            ),
+            suggested_action=(
+                "Check the refund in the processor's dashboard; if it never happened, issue it "
+                "and correct the portal."
+            ),
+            subject=ref,
         )
 
 
@@ -228,7 +344,7 @@ def store_return_not_in_inventory(ctx: Context) -> Iterator[Flag]:
             key = (line.sku, (line.location or store.location or "").strip())
             due[key] += line.quantity
             first_seen.setdefault(key, store.created_at)
-    for (sku, location), qty in due.items():
+    for (sku, location), qty in sorted(due.items()):
         credited = sum(
             rl.quantity for r in receipts for rl in r.lines
             if rl.sku == sku and (rl.location or "").strip().casefold() == location.casefold()
@@ -241,8 +357,8 @@ def store_return_not_in_inventory(ctx: Context) -> Iterator[Flag]:
             code=FlagCode.STORE_RETURN_NOT_IN_INVENTORY,
             severity=Severity.HIGH,
             message=(
-                f"{where} took back {qty} × {sku} on {day(first_seen[(sku, location)])}, but "
-                f"the ERP shows {credited} received there; stock is understated by {missing}."
+                f"{where} took back {qty} × {sku} on {ctx.when(first_seen[(sku, location)])}, "
+                f"but the ERP shows {credited} received there; stock is understated by {missing}."
             ),
             evidence=(
                 Evidence(POS, f"Returned {qty} × {sku} at {where} (restock: RETURN)"),
@@ -261,54 +377,45 @@ def store_return_not_in_inventory(ctx: Context) -> Iterator[Flag]:
 
 @rule
 def duplicate_refund(ctx: Context) -> Iterator[Flag]:
-    """Two live refunds for one return, or the same amount twice on a payment within a day."""
-    if not ctx.knows_order(PROCESSOR):
+    """The same refund twice: same return (or none), same amount, nearly the same time."""
+    if not ctx.knows_order(PROCESSOR) or ctx.facts.processor is None:
         return
-    live = [r.processor for r in ctx.refunds
-            if r.processor is not None and r.processor.state in LIVE_REFUND_STATES]
-    groups: list[list] = []
-    by_key: dict[str, list] = defaultdict(list)
-    for p in live:
-        if p.return_key:
-            by_key[p.return_key].append(p)
+    returns = ctx.books.refund_returns
+    live = sorted((r for r in ctx.facts.processor.refunds if r.state in LIVE_REFUND_STATES),
+                  key=lambda r: (r.created_at, r.refund_id))
     seen: set[str] = set()
-    for key, group in by_key.items():
-        # Several partial refunds for one return are normal (items, then shipping); the same
-        # amount twice, or more than the return is worth, is not.
-        amounts = [p.amount for p in group]
-        same_amount = len(set(amounts)) < len(amounts)
-        value = _return_value(ctx, key)
-        too_much = (value is not None and len(group) > 1
-                    and sum_in(value.currency, amounts).amount_minor > value.amount_minor)
-        if len(group) > 1 and (same_amount or too_much):
-            groups.append(group)
-            seen.update(p.refund_id for p in group)
-    rest = sorted((p for p in live if p.refund_id not in seen), key=lambda p: p.created_at)
-    for i, a in enumerate(rest):
+    for i, a in enumerate(live):
         if a.refund_id in seen:
             continue
-        group = [a] + [
-            b for b in rest[i + 1:]
-            if b.refund_id not in seen and b.payment_id == a.payment_id and b.amount == a.amount
-            and b.created_at - a.created_at <= ctx.settings.duplicate_window
-        ]
-        if len(group) > 1:
-            groups.append(group)
-            seen.update(p.refund_id for p in group)
-    for group in groups:
+        group = [a]
+        for b in live[i + 1:]:
+            if (b.refund_id not in seen and b.payment_id == a.payment_id
+                    and b.amount == a.amount
+                    and returns.get(b.refund_id) == returns.get(a.refund_id)
+                    and b.created_at - group[-1].created_at <= ctx.settings.duplicate_window):
+                group.append(b)
+        if len(group) < 2:
+            continue
+        key = returns.get(a.refund_id)
+        value = _value_of(ctx, key) if key else None
+        total = sum_in(a.amount.currency, (p.amount for p in group))
+        if value is not None and value.currency == total.currency and \
+                total.amount_minor <= value.amount_minor:
+            continue  # equal parts of one return (two identical items), not a repeat
+        seen.update(p.refund_id for p in group)
         ids = ", ".join(p.refund_id for p in group)
-        total = sum_in(group[0].amount.currency, [p.amount for p in group])
         yield Flag(
             code=FlagCode.DUPLICATE_REFUND,
             severity=Severity.CRITICAL,
             message=(
-                f"{len(group)} refunds ({ids}) totalling {total.format()} look like the same "
-                "refund issued more than once."
+                f"{len(group)} refunds ({ids}) of {a.amount.format()} each"
+                + (f" for return {key}" if key else " with no return behind them")
+                + f", {total.format()} in all, look like the same refund issued more than once."
             ),
             evidence=tuple(
                 Evidence(PROCESSOR, f"Refund {p.refund_id} {p.amount.format()} "
-                                    f"{p.state.value.lower()} on {day(p.created_at)}"
-                                    + (f", return {p.return_key}" if p.return_key else ""))
+                                    f"{p.state.value.lower()} on {ctx.when(p.created_at)}"
+                                    + (f", return {key}" if key else ""))
                 for p in group
             ),
             suggested_action=(
@@ -319,137 +426,174 @@ def duplicate_refund(ctx: Context) -> Iterator[Flag]:
         )
 
 
-def _return_value(ctx: Context, key: str):
-    """What a return is worth: its ERP credit memos, else the portal's return total."""
-    for ret in ctx.returns:
-        if ret.key != key:
-            continue
-        if ret.credit_memos:
-            return sum_in(ret.credit_memos[0].amount.currency, [m.amount for m in ret.credit_memos])
-        if ret.portal is not None and ret.portal.total is not None:
-            return ret.portal.total
-    return None
+def _value_of(ctx: Context, key: str) -> Money | None:
+    ret = next((r for r in ctx.returns if r.key == key), None)
+    return return_value(ret) if ret else None
 
 
 @rule
 def over_refund(ctx: Context) -> Iterator[Flag]:
-    """More refunded (or on its way) than was captured."""
-    processor = ctx.facts.processor
-    if processor is None or not processor.payments or ctx.currency is None:
+    """More given back (refunds, credit, cash, chargebacks) than was captured."""
+    b = ctx.balances
+    if b is None or ctx.currency is None or not ctx.knows_order(PROCESSOR):
         return
-    captured = sum_in(ctx.currency, [p.amount_captured for p in processor.payments])
-    out = sum_in(ctx.currency, [r.amount for r in processor.refunds if r.state in LIVE_REFUND_STATES])
-    if out.amount_minor <= captured.amount_minor:
+    tol = ctx.settings.amount_tolerance_minor
+    lost = [d for d in (ctx.facts.processor.disputes if ctx.facts.processor else ())
+            if d.state.value == "lost"]
+    card = b.processor
+    over_card = card is not None and (card.paid_back + card.chargebacks).amount_minor \
+        > card.captured.amount_minor + tol
+    # The order-wide check needs every record of payments: the shop's gift cards and cash.
+    over_order = ctx.settled(POS) and \
+        b.order_given_back.amount_minor > b.order_captured.amount_minor + tol
+    if not over_card and not over_order:
         return
+    if over_card and card is not None:
+        out, captured, where = card.paid_back + card.chargebacks, card.captured, " on the card"
+    else:
+        out, captured, where = b.order_given_back, b.order_captured, ""
+    parts = [f"refunded or on its way {b.refunded + b.pending}"] if (b.refunded + b.pending) \
+        .amount_minor else []
+    if lost:
+        parts.append(f"lost chargeback{'s' if len(lost) > 1 else ''} "
+                     f"{sum_in(ctx.currency, (d.amount for d in lost))}")
+    other = b.order_given_back - b.refunded - b.pending - b.chargebacks
+    if other.amount_minor:
+        parts.append(f"other tenders and credit {other}")
+    evidence = [Evidence(PROCESSOR, f"Captured {captured.format()}; "
+                                    + "; ".join(parts or [f"given back {out}"]))]
+    evidence.extend(Evidence(PROCESSOR, f"Chargeback {d.dispute_id} {d.amount.format()} lost")
+                    for d in lost)
     yield Flag(
         code=FlagCode.OVER_REFUND,
         severity=Severity.CRITICAL,
         message=(
-            f"Refunds succeeded or pending total {out.format()}, more than the "
-            f"{captured.format()} captured — {(out - captured).format()} too much."
+            f"{out.format()} has gone back to the customer{where}, more than the "
+            f"{captured.format()} captured — {(out - captured).format()} too much"
+            + (" (a chargeback was lost on top of the refunds)." if lost and
+               (b.refunded + b.pending).amount_minor else ".")
         ),
-        evidence=(
-            Evidence(PROCESSOR, f"Captured {captured.format()}; refunded or pending "
-                                f"{out.format()}"),
+        evidence=tuple(evidence),
+        suggested_action=(
+            "Hold further refunds, cancel any pending excess, and audit who issued them"
+            + ("; with a lost chargeback, recover the refund from the customer."
+               if lost else ".")
         ),
-        suggested_action="Hold further refunds, cancel any pending excess, and audit who issued them.",
     )
 
 
 @rule
 def refund_amount_mismatch(ctx: Context) -> Iterator[Flag]:
-    """For one return, the ERP and the processor refunded different sums."""
-    if not (ctx.knows_order(PROCESSOR) and ctx.knows_order(ERP)) or ctx.currency is None:
+    """A refund and its booking differ, or a return got back more than it is worth."""
+    if ctx.knows_order(PROCESSOR) and ctx.knows_order(ERP):
+        for match in ctx.books.processor_pairing.matches:
+            if match.difference == 0 or not any(m.live for m in match.movements):
+                continue
+            yield _mismatch(ctx, match)
+    yield from _over_value(ctx)
+
+
+def _mismatch(ctx: Context, match: Match) -> Flag:
+    booked = sum_in(match.currency, (b.amount for b in match.bookings))
+    moved = sum_in(match.currency, (m.amount for m in match.movements if m.live))
+    rounding = abs(match.difference) <= match.tolerance
+    diff = Money(abs(match.difference), match.currency)
+    refs = ", ".join(m.key for m in match.movements if m.live)
+    docs = _docs(match.bookings)
+    return Flag(
+        code=FlagCode.REFUND_AMOUNT_MISMATCH,
+        severity=Severity.LOW if rounding else Severity.MEDIUM,
+        message=(
+            f"The ERP booked {booked.format()} ({docs}) for refunds of {moved.format()} at the "
+            f"processor ({refs}): {diff.format()} apart"
+            + (", which is rounding." if rounding else ".")
+        ),
+        evidence=(
+            Evidence(ERP, f"{docs}: {booked.format()}"),
+            Evidence(PROCESSOR, f"{refs}: {moved.format()}"),
+        ),
+        suggested_action=(
+            "Nothing for the customer; finance may post a rounding adjustment."
+            if rounding else
+            "Compare the line, tax and shipping breakdown of the ERP documents with the "
+            "processor refunds, then correct whichever side is wrong."
+        ),
+        subject=docs,
+    )
+
+
+def _over_value(ctx: Context) -> Iterator[Flag]:
+    """Per return: refunds, credit and exchanges worth more than the return."""
+    if ctx.currency is None:
         return
-    by_return: dict[str, list[MergedRefund]] = defaultdict(list)
-    for ref in ctx.refunds:
-        if ref.return_key:
-            by_return[ref.return_key].append(ref)
-    for key, refs in by_return.items():
-        # The ERP's refunded sum for the return: its credit memos (what was approved), plus
-        # customer refunds that pay no memo. Payout instalments of a memo don't add up twice.
-        erp_amounts = []
-        seen_docs: set[str] = set()
-        for r in refs:
-            doc = r.erp_credit_memo or r.erp_refund
-            if doc is not None and doc.internal_id not in seen_docs:
-                seen_docs.add(doc.internal_id)
-                erp_amounts.append(doc.amount)
-        proc = [r.processor.amount for r in refs
-                if r.processor is not None and r.processor.state in LIVE_REFUND_STATES]
-        if not erp_amounts or not proc:
+    for ret in ctx.returns:
+        value = return_value(ret)
+        if value is None or value.currency != ctx.currency:
             continue
-        currencies = {m.currency for m in erp_amounts + proc}
-        if len(currencies) > 1:
-            continue  # CURRENCY_MISMATCH covers it; never compare across currencies
-        cur = currencies.pop()
-        erp_total, proc_total = sum_in(cur, erp_amounts), sum_in(cur, proc)
-        if abs(erp_total.amount_minor - proc_total.amount_minor) <= ctx.settings.amount_tolerance_minor:
+        given = [e for e in ctx.books.counted(ctx.currency) if e.return_key == ret.key
+                 and e.kind is not MoneyOutKind.CHARGEBACK]
+        total = sum_in(ctx.currency, (e.amount for e in given if e.amount))
+        tolerance = ctx.settings.rounding_minor_per_document * max(1, len(given)) \
+            + ctx.settings.amount_tolerance_minor
+        if total.amount_minor <= value.amount_minor + tolerance:
             continue
+        amounts = {e.amount for e in given}
+        if len(amounts) < len(given) and all(e.kind is MoneyOutKind.REFUND for e in given):
+            continue  # repeats of one amount: the duplicate rule speaks for it
         yield Flag(
             code=FlagCode.REFUND_AMOUNT_MISMATCH,
             severity=Severity.MEDIUM,
             message=(
-                f"For return {key} the ERP refunded {erp_total.format()} but the processor "
-                f"refunded {proc_total.format()}."
+                f"Return {ret.key} is worth {value.format()}, but {total.format()} went back "
+                f"for it ({', '.join(f'{e.amount} {e.destination}' for e in given)})."
             ),
-            evidence=(
-                Evidence(ERP, f"Refunded {erp_total.format()} for return {key}"),
-                Evidence(PROCESSOR, f"Refunded {proc_total.format()} for return {key}"),
-            ),
+            evidence=tuple(Evidence(e.source, f"{e.kind.value.replace('_', ' ')} {e.key} "
+                                              f"{e.amount} ({e.state})") for e in given),
             suggested_action=(
-                "Compare the line, tax and shipping breakdown of the credit memo with the "
-                "processor refunds, then correct whichever side is wrong."
+                "Check whether shipping or a goodwill amount was refunded on purpose; "
+                "otherwise recover the difference."
             ),
-            subject=key,
+            subject=ret.key,
         )
 
 
 @rule
 def currency_mismatch(ctx: Context) -> Iterator[Flag]:
-    """Sources disagree on the order's currency."""
+    """Sources record the order in currencies other than the one the customer paid in."""
+    if ctx.currency is None:
+        return
     seen: dict[SourceName, set[str]] = defaultdict(set)
     f = ctx.facts
     if f.processor:
-        for p in f.processor.payments:
-            seen[PROCESSOR].add(p.amount.currency)
-        for r in f.processor.refunds:
-            seen[PROCESSOR].add(r.amount.currency)
+        seen[PROCESSOR].update(x.amount.currency for x in (*f.processor.payments,
+                                                           *f.processor.refunds))
     if f.erp:
-        if f.erp.sales_order:
-            seen[ERP].add(f.erp.sales_order.total.currency)
-        for m in f.erp.credit_memos:
-            seen[ERP].add(m.amount.currency)
-        for c in f.erp.customer_refunds:
-            seen[ERP].add(c.amount.currency)
+        seen[ERP].update(s.total.currency for s in f.erp.sales)
+        seen[ERP].update(x.amount.currency for x in (*f.erp.credit_memos,
+                                                     *f.erp.customer_refunds))
     if f.portal:
         for ret in f.portal.returns:
-            if ret.total is not None:
-                seen[PORTAL].add(ret.total.currency)
-            for pr in ret.refunds:
-                seen[PORTAL].add(pr.amount.currency)
+            seen[PORTAL].update(m.currency for m in (ret.total, ret.credit_issued) if m)
+            seen[PORTAL].update(pr.amount.currency for pr in ret.refunds)
     if f.pos:
-        for store in f.pos.store_returns:
-            if store.amount is not None:
-                seen[POS].add(store.amount.currency)
-    all_currencies = set().union(*seen.values()) if seen else set()
-    if len(all_currencies) <= 1:
+        seen[POS].update(t.amount.currency for t in f.pos.transactions)
+    odd = {src: curs - {ctx.currency} for src, curs in seen.items() if curs - {ctx.currency}}
+    if not odd:
         return
     yield Flag(
         code=FlagCode.CURRENCY_MISMATCH,
         severity=Severity.HIGH,
         message=(
-            "The sources record this order in different currencies ("
-            + ", ".join(sorted(all_currencies))
-            + "); amounts can't be compared until that's settled."
+            f"The customer paid in {ctx.currency}, but "
+            + "; ".join(f"the {SOURCE_LABELS[s]} also records "
+                        + ", ".join(sorted(c)) for s, c in sorted(odd.items()))
+            + ". Amounts in different currencies are never added or compared."
         ),
-        evidence=tuple(
-            Evidence(src, "Amounts in " + ", ".join(sorted(curs)))
-            for src, curs in seen.items()
-        ),
+        evidence=tuple(Evidence(src, "Amounts in " + ", ".join(sorted(curs)))
+                       for src, curs in sorted(seen.items())),
         suggested_action=(
-            "Compare in the currency the customer paid in (the processor's); check whether "
-            "the ERP or portal converted to a base currency, and refund in the payment currency."
+            f"Compare in {ctx.currency}, the currency the customer paid in; check whether a "
+            "system converted to a base currency, and refund in the payment currency."
         ),
     )
 
@@ -460,7 +604,7 @@ def refund_pending_stale(ctx: Context) -> Iterator[Flag]:
     limit = ctx.settings.refund_pending_stale_business_days
     for ref in ctx.refunds:
         p = ref.processor
-        if p is None or p.state not in (RefundState.PENDING, RefundState.REQUIRES_ACTION):
+        if p is None or p.state not in REFUND_IN_FLIGHT:
             continue
         waited = business_days_between(p.created_at, ctx.now)
         if waited <= limit:
@@ -472,14 +616,14 @@ def refund_pending_stale(ctx: Context) -> Iterator[Flag]:
             message=(
                 f"Refund {p.refund_id} of {p.amount.format()} has been "
                 f"{'waiting on the customer' if needs_customer else 'pending'} for {waited} "
-                f"business days (since {day(p.created_at)})."
+                f"business days (since {ctx.when(p.created_at)})."
             ),
             evidence=(Evidence(PROCESSOR, f"Refund {p.refund_id} status {p.status_raw}"),),
             suggested_action=(
                 "Send the customer the steps to receive the refund, or cancel it and refund "
                 "another way." if needs_customer else
-                "Check the refund's destination details with the processor; tell the customer "
-                "it can take 5–10 business days to reach the card."
+                "Check the refund's destination details with the processor and tell the "
+                "customer it is being looked into."
             ),
             subject=p.refund_id,
         )
@@ -488,39 +632,34 @@ def refund_pending_stale(ctx: Context) -> Iterator[Flag]:
 @rule
 def refund_failed_erp_refunded(ctx: Context) -> Iterator[Flag]:
     """The processor refund failed while the ERP shows the customer refunded."""
-    for ref in ctx.refunds:
-        p = ref.processor
-        if p is None or p.state not in (RefundState.FAILED, RefundState.CANCELED):
-            continue
-        erp_doc = ref.erp_refund
-        if erp_doc is None:
-            continue
-        # A later successful refund for the same return/amount means it was retried.
-        retried = any(
-            o.processor is not None and o.processor.state is RefundState.SUCCEEDED
-            and o.amount == p.amount and o.created_at >= p.created_at
-            for o in ctx.refunds if o is not ref
-        )
-        if retried:
-            continue
-        yield Flag(
-            code=FlagCode.REFUND_FAILED_ERP_REFUNDED,
-            severity=Severity.CRITICAL,
-            message=(
-                f"Refund {p.refund_id} of {p.amount.format()} {p.status_raw} at the processor"
-                + (f" ({p.failure_reason})" if p.failure_reason else "")
-                + f", yet the ERP shows customer refund {erp_doc.tran_id} as paid."
-            ),
-            evidence=(
-                Evidence(PROCESSOR, f"Refund {p.refund_id} {p.status_raw}"),
-                Evidence(ERP, f"Customer refund {erp_doc.tran_id} {erp_doc.amount.format()}"),
-            ),
-            suggested_action=(
-                "Reverse or hold the ERP refund, then pay the customer another way (new refund, "
-                "store credit) and tell them."
-            ),
-            subject=p.refund_id,
-        )
+    pairing = ctx.books.processor_pairing
+    retried = set(pairing.retries.values())
+    for match in pairing.matches:
+        if any(m.live for m in match.movements):
+            continue  # something in the group did pay
+        for move in match.movements:
+            p = next(r for r in ctx.refunds if r.key == move.key).processor
+            if p is None or p.state not in REFUND_NOT_PAID or p.refund_id in retried:
+                continue
+            docs = _docs(match.bookings)
+            yield Flag(
+                code=FlagCode.REFUND_FAILED_ERP_REFUNDED,
+                severity=Severity.CRITICAL,
+                message=(
+                    f"Refund {p.refund_id} of {p.amount.format()} {p.status_raw} at the processor"
+                    + (f" ({p.failure_reason})" if p.failure_reason else "")
+                    + f", yet the ERP shows {docs} as paid."
+                ),
+                evidence=(
+                    Evidence(PROCESSOR, f"Refund {p.refund_id} {p.status_raw}"),
+                    Evidence(ERP, f"{docs} {sum_in(match.currency, (b.amount for b in match.bookings))}"),
+                ),
+                suggested_action=(
+                    "Reverse or hold the ERP refund, then pay the customer another way (new "
+                    "refund, store credit) and tell them."
+                ),
+                subject=p.refund_id,
+            )
 
 
 @rule
@@ -529,11 +668,8 @@ def dispute_with_refund(ctx: Context) -> Iterator[Flag]:
     processor = ctx.facts.processor
     if processor is None:
         return
-    open_return = any(
-        r.portal is not None and r.state not in (
-            ReturnState.CLOSED, ReturnState.CANCELED, ReturnState.REJECTED, ReturnState.EXPIRED)
-        for r in ctx.returns
-    )
+    open_return = any(r.portal is not None and r.state in PORTAL_RETURN_OPEN | {
+        ReturnState.PARTIALLY_RECEIVED, ReturnState.RECEIVED} for r in ctx.returns)
     for dispute in processor.disputes:
         if not dispute.is_open:
             continue
@@ -542,7 +678,7 @@ def dispute_with_refund(ctx: Context) -> Iterator[Flag]:
         if not refunds and not open_return:
             continue
         refunded = sum_in(dispute.amount.currency, [r.amount for r in refunds])
-        due = f"; evidence due {day(dispute.due_by)}" if dispute.due_by else ""
+        due = f"; evidence due {ctx.when(dispute.due_by)}" if dispute.due_by else ""
         said = [Evidence(PROCESSOR, f"Dispute {dispute.dispute_id} {dispute.status_raw} for "
                                     f"{dispute.amount.format()}{due}")]
         if refunds:
@@ -560,7 +696,7 @@ def dispute_with_refund(ctx: Context) -> Iterator[Flag]:
             evidence=tuple(said),
             suggested_action=(
                 "Do not refund again. Submit the refund and return records as dispute evidence"
-                + (f" before {day(dispute.due_by)}" if dispute.due_by else "")
+                + (f" before {ctx.when(dispute.due_by)}" if dispute.due_by else "")
                 + "."
             ),
             subject=dispute.dispute_id,
@@ -569,50 +705,51 @@ def dispute_with_refund(ctx: Context) -> Iterator[Flag]:
 
 # ---------------------------------------------------------------- returns
 
+_NO_REFUND_DUE = frozenset({ReturnOutcome.EXCHANGE, ReturnOutcome.STORE_CREDIT})
+
 
 @rule
 def received_not_refunded(ctx: Context) -> Iterator[Flag]:
-    """The warehouse received the goods days ago and nobody refunded."""
-    if not (ctx.knows_order(PROCESSOR) and ctx.knows_order(ERP)):
+    """The warehouse received the goods days ago and nothing went back for them."""
+    # Every system that could have paid something back answered, and the customer's payment
+    # is known: otherwise "nothing went back" can't be said.
+    if not ctx.knows_order(ERP) or not all(ctx.settled(s) for s in (PROCESSOR, PORTAL, POS)) \
+            or not ctx.books.payments:
         return
     mail_returns = [r for r in ctx.returns if r.channel != "store"]
     for ret in mail_returns:
-        if ret.state not in (ReturnState.RECEIVED, ReturnState.PARTIALLY_RECEIVED):
+        if ret.state is not ReturnState.RECEIVED or ret.outcome in _NO_REFUND_DUE:
             continue
-        received_at = min((r.created_at for r in ret.receipts), default=None)
-        if received_at is None and ret.erp_ra is not None and netsuite_ra_code(
-                ret.erp_ra.status_raw) == "F":
-            received_at = ret.erp_ra.created_at
+        received_at = ret.received_at or (
+            ret.erp_ra.created_at if ret.erp_ra and ret.erp_ra.state is ReturnState.RECEIVED
+            else None)
         if received_at is None or ctx.now - received_at <= ctx.settings.received_not_refunded_after:
             continue
-        linked = [r for r in ctx.refunds if r.return_key == ret.key
-                  and (r.state in LIVE_REFUND_STATES or r.state is RefundState.APPROVED_IN_ERP)]
-        if not linked and len(mail_returns) == 1:
-            linked = [r for r in ctx.refunds if r.state in LIVE_REFUND_STATES
-                      and r.created_at >= received_at - timedelta(days=1)]
-        if linked:
+        given = [e for e in ctx.books.entries if e.return_key == ret.key
+                 and (e.counted or e.kind in (MoneyOutKind.ERP_CREDIT_MEMO,
+                                              MoneyOutKind.ERP_REFUND))]
+        if not given and len(mail_returns) == 1:
+            given = [e for e in ctx.books.entries if e.counted
+                     and e.at >= received_at - timedelta(days=1)]
+        if given or any(r.return_key == ret.key for r in ctx.refunds):
             continue
         yield Flag(
             code=FlagCode.RECEIVED_NOT_REFUNDED,
             severity=Severity.MEDIUM,
             message=(
-                f"Return {ret.key} was received on {day(received_at)} and "
-                f"{(ctx.now - received_at).days} days later there is still no refund."
+                f"Return {ret.key} was received on {ctx.when(received_at)} and "
+                f"{(ctx.now - received_at).days} days later nothing has gone back for it."
             ),
             evidence=(
-                Evidence(ERP, f"Received on {day(received_at)}"
+                Evidence(ERP, f"Received on {ctx.when(received_at)}"
                               + (f" (RA {ret.erp_ra.tran_id})" if ret.erp_ra else "")),
-                Evidence(PROCESSOR, "No refund for this return"),
+                Evidence(PROCESSOR, "No refund, credit or exchange for this return"),
             ),
             suggested_action=(
                 "Issue the refund for the received items (the refund action keeps it idempotent)."
             ),
             subject=ret.key,
         )
-
-
-_OPEN_AT_ERP = frozenset({ReturnState.AUTHORIZED, ReturnState.PARTIALLY_RECEIVED})
-_OPEN_AT_PORTAL = frozenset({ReturnState.REQUESTED, ReturnState.AUTHORIZED, ReturnState.IN_TRANSIT})
 
 
 @rule
@@ -622,12 +759,17 @@ def return_state_divergence(ctx: Context) -> Iterator[Flag]:
         portal, ra = ret.portal, ret.erp_ra
         if portal is None or ra is None:
             continue
-        code = netsuite_ra_code(ra.status_raw)
-        portal_done = portal.state in (ReturnState.CLOSED, ReturnState.CANCELED)
-        if portal_done and ra.state in _OPEN_AT_ERP:
-            detail = f"the portal shows it {portal.state_raw} but the ERP RA is still open"
-        elif portal.state in _OPEN_AT_PORTAL and code in ("C", "H"):
-            detail = f"the ERP closed RA {ra.tran_id} but the portal still shows it {portal.state_raw}"
+        portal_done = portal.state in RETURN_ABANDONED or portal.state is ReturnState.CLOSED
+        if portal_done and ra.state in ERP_RETURN_OPEN:
+            detail = (f"the portal shows it {portal.state_raw}, but ERP return authorization "
+                      f"{ra.tran_id} is still open ({ra.status_raw})")
+            action = (f"Close or cancel {ra.tran_id} in the ERP if the return really ended, or "
+                      "reopen it in the portal if the goods are still coming.")
+        elif portal.state in PORTAL_RETURN_OPEN and ra.state in (ReturnState.CANCELED,
+                                                                 ReturnState.CLOSED):
+            detail = (f"the ERP closed return authorization {ra.tran_id} ({ra.status_raw}), "
+                      f"but the portal still shows it {portal.state_raw}")
+            action = "Close or cancel the return in the portal, or reopen the ERP document."
         else:
             continue
         yield Flag(
@@ -638,7 +780,7 @@ def return_state_divergence(ctx: Context) -> Iterator[Flag]:
                 Evidence(PORTAL, f"Return {portal.return_id} {portal.state_raw}"),
                 Evidence(ERP, f"RA {ra.tran_id} {ra.status_raw} ({ra.state.value.lower()})"),
             ),
-            suggested_action="Close or cancel the side that lags, then re-run the portal → ERP sync.",
+            suggested_action=action,
             subject=portal.return_id,
         )
 
@@ -653,6 +795,7 @@ _SOURCE_ACTIONS = {
     ErrorKind.BAD_RESPONSE: "{system} sent data we couldn't read; refresh, and report it "
                             "if it persists.",
     ErrorKind.CONFIG: "Ask an admin to finish setting up {system} in the app settings.",
+    ErrorKind.NOT_FOUND: "Refresh in a minute; checks that need {label} were skipped.",
 }
 
 

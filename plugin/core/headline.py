@@ -1,158 +1,381 @@
-"""The one sentence an agent can read to the customer."""
+"""The sentence an agent reads aloud to the customer.
+
+Plain words only: no system or vendor names, no internal codes. It says what happened and
+what happens next, by tender and destination; it never denies a refund unless every source
+that could record one answered, never claims money moved that no source confirms, never
+promises a time window that has already passed, and names what is blocking.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
-from .model import (
-    SOURCE_LABELS,
-    OrderRef,
-    Payment,
-    RefundState,
-    ReturnState,
-    SourceName,
-    SourceReport,
-)
-from .money import sum_in
-from .record import MergedRefund, MergedReturn
+from .dates import business_days_between
+from .ledger import Books
+from .model import Dispute, DisputeState, OrderRef, ReturnState, SourceName, SourceReport, Tender
+from .money import format_totals
+from .record import LedgerEntry, MergedReturn, MoneyOutKind
+from .settings import ReconcileSettings
+from .states import RETURN_ABANDONED
 
-
-def when(ts: datetime, now: datetime) -> str:
-    """"3 Mar", with the year when it isn't this year."""
-    return f"{ts.day} {ts:%b}" if ts.year == now.year else f"{ts.day} {ts:%b %Y}"
+# Card refunds reach a statement within this many business days; past it we promise nothing.
+CARD_REFUND_BUSINESS_DAYS = 10
 
 
-def _refund_clause(refunds: tuple[MergedRefund, ...], now: datetime,
-                   processor_answered: bool = True) -> str | None:
-    at_processor = [r for r in refunds if r.processor is not None]
-    succeeded = [r for r in at_processor if r.state is RefundState.SUCCEEDED]
-    in_flight = [r for r in at_processor
-                 if r.state in (RefundState.PENDING, RefundState.REQUIRES_ACTION)]
-    failed = [r for r in at_processor if r.state in (RefundState.FAILED, RefundState.CANCELED)]
-    if in_flight:
-        r = in_flight[-1]
-        if r.state is RefundState.REQUIRES_ACTION:
-            return (f"a refund of {r.amount.format()} started on {when(r.created_at, now)} is "
-                    "waiting for the customer to act")
-        return (f"a refund of {r.amount.format()} to the card is pending since "
-                f"{when(r.created_at, now)} (cards usually show it within 5–10 business days)")
-    if succeeded:
-        last = succeeded[-1]
-        if len(succeeded) == 1:
-            return (f"refund of {last.amount.format()} to the card succeeded on "
-                    f"{when(last.created_at, now)}")
-        total = sum_in(last.amount.currency, (r.amount for r in succeeded))
-        return (f"{len(succeeded)} refunds totalling {total.format()} succeeded, the latest on "
-                f"{when(last.created_at, now)}")
-    if failed:
-        r = failed[-1]
-        return f"a refund of {r.amount.format()} {r.state.value.lower()} on {when(r.created_at, now)}"
-    erp_only = [r for r in refunds if r.processor is None and r.erp_refund is not None]
-    if erp_only:
-        r = erp_only[-1]
-        if not processor_answered:
-            return (f"the ERP shows a refund of {r.amount.format()} on {when(r.created_at, now)}; "
-                    "whether the card was refunded is unknown until the payment processor answers")
-        return (f"the ERP shows a refund of {r.amount.format()} on {when(r.created_at, now)}, "
-                "but the card has not been refunded")
-    approved = [r for r in refunds if r.processor is None]
-    if approved:
-        r = approved[-1]
-        return f"a refund of {r.amount.format()} was approved on {when(r.created_at, now)} but not yet paid"
-    return None
+class Meaning(StrEnum):
+    """What a headline says, as codes tests and properties can check."""
+
+    NOT_FOUND = "NOT_FOUND"
+    STATUS_UNKNOWN = "STATUS_UNKNOWN"
+    PAID = "PAID"
+    NO_RETURN = "NO_RETURN"
+    DISPUTE_OPEN = "DISPUTE_OPEN"
+    REFUNDED = "REFUNDED"  # money confirmed back (any tender)
+    REFUND_PENDING = "REFUND_PENDING"
+    REFUND_NEEDS_ACTION = "REFUND_NEEDS_ACTION"
+    REFUND_BEING_CHECKED = "REFUND_BEING_CHECKED"  # a refund exists; its state is unknown
+    REFUND_FAILED = "REFUND_FAILED"
+    REFUND_UNCONFIRMED = "REFUND_UNCONFIRMED"  # recorded, but nothing shows it moved
+    REFUND_UNKNOWN = "REFUND_UNKNOWN"  # can't say: a source that could record one is silent
+    NO_REFUND_YET = "NO_REFUND_YET"
+    STORE_CREDIT_ISSUED = "STORE_CREDIT_ISSUED"
+    EXCHANGE = "EXCHANGE"
+    CHARGEBACK_LOST = "CHARGEBACK_LOST"
+    RETURN_REQUESTED = "RETURN_REQUESTED"
+    RETURN_HELD = "RETURN_HELD"
+    RETURN_AUTHORIZED = "RETURN_AUTHORIZED"
+    RETURN_IN_TRANSIT = "RETURN_IN_TRANSIT"
+    RETURN_PARTIALLY_RECEIVED = "RETURN_PARTIALLY_RECEIVED"
+    RETURN_RECEIVED = "RETURN_RECEIVED"
+    RETURN_CLOSED = "RETURN_CLOSED"
+    RETURN_CANCELLED = "RETURN_CANCELLED"
+    RETURN_EXPIRED = "RETURN_EXPIRED"
+    RETURN_REJECTED = "RETURN_REJECTED"
+    RETURN_UNKNOWN = "RETURN_UNKNOWN"
+    PARTIAL_INFO = "PARTIAL_INFO"
 
 
-def _return_clause(returns: tuple[MergedReturn, ...], now: datetime) -> str | None:
-    if not returns:
-        return None
-    # The return still moving matters most to the customer; else the latest one.
-    live = [r for r in returns if r.state not in (ReturnState.CANCELED, ReturnState.REJECTED,
-                                                    ReturnState.EXPIRED)]
-    ret = max(live or returns, key=lambda r: r.created_at or now)
-    if ret.store_return is not None:
-        where = ret.store_return.location or "a store"
-        return f"the items were returned at {where} on {when(ret.store_return.created_at, now)}"
-    if ret.receipts:
-        receipt = min(ret.receipts, key=lambda r: r.created_at)
-        where = next((ln.location for ln in receipt.lines if ln.location), "the warehouse")
-        return f"the return was received at {where} on {when(receipt.created_at, now)}"
-    portal = ret.portal
-    label = portal.label if portal else None
-    created = ret.created_at or now
-    match ret.state:
-        case ReturnState.REQUESTED:
-            return f"the return requested on {when(created, now)} is awaiting approval"
-        case ReturnState.AUTHORIZED:
-            return f"the return was authorized on {when(created, now)} and hasn't shipped yet"
-        case ReturnState.IN_TRANSIT:
-            carrier = f" with {label.carrier}" if label and label.carrier else ""
-            tracking = (f" (tracking {label.tracking_number})"
-                        if label and label.tracking_number else "")
-            return f"the return is on its way back{carrier}{tracking}"
-        case ReturnState.PARTIALLY_RECEIVED:
-            return "part of the return has been received"
-        case ReturnState.RECEIVED:
-            return "the return has been received"
-        case ReturnState.CLOSED:
-            closed = portal.updated_at if portal and portal.updated_at else created
-            return f"the return was closed on {when(closed, now)}"
-        case ReturnState.CANCELED:
-            return "the return was cancelled"
-        case ReturnState.EXPIRED:
-            return "the return expired before it was shipped"
-        case ReturnState.REJECTED:
-            return "the return was declined"
-    return None
+# Meanings that claim money went back (a property checks each is backed by the ledger).
+MONEY_MOVED = frozenset({Meaning.REFUNDED, Meaning.STORE_CREDIT_ISSUED, Meaning.CHARGEBACK_LOST})
+
+_RETURN_MEANINGS = {
+    ReturnState.REQUESTED: Meaning.RETURN_REQUESTED,
+    ReturnState.HELD: Meaning.RETURN_HELD,
+    ReturnState.AUTHORIZED: Meaning.RETURN_AUTHORIZED,
+    ReturnState.IN_TRANSIT: Meaning.RETURN_IN_TRANSIT,
+    ReturnState.PARTIALLY_RECEIVED: Meaning.RETURN_PARTIALLY_RECEIVED,
+    ReturnState.RECEIVED: Meaning.RETURN_RECEIVED,
+    ReturnState.CLOSED: Meaning.RETURN_CLOSED,
+    ReturnState.CANCELED: Meaning.RETURN_CANCELLED,
+    ReturnState.EXPIRED: Meaning.RETURN_EXPIRED,
+    ReturnState.REJECTED: Meaning.RETURN_REJECTED,
+    ReturnState.UNKNOWN: Meaning.RETURN_UNKNOWN,
+}
 
 
-def _missing(reports: dict[SourceName, SourceReport]) -> str:
-    down = [f"{SOURCE_LABELS[s]} ({r.system})" for s, r in reports.items()
-            if r.status in ("timeout", "error")]
-    if not down:
-        return ""
-    verb = "didn't" if len(down) > 1 else "didn't"
-    return f" (The {' and the '.join(down)} {verb} answer, so some details may be missing.)"
+@dataclass(frozen=True)
+class Headline:
+    """The sentence, and what it means."""
+
+    text: str
+    meanings: tuple[Meaning, ...]
+
+
+class _Writer:
+    """Collects sentences and their meanings."""
+
+    def __init__(self, now: datetime, settings: ReconcileSettings) -> None:
+        self.now = now
+        self.settings = settings
+        self.sentences: list[str] = []
+        self.meanings: list[Meaning] = []
+
+    def say(self, sentence: str, *meanings: Meaning) -> None:
+        self.sentences.append(sentence[0].upper() + sentence[1:])
+        self.meanings.extend(m for m in meanings if m not in self.meanings)
+
+    def date(self, ts: datetime) -> str:
+        local = ts.astimezone(self.settings.zone)
+        today = self.now.astimezone(self.settings.zone)
+        return f"{local.day} {local:%B}" + ("" if local.year == today.year else f" {local.year}")
+
+    def done(self) -> Headline:
+        return Headline(" ".join(s if s.endswith(".") else s + "." for s in self.sentences),
+                        tuple(self.meanings))
 
 
 def compose_headline(
     *,
     order: OrderRef,
     now: datetime,
+    settings: ReconcileSettings,
     found: bool,
     reports: dict[SourceName, SourceReport],
     returns: tuple[MergedReturn, ...],
-    refunds: tuple[MergedRefund, ...],
-    payments: tuple[Payment, ...],
-) -> str:
-    """Compose the headline from the merged data (refund first, then the return)."""
+    books: Books,
+    disputes: tuple[Dispute, ...],
+) -> Headline:
+    """Compose the customer sentence from the merged record."""
+    w = _Writer(now, settings)
+    in_use = [s for s, r in reports.items() if r.status.in_use]
+    silent = [s for s in in_use if not reports[s].status.answered]
     if not found:
-        asked = [SOURCE_LABELS[s] for s, r in reports.items() if r.status.answered]
-        if not asked:
-            return f"No source answered for order {order.name}; try again in a minute."
-        listed = ", ".join(asked[:-1]) + (" or " if len(asked) > 1 else "") + asked[-1]
-        return f"Order {order.name} was not found in the {listed}." + _missing(reports)
-    processor_answered = reports[SourceName.PROCESSOR].status.answered
-    portal_answered = reports[SourceName.PORTAL].status.answered
-    refund = _refund_clause(refunds, now, processor_answered)
-    ret = _return_clause(returns, now)
-    # "No refund" is only ours to say when the processor answered.
-    no_refund = ("no refund has been issued yet" if processor_answered
-                 else "refund status unknown: the payment processor didn't answer")
-    if refund and ret:
-        sentence = f"{refund[0].upper()}{refund[1:]}; {ret}."
-    elif refund:
-        sentence = f"{refund[0].upper()}{refund[1:]}."
-    elif ret:
-        sentence = f"{ret[0].upper()}{ret[1:]}; {no_refund}."
-    elif payments and portal_answered:
-        pay = payments[0]
-        sentence = (f"No return or refund on this order; {pay.amount_captured.format()} was paid "
-                    f"on {when(pay.created_at, now)}.")
-    elif portal_answered and processor_answered:
-        sentence = "No return or refund on this order."
-    elif portal_answered:
-        sentence = f"No return on this order; {no_refund}."
+        if in_use and len(silent) == len(in_use):
+            w.say(f"We couldn't check order {order.name} just now; please try again in a minute",
+                  Meaning.STATUS_UNKNOWN)
+        elif silent:
+            w.say(f"We couldn't find order {order.name} in the records we could check just now; "
+                  "please try again in a minute", Meaning.NOT_FOUND, Meaning.PARTIAL_INFO)
+        else:
+            w.say(f"We couldn't find order {order.name}", Meaning.NOT_FOUND)
+        return w.done()
+
+    for dispute in disputes:
+        if dispute.state is DisputeState.OPEN:
+            w.say("there's an open dispute with your bank about this payment, so we can't send "
+                  "a refund until it's settled", Meaning.DISPUTE_OPEN)
+            break
+    store_keys = {r.key for r in returns if r.store_return is not None}
+    money_for_store = _money(w, books)
+    _unconfirmed(w, books, reports)
+    ordered = _ordered(returns)
+    for ret in ordered:
+        if ret.key in store_keys and ret.key in money_for_store:
+            continue  # the store refund's sentence already says where and when
+        _return(w, ret, _which(ret, ordered))
+    can_deny = not silent
+    moved = any(m in w.meanings for m in (*MONEY_MOVED, Meaning.REFUND_PENDING,
+                                          Meaning.REFUND_NEEDS_ACTION, Meaning.REFUND_BEING_CHECKED,
+                                          Meaning.REFUND_FAILED, Meaning.REFUND_UNCONFIRMED,
+                                          Meaning.EXCHANGE))
+    wants_refund = [r for r in returns if r.state not in RETURN_ABANDONED
+                    and r.outcome.value not in ("exchange", "store_credit")]
+    if not returns and not moved:
+        _no_activity(w, books, can_deny)
+    elif not moved and wants_refund:
+        if can_deny:
+            w.say("no refund has been issued yet", Meaning.NO_REFUND_YET)
+        else:
+            w.say("we can't confirm refunds right now; please check back shortly",
+                  Meaning.REFUND_UNKNOWN)
+    if silent and Meaning.REFUND_UNKNOWN not in w.meanings \
+            and Meaning.STATUS_UNKNOWN not in w.meanings:
+        w.say("some details couldn't be checked just now", Meaning.PARTIAL_INFO)
+    return w.done()
+
+
+def _ordered(returns: tuple[MergedReturn, ...]) -> list[MergedReturn]:
+    """Oldest first (returns with no date last), then by key: never the vendor's list order."""
+    return sorted(returns, key=lambda r: (r.created_at is None, r.created_at or 0, r.key))
+
+
+def _money(w: _Writer, books: Books) -> set[str]:
+    """Sentences for every movement of value back; returns the store returns they cover."""
+    covered: set[str] = set()
+    groups: dict[tuple[str, str], list[LedgerEntry]] = defaultdict(list)
+    for e in books.entries:
+        if e.kind in (MoneyOutKind.ERP_CREDIT_MEMO, MoneyOutKind.ERP_REFUND) and not e.counted:
+            continue
+        if e.kind is MoneyOutKind.CHARGEBACK and e.state != "lost":
+            continue
+        groups[(e.kind.value + ":" + e.state, e.destination)].append(e)
+        if e.kind in (MoneyOutKind.STORE_REFUND, MoneyOutKind.ERP_REFUND) and e.return_key:
+            covered.add(e.return_key)
+    retried = set(books.processor_pairing.retries.values())
+    for (kind_state, destination), entries in sorted(groups.items(), key=_group_order):
+        kind, state = kind_state.split(":", 1)
+        amounts = format_totals(e.amount for e in entries if e.amount is not None)
+        last = max(e.at for e in entries)
+        when = w.date(last)
+        if kind == MoneyOutKind.REFUND.value:
+            _card_refund(w, entries, state, destination, amounts, last, retried)
+        elif kind in (MoneyOutKind.STORE_REFUND.value, MoneyOutKind.ERP_REFUND.value):
+            tender = entries[0].tender
+            if state == "pending":
+                w.say(f"a refund of {amounts} to your {destination} is being processed",
+                      Meaning.REFUND_PENDING)
+            elif state == "unknown":
+                w.say(f"there's a refund of {amounts} ({destination}) whose status we're still "
+                      "checking", Meaning.REFUND_BEING_CHECKED)
+            elif state not in ("succeeded", "paid_out"):
+                continue  # a till refund that failed moved nothing
+            elif tender is Tender.CASH:
+                w.say(f"you were refunded {amounts} in {destination} on {when}", Meaning.REFUNDED)
+            elif tender in (Tender.GIFT_CARD, Tender.STORE_CREDIT, Tender.CARD_PRESENT):
+                w.say(f"{amounts} went back to your {destination} on {when}", Meaning.REFUNDED)
+            else:
+                w.say(f"you were refunded {amounts} ({destination}) on {when}", Meaning.REFUNDED)
+        elif kind == MoneyOutKind.STORE_CREDIT.value:
+            as_what = "a gift card" if entries[0].tender is Tender.GIFT_CARD else "store credit"
+            w.say(f"{amounts} was issued as {as_what} on {when}", Meaning.STORE_CREDIT_ISSUED)
+        elif kind == MoneyOutKind.EXCHANGE.value:
+            if state == "completed":
+                w.say(f"your exchange was completed ({destination})", Meaning.EXCHANGE)
+            else:
+                w.say(f"your exchange is under way ({destination})", Meaning.EXCHANGE)
+        elif kind == MoneyOutKind.CHARGEBACK.value:
+            w.say(f"your bank returned {amounts} to you through a dispute, decided on {when}",
+                  Meaning.CHARGEBACK_LOST)
+        elif kind == MoneyOutKind.ERP_CREDIT_MEMO.value:
+            w.say(f"{amounts} of credit from your return was used toward another order",
+                  Meaning.STORE_CREDIT_ISSUED)
+    return covered
+
+
+_KIND_ORDER = {k.value: i for i, k in enumerate((
+    MoneyOutKind.REFUND, MoneyOutKind.STORE_REFUND, MoneyOutKind.ERP_REFUND,
+    MoneyOutKind.STORE_CREDIT, MoneyOutKind.ERP_CREDIT_MEMO, MoneyOutKind.CHARGEBACK,
+    MoneyOutKind.EXCHANGE))}
+
+
+_STATE_ORDER = {s: i for i, s in enumerate(("succeeded", "issued", "lost", "completed",
+                                             "paid_out", "applied_to_another_order", "pending",
+                                             "in_progress", "requires_action", "unknown"))}
+
+
+def _group_order(item: tuple[tuple[str, str], list[LedgerEntry]]) -> tuple[int, int, str, str]:
+    (kind_state, destination), _ = item
+    kind, state = kind_state.split(":", 1)
+    return (_KIND_ORDER[kind], _STATE_ORDER.get(state, len(_STATE_ORDER)), state, destination)
+
+
+def _card_refund(w: _Writer, entries: list[LedgerEntry], state: str, destination: str,
+                 amounts: str, last: datetime, retried: set[str]) -> None:
+    when = w.date(last)
+    first = min(e.at for e in entries)
+    to = f"to your {destination}"
+    if state == "succeeded":
+        several = len(entries) > 1
+        text = (f"we refunded {amounts} {to}" + (f" in {len(entries)} refunds, the latest on "
+                                                   if several else " on ") + when)
+        if business_days_between(last, w.now) < CARD_REFUND_BUSINESS_DAYS and \
+                entries[0].tender in (Tender.CARD, Tender.WALLET):
+            text += "; it can take up to 10 business days to show on your statement"
+        w.say(text, Meaning.REFUNDED)
+    elif state == "pending":
+        text = f"a refund of {amounts} {to} is on its way, started on {w.date(first)}"
+        if business_days_between(first, w.now) < CARD_REFUND_BUSINESS_DAYS:
+            text += "; it usually shows within 5 to 10 business days"
+        else:
+            text += ", and it's taking longer than usual, so we're looking into it"
+        w.say(text, Meaning.REFUND_PENDING)
+    elif state == "requires_action":
+        w.say(f"a refund of {amounts} started on {w.date(first)} needs a step from you before "
+              "it can be paid", Meaning.REFUND_NEEDS_ACTION)
+    elif state == "unknown":
+        w.say(f"there's a refund of {amounts} {to} whose status we're still checking",
+              Meaning.REFUND_BEING_CHECKED)
+    elif state in ("failed", "canceled"):
+        open_failures = [e for e in entries if e.key not in retried]
+        if open_failures:
+            total = format_totals(e.amount for e in open_failures if e.amount is not None)
+            w.say(f"a refund of {total} {to} on {w.date(max(e.at for e in open_failures))} "
+                  "didn't go through; we're looking into it", Meaning.REFUND_FAILED)
+
+
+def _unconfirmed(w: _Writer, books: Books, reports: dict[SourceName, SourceReport]) -> None:
+    """Refunds recorded that nothing confirms: say they were recorded, never that money moved."""
+    pending = [(b.amount, b.at, b.paid) for b in books.processor_pairing.bookings]
+    if not pending:  # the ERP and the portal usually record the same refund: say it once
+        pending = [(amount, at, True) for _, amount, at in books.portal_claims]
+    if not pending:
+        return
+    amounts = format_totals(amount for amount, _, _ in pending)
+    when = w.date(max(at for _, at, _ in pending))
+    verb = "recorded" if any(paid for _, _, paid in pending) else "approved"
+    if reports[SourceName.PROCESSOR].status.answered:
+        w.say(f"a refund of {amounts} was {verb} on {when}, but we can't see it on its way to "
+              "you yet; we're checking", Meaning.REFUND_UNCONFIRMED)
     else:
-        sentence = ("Return status unknown: the returns portal didn't answer"
-                    + ("." if processor_answered and not refunds else f"; {no_refund}."))
-    return sentence + _missing(reports)
+        w.say(f"a refund of {amounts} was {verb} on {when}; we can't confirm right now that it "
+              "has been sent", Meaning.REFUND_UNCONFIRMED)
+
+
+def _which(ret: MergedReturn, ordered: list[MergedReturn]) -> str:
+    """"your return", or with several: "your return from 3 March" ("first", "second" on ties)."""
+    if len(ordered) == 1:
+        return "your return"
+    if ret.created_at is None:
+        return "another return"
+    same_day = [r for r in ordered if r.created_at and r.created_at.date() == ret.created_at.date()]
+    if len(same_day) == 1:
+        return "your return from {date}"
+    nth = ("first", "second", "third", "fourth", "fifth")
+    i = same_day.index(ret)
+    return f"your {nth[i] if i < len(nth) else 'next'} return from {{date}}"
+
+
+def _return(w: _Writer, ret: MergedReturn, which: str) -> None:
+    created = ret.created_at
+    your = which.format(date=w.date(created)) if created else which
+    meaning = _RETURN_MEANINGS[ret.state]
+    portal = ret.portal
+    label = portal.label if portal else None
+    match ret.state:
+        case ReturnState.REQUESTED:
+            w.say(f"{your} is waiting for approval", meaning)
+        case ReturnState.HELD:
+            arrived = f" after it arrived on {w.date(ret.received_at)}" if ret.received_at else ""
+            w.say(f"{your} is being reviewed by our team{arrived}; that review decides what "
+                  "happens next", meaning)
+        case ReturnState.AUTHORIZED:
+            w.say(f"{your} is approved; we haven't seen it on its way back yet", meaning)
+        case ReturnState.IN_TRANSIT:
+            if label and (label.status or "").lower() == "delivered":
+                w.say(f"{your} was delivered to us and is waiting to be checked in", meaning)
+            else:
+                carrier = f" with {label.carrier}" if label and label.carrier else ""
+                tracking = (f" (tracking {label.tracking_number})"
+                            if label and label.tracking_number else "")
+                w.say(f"{your} is on its way back to us{carrier}{tracking}", meaning)
+        case ReturnState.PARTIALLY_RECEIVED:
+            if ret.received_quantity is not None and ret.authorized_quantity:
+                w.say(f"we've received {ret.received_quantity} of the {ret.authorized_quantity} "
+                      f"items in {your}", meaning)
+            else:
+                w.say(f"we've received part of {your}", meaning)
+        case ReturnState.RECEIVED:
+            if ret.store_return is not None:
+                units = ret.received_quantity or 0
+                where = ret.store_return.location or "one of our stores"
+                w.say(f"you returned {units} item{'s' if units != 1 else ''} at {where} on "
+                      f"{w.date(ret.store_return.created_at)}", meaning)
+            elif ret.received_at:
+                w.say(f"we received {your} on {w.date(ret.received_at)}", meaning)
+            else:
+                w.say(f"we've received {your}", meaning)
+        case ReturnState.CLOSED:
+            # Only the portal says when it closed a return; an RA's date is when it opened.
+            closed = portal.updated_at if portal and portal.updated_at else None
+            if closed is None and ret.received_at:
+                w.say(f"we received {your} on {w.date(ret.received_at)} and it's now complete",
+                      meaning)
+            else:
+                w.say(f"{your} was completed" + (f" on {w.date(closed)}" if closed else ""),
+                      meaning)
+        case ReturnState.CANCELED:
+            w.say(f"{your} was cancelled", meaning)
+        case ReturnState.EXPIRED:
+            w.say(f"{your} expired before it was sent back", meaning)
+        case ReturnState.REJECTED:
+            w.say(f"{your} was declined after inspection", meaning)
+        case _:
+            w.say(f"we're checking the status of {your}", meaning)
+
+
+def _no_activity(w: _Writer, books: Books, can_deny: bool) -> None:
+    if not can_deny:
+        w.say("we can't confirm returns and refunds for this order right now; please check "
+              "back shortly", Meaning.REFUND_UNKNOWN)
+        return
+    paid = [p for p in books.payments if p.amount_captured.amount_minor > 0]
+    if paid:
+        first = min(paid, key=lambda p: (p.created_at, p.payment_id))
+        total = format_totals(p.amount_captured for p in paid)
+        w.say(f"this order has no return or refund; {total} was paid on {w.date(first.created_at)}",
+              Meaning.NO_RETURN, Meaning.PAID)
+    else:
+        w.say("this order has no return or refund", Meaning.NO_RETURN)

@@ -14,10 +14,16 @@ _EXPONENTS: dict[str, int] = {
     "XPF": 0,
     # three-decimal
     "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+    # four-decimal units of account
+    "CLF": 4, "UYW": 4,
 }
 
 _SYMBOLS: dict[str, str] = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$",
                             "AUD": "A$"}
+
+
+# Larger than any real order (a quintillion minor units): a value past it is a bad answer.
+MAX_MINOR_UNITS = 10**18
 
 
 class MoneyError(ValueError):
@@ -46,6 +52,8 @@ class Money:
     def __post_init__(self) -> None:
         if isinstance(self.amount_minor, bool) or not isinstance(self.amount_minor, int):
             raise MoneyError(f"minor units must be an int, got {self.amount_minor!r}")
+        if abs(self.amount_minor) > MAX_MINOR_UNITS:
+            raise MoneyError("amount is too large to be real")
         object.__setattr__(self, "currency", normalise_currency(self.currency))
 
     @classmethod
@@ -61,7 +69,12 @@ class Money:
         if not dec.is_finite():
             raise MoneyError(f"not a finite amount: {value!r}")
         places = exponent(currency)
-        minor = (dec.scaleb(places)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        if dec.adjusted() > 18:
+            raise MoneyError("amount is too large to be real")
+        try:
+            minor = (dec.scaleb(places)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        except InvalidOperation as exc:
+            raise MoneyError(f"amount can't be represented: {value!r}") from exc
         return cls(int(minor), currency)
 
     @classmethod
@@ -111,3 +124,16 @@ def sum_in(currency: str, amounts: Iterable[Money]) -> Money:
         if amount.currency == acc.currency:
             acc = acc + amount
     return acc
+
+
+def totals(amounts: Iterable[Money]) -> dict[str, Money]:
+    """One total per currency, in currency-code order; amounts of different currencies never mix."""
+    acc: dict[str, Money] = {}
+    for amount in amounts:
+        acc[amount.currency] = acc[amount.currency] + amount if amount.currency in acc else amount
+    return dict(sorted(acc.items()))
+
+
+def format_totals(amounts: Iterable[Money], joiner: str = " and ") -> str:
+    """"$40.00" or "$5.00 and €5.00": a total per currency, never summed across them."""
+    return joiner.join(total.format() for total in totals(amounts).values())

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 from . import flags as flagrules
 from .headline import compose_headline
+from .ledger import Balances, Books, balances, build
 from .model import (
-    ErpCreditMemo,
-    ErpCustomerRefund,
     ErpFacts,
-    ErpReturnAuthorization,
+    Facts,
     OrderRef,
-    PortalFacts,
     PortalReturn,
-    PosFacts,
-    ProcessorFacts,
-    ProcessorRefund,
     RefundState,
-    ReturnState,
     SourceName,
     SourceResults,
+    StoreReturn,
 )
-from .money import sum_in
+from .money import Money
 from .record import (
     ErpConfirmation,
+    Flag,
     InventoryLine,
     MergedRefund,
     MergedReturn,
@@ -33,42 +29,9 @@ from .record import (
     RefundEligibility,
     TimelineEvent,
 )
+from .returns import merge_returns
 from .settings import ReconcileSettings
-from .states import LIVE_REFUND_STATES, TERMINAL_RETURN_STATES
-
-# How far along a return is; used to pick the most advanced state any source reports.
-_PROGRESS = {
-    ReturnState.REQUESTED: 0,
-    ReturnState.AUTHORIZED: 1,
-    ReturnState.IN_TRANSIT: 2,
-    ReturnState.PARTIALLY_RECEIVED: 3,
-    ReturnState.RECEIVED: 4,
-    ReturnState.CLOSED: 5,
-}
-
-
-@dataclass(frozen=True)
-class Facts:
-    """The facts of the sources that answered (None for a source that did not)."""
-
-    portal: PortalFacts | None
-    processor: ProcessorFacts | None
-    erp: ErpFacts | None
-    pos: PosFacts | None
-
-    @classmethod
-    def from_results(cls, order: OrderRef, results: SourceResults) -> Facts:
-        def pick(result, empty):
-            if not result.report.status.answered:
-                return None
-            return result.facts if result.facts is not None else empty
-
-        return cls(
-            portal=pick(results.portal, PortalFacts(order.name)),
-            processor=pick(results.processor, ProcessorFacts(order.name)),
-            erp=pick(results.erp, ErpFacts(order.name)),
-            pos=pick(results.pos, PosFacts(order.name)),
-        )
+from .states import TERMINAL_RETURN_STATES
 
 
 def reconcile(
@@ -79,68 +42,100 @@ def reconcile(
 ) -> OrderTruth:
     """Build the merged record for `order` from each source's result, as of `now`."""
     settings = settings or ReconcileSettings()
-    facts = Facts.from_results(order, results)
-    currency = _order_currency(facts)
-    returns = _merge_returns(facts)
-    refunds = _merge_refunds(facts, returns, settings)
-    payments = facts.processor.payments if facts.processor else ()
-    disputes = facts.processor.disputes if facts.processor else ()
+    facts = canonical(Facts.from_results(order, results))
+    reports = results.reports()
+    currency = order_currency(facts)
+    returns = merge_returns(facts)
+    books = build(facts, returns, reports, settings)
+    sums = balances(books, facts, currency) if currency else None
     found = any(
         f is not None and f.found for f in (facts.portal, facts.processor, facts.erp, facts.pos)
     )
     ctx = flagrules.Context(
-        order=order,
-        now=now,
-        settings=settings,
-        facts=facts,
-        reports=results.reports(),
-        currency=currency,
-        returns=returns,
-        refunds=refunds,
+        order=order, now=now, settings=settings, facts=facts, reports=reports,
+        currency=currency, returns=returns, refunds=books.refunds, books=books, balances=sums,
     )
     flags = flagrules.evaluate(ctx)
-    eligibility = _eligibility(facts, currency, flags)
-    inventory = _inventory(facts, returns)
-    erp = _erp_confirmation(facts, returns, refunds)
-    timeline = _timeline(facts)
-    status = _order_status(found, facts, returns, refunds, eligibility)
-    headline = compose_headline(
-        order=order,
-        now=now,
-        found=found,
-        reports=results.reports(),
-        returns=returns,
-        refunds=refunds,
-        payments=payments,
-    )
+    eligibility = _eligibility(facts, books, sums, flags)
+    disputes = facts.processor.disputes if facts.processor else ()
+    headline = compose_headline(order=order, now=now, settings=settings, found=found,
+                                reports=reports, returns=returns, books=books, disputes=disputes)
     return OrderTruth(
         order_number=order.number,
         order_name=order.name,
         generated_at=now,
         found=found,
         currency=currency,
-        order_status=status,
-        headline=headline,
+        order_status=_order_status(found, facts, returns, books.refunds, sums),
+        headline=headline.text,
+        headline_meanings=tuple(m.value for m in headline.meanings),
         eligibility=eligibility,
-        payments=payments,
+        payments=books.payments,
         disputes=disputes,
         returns=returns,
-        refunds=refunds,
-        inventory=inventory,
-        erp=erp,
-        timeline=timeline,
-        sources=results.reports(),
+        refunds=books.refunds,
+        inventory=_inventory(facts, returns),
+        erp=_erp_confirmation(facts, returns, books.refunds),
+        timeline=_timeline(facts, settings),
+        sources=reports,
         flags=flags,
+        ledger=books.entries,
     )
 
 
-# ---------------------------------------------------------------- helpers
+# ---------------------------------------------------------------- canonical order
 
 
-def _order_currency(facts: Facts) -> str | None:
-    """The currency the customer paid in: processor first, then ERP, portal, POS."""
+def _by_time(items, key):
+    return tuple(sorted(items, key=lambda x: (x.created_at, getattr(x, key))))
+
+
+def canonical(facts: Facts) -> Facts:
+    """Every list sorted by time then id, so no result depends on a vendor's list order."""
+    portal = facts.portal and replace(facts.portal, returns=tuple(
+        _portal_return(r) for r in _by_time(facts.portal.returns, "return_id")))
+    processor = facts.processor and replace(
+        facts.processor,
+        payments=_by_time(facts.processor.payments, "payment_id"),
+        refunds=_by_time(facts.processor.refunds, "refund_id"),
+        disputes=_by_time(facts.processor.disputes, "dispute_id"))
+    erp = facts.erp and _erp(facts.erp)
+    pos = facts.pos and replace(
+        facts.pos,
+        store_returns=tuple(_store_return(s) for s in _by_time(facts.pos.store_returns,
+                                                                "refund_id")),
+        transactions=_by_time(facts.pos.transactions, "transaction_id"))
+    return Facts(portal=portal, processor=processor, erp=erp, pos=pos)
+
+
+def _portal_return(r: PortalReturn) -> PortalReturn:
+    return replace(r, lines=tuple(sorted(r.lines, key=lambda ln: (ln.sku, ln.quantity))),
+                   refunds=tuple(sorted(r.refunds, key=lambda x: (
+                       x.provider_refund_id or "", x.amount.currency, x.amount.amount_minor))))
+
+
+def _store_return(s: StoreReturn) -> StoreReturn:
+    return replace(s, lines=tuple(sorted(s.lines, key=lambda ln: (ln.sku, ln.location or ""))))
+
+
+def _erp(erp: ErpFacts) -> ErpFacts:
+    return replace(
+        erp,
+        sales=_by_time(erp.sales, "internal_id"),
+        return_authorizations=_by_time(erp.return_authorizations, "internal_id"),
+        item_receipts=tuple(replace(r, lines=tuple(sorted(r.lines, key=lambda ln: (
+            ln.sku, ln.location or "")))) for r in _by_time(erp.item_receipts, "internal_id")),
+        credit_memos=_by_time(erp.credit_memos, "internal_id"),
+        customer_refunds=_by_time(erp.customer_refunds, "internal_id"),
+    )
+
+
+def order_currency(facts: Facts) -> str | None:
+    """The currency the customer paid in: the earliest payment's, else the sale's, portal's, shop's."""
     if facts.processor and facts.processor.payments:
         return facts.processor.payments[0].amount.currency
+    if facts.pos and facts.pos.currency:
+        return facts.pos.currency
     if facts.erp and facts.erp.sales_order:
         return facts.erp.sales_order.total.currency
     if facts.portal:
@@ -149,285 +144,53 @@ def _order_currency(facts: Facts) -> str | None:
                 return ret.total.currency
         if facts.portal.currency:
             return facts.portal.currency
-    if facts.pos and facts.pos.currency:
-        return facts.pos.currency
     return None
 
 
-def _combined_state(
-    portal: PortalReturn | None, ra: ErpReturnAuthorization | None, received: bool
-) -> ReturnState:
-    """The most advanced state any source reports; a lone cancellation wins only if alone."""
-    candidates = [s for s in (portal and portal.state, ra and ra.state) if s is not None]
-    if received:
-        candidates.append(ReturnState.RECEIVED)
-    progress = [s for s in candidates if s in _PROGRESS]
-    if progress:
-        best = max(progress, key=_PROGRESS.__getitem__)
-        # A portal that closed a return the ERP still has open: the ERP is the laggard,
-        # but the goods' position is what the ERP says; keep the most advanced.
-        return best
-    return candidates[0] if candidates else ReturnState.REQUESTED
+# ---------------------------------------------------------------- eligibility
 
 
-def _merge_returns(facts: Facts) -> tuple[MergedReturn, ...]:
-    """Pair portal returns with ERP RAs (by the RA's portal id), then add store returns."""
-    portal_returns = list(facts.portal.returns) if facts.portal else []
-    erp = facts.erp
-    ras = list(erp.return_authorizations) if erp else []
-    by_portal_id = {ra.portal_return_id: ra for ra in ras if ra.portal_return_id}
-    matched: dict[str, ErpReturnAuthorization] = {}
-    for ret in portal_returns:
-        ra = by_portal_id.get(ret.return_id)
-        if ra is not None:
-            matched[ret.return_id] = ra
-    # Fallback for ERPs that don't carry the portal id: one unlinked RA, one unlinked RMA.
-    unmatched_portal = [r for r in portal_returns if r.return_id not in matched]
-    unlinked_ras = [
-        ra for ra in ras if ra not in matched.values() and not ra.portal_return_id
-    ]
-    if len(unmatched_portal) == 1 and len(unlinked_ras) == 1:
-        matched[unmatched_portal[0].return_id] = unlinked_ras[0]
-
-    merged: list[MergedReturn] = []
-    used_ras: set[str] = set()
-    for ret in portal_returns:
-        ra = matched.get(ret.return_id)
-        merged.append(_merged_return(ret.return_id, "mail", ret, ra, erp))
-        if ra is not None:
-            used_ras.add(ra.internal_id)
-    for ra in ras:
-        if ra.internal_id not in used_ras:
-            merged.append(_merged_return(ra.tran_id, "erp", None, ra, erp))
-    if facts.pos:
-        for store in facts.pos.store_returns:
-            merged.append(
-                MergedReturn(
-                    key=store.refund_id,
-                    state=ReturnState.RECEIVED,
-                    channel="store",
-                    store_return=store,
-                )
-            )
-    return tuple(merged)
-
-
-def _merged_return(
-    key: str,
-    channel: str,
-    portal: PortalReturn | None,
-    ra: ErpReturnAuthorization | None,
-    erp: ErpFacts | None,
-) -> MergedReturn:
-    ra_id = ra.internal_id if ra else None
-    receipts = tuple(r for r in erp.item_receipts if r.created_from == ra_id) if erp and ra else ()
-    memos = tuple(m for m in erp.credit_memos if m.created_from == ra_id) if erp and ra else ()
-    return MergedReturn(
-        key=key,
-        state=_combined_state(portal, ra, bool(receipts)),
-        channel=channel,
-        portal=portal,
-        erp_ra=ra,
-        receipts=receipts,
-        credit_memos=memos,
-    )
-
-
-def _return_key_for_memo(memo: ErpCreditMemo, returns: tuple[MergedReturn, ...]) -> str | None:
-    for ret in returns:
-        if memo in ret.credit_memos:
-            return ret.key
-    return None
-
-
-def _merge_refunds(
-    facts: Facts, returns: tuple[MergedReturn, ...], settings: ReconcileSettings
-) -> tuple[MergedRefund, ...]:
-    """Pair processor refunds with ERP credit memos / customer refunds.
-
-    Join order: the refund's metadata (erp_refund_id, or the ERP refund quoting the re_ id),
-    then same amount within the match window; never on amount alone without a window.
-    """
-    processor_refunds = list(facts.processor.refunds) if facts.processor else []
-    memos = list(facts.erp.credit_memos) if facts.erp else []
-    erp_refunds = list(facts.erp.customer_refunds) if facts.erp else []
-    memo_by_id = {m.internal_id: m for m in memos}
-    memo_by_tran = {m.tran_id: m for m in memos}
-    cref_by_tran = {c.tran_id: c for c in erp_refunds}
-    cref_by_re = {c.processor_refund_id: c for c in erp_refunds if c.processor_refund_id}
-
-    used_memos: set[str] = set()
-    used_crefs: set[str] = set()
-    pairs: list[tuple[ProcessorRefund, ErpCustomerRefund | None, ErpCreditMemo | None]] = []
-
-    def memo_for(cref: ErpCustomerRefund | None) -> ErpCreditMemo | None:
-        return memo_by_id.get(cref.applied_to) if cref and cref.applied_to else None
-
-    def cref_for(memo: ErpCreditMemo) -> ErpCustomerRefund | None:
-        return next(
-            (c for c in erp_refunds if c.applied_to == memo.internal_id and c.internal_id
-             not in used_crefs),
-            None,
-        )
-
-    def claim(ref: ProcessorRefund, cref: ErpCustomerRefund | None,
-              memo: ErpCreditMemo | None) -> None:
-        memo = memo or memo_for(cref)
-        if memo is not None and memo.internal_id in used_memos:
-            memo = None
-        if cref is None and memo is not None:
-            cref = cref_for(memo)
-        pairs.append((ref, cref, memo))
-        if cref:
-            used_crefs.add(cref.internal_id)
-        if memo:
-            used_memos.add(memo.internal_id)
-
-    # Pass 1a: the ERP refund quotes the processor's refund id — the strongest link.
-    rest: list[ProcessorRefund] = []
-    for ref in processor_refunds:
-        cref = cref_by_re.get(ref.refund_id)
-        if cref is not None and cref.internal_id not in used_crefs:
-            claim(ref, cref, None)
-        else:
-            rest.append(ref)
-    # Pass 1b: the processor refund's metadata names the ERP document.
-    pending: list[ProcessorRefund] = []
-    for ref in rest:
-        cref = cref_by_tran.get(ref.erp_refund_id or "")
-        memo = memo_by_tran.get(ref.erp_refund_id or "")
-        if cref is not None and cref.internal_id in used_crefs:
-            cref = None
-        if memo is not None and memo.internal_id in used_memos:
-            memo = None
-        if cref is None and memo is None:
-            pending.append(ref)
-        else:
-            claim(ref, cref, memo)
-
-    # Pass 2: same amount within the window, live refunds first.
-    window = settings.refund_match_window
-    for ref in sorted(pending, key=lambda r: r.state not in LIVE_REFUND_STATES):
-        cref = next(
-            (
-                c for c in erp_refunds
-                if c.internal_id not in used_crefs and c.amount == ref.amount
-                and abs(c.created_at - ref.created_at) <= window
-            ),
-            None,
-        )
-        memo = None
-        if cref is None:
-            memo = next(
-                (
-                    m for m in memos
-                    if m.internal_id not in used_memos and m.amount == ref.amount
-                    and abs(m.created_at - ref.created_at) <= window
-                ),
-                None,
-            )
-        claim(ref, cref, memo)
-
-    # Pass 3: partial refunds for one return that together make up one ERP credit memo.
-    pairs = _pair_partials(pairs, memos, used_memos, returns)
-
-    merged: list[MergedRefund] = []
-    for ref, cref, memo in pairs:
-        return_key = ref.return_key or (memo and _return_key_for_memo(memo, returns))
-        merged.append(
-            MergedRefund(
-                key=ref.refund_id,
-                amount=ref.amount,
-                state=ref.state,
-                created_at=ref.created_at,
-                processor=ref,
-                erp_refund=cref,
-                erp_credit_memo=memo,
-                return_key=return_key or None,
-            )
-        )
-    # ERP-only refunds: paid out per the ERP (customer refund) or approved (credit memo).
-    paired_memos = set(used_memos)
-    for cref in erp_refunds:
-        if cref.internal_id in used_crefs:
-            continue
-        memo = memo_for(cref)
-        if memo is not None and memo.internal_id in paired_memos:
-            # One more payout of a credit memo already paired with a processor refund
-            # (a memo paid in instalments): part of that refund, not a refund of its own.
-            continue
-        if memo:
-            used_memos.add(memo.internal_id)
-        merged.append(_erp_only(cref, memo, returns))
-    for memo in memos:
-        if memo.internal_id not in used_memos:
-            merged.append(_erp_only(None, memo, returns))
-    merged.sort(key=lambda r: r.created_at)
-    return tuple(merged)
-
-
-def _erp_only(cref: ErpCustomerRefund | None, memo: ErpCreditMemo | None,
-              returns: tuple[MergedReturn, ...]) -> MergedRefund:
-    """A refund only the ERP knows: paid out (customer refund) or approved (credit memo)."""
-    doc = cref or memo
-    assert doc is not None
-    return MergedRefund(key=doc.tran_id, amount=doc.amount, state=RefundState.APPROVED_IN_ERP,
-                        created_at=doc.created_at, erp_refund=cref, erp_credit_memo=memo,
-                        return_key=memo and _return_key_for_memo(memo, returns))
-
-
-def _pair_partials(pairs, memos, used_memos, returns):
-    """Link unpaired processor refunds of one return to a credit memo equal to their sum."""
-    by_key: dict[str, list[int]] = {}
-    for i, (ref, cref, memo) in enumerate(pairs):
-        if cref is None and memo is None and ref.return_key and ref.state in LIVE_REFUND_STATES:
-            by_key.setdefault(ref.return_key, []).append(i)
-    pairs = list(pairs)
-    for key, idxs in by_key.items():
-        if len(idxs) < 2:
-            continue
-        parts = [pairs[i][0].amount for i in idxs]
-        if len({m.currency for m in parts}) != 1:
-            continue
-        total = sum_in(parts[0].currency, parts)
-        memo = next((m for m in memos if m.internal_id not in used_memos and m.amount == total
-                     and _return_key_for_memo(m, returns) in (key, None)), None)
-        if memo is None:
-            continue
-        used_memos.add(memo.internal_id)
-        for i in idxs:
-            pairs[i] = (pairs[i][0], None, memo)
-    return pairs
-
-
-def _eligibility(facts: Facts, currency: str | None, flags) -> RefundEligibility:
-    """Refundable remaining = captured − succeeded − pending refunds, at the processor."""
+def _eligibility(facts: Facts, books: Books, sums: Balances | None,
+                 flags: tuple[Flag, ...]) -> RefundEligibility:
+    """Refundable to the original payment: what it took, less everything given back any way."""
     if facts.processor is None:
         return RefundEligibility(None, None, None, None, False,
                                  "The payment processor did not answer; refund amount unknown.")
-    if not facts.processor.payments or currency is None:
+    if not facts.processor.payments or sums is None or sums.processor is None:
         return RefundEligibility(None, None, None, None, False,
                                  "No payment for this order at the payment processor.")
-    captured = sum_in(currency, (p.amount_captured for p in facts.processor.payments))
-    refunded = sum_in(currency, (r.amount for r in facts.processor.refunds
-                                 if r.state is RefundState.SUCCEEDED))
-    pending = sum_in(currency, (r.amount for r in facts.processor.refunds
-                                if r.state in (RefundState.PENDING, RefundState.REQUIRES_ACTION)))
-    remaining = captured - refunded - pending
-    blocking = {f.code for f in flags} & flagrules.BLOCKS_REFUNDS
+    card = sums.processor
+    zero = Money.zero(card.captured.currency)
+    remaining = max(zero, min(card.refundable, sums.order_remaining))
+    common = dict(order_captured=sums.order_captured, order_given_back=sums.order_given_back,
+                  order_remaining=sums.order_remaining, chargebacks=sums.chargebacks,
+                  tenders=sums.tenders)
+
+    def answer(eligible: bool, reason: str) -> RefundEligibility:
+        return RefundEligibility(card.captured, sums.refunded, sums.pending, remaining,
+                                 eligible, reason, **common)
+
     if any(d.is_open for d in facts.processor.disputes):
-        return RefundEligibility(captured, refunded, pending, remaining, False,
-                                 "A dispute is open on this payment; refunding now may pay "
-                                 "the customer twice.")
+        return answer(False, "A dispute is open on this payment; refunding now may pay the "
+                             "customer twice.")
+    blocking = {f.code for f in flags} & flagrules.BLOCKS_REFUNDS
     if blocking:
-        names = ", ".join(sorted(c.value.lower().replace("_", " ") for c in blocking))
-        return RefundEligibility(captured, refunded, pending, remaining, False,
-                                 f"Refunds are on hold until the {names} is resolved.")
+        names = " and ".join(sorted(c.value.lower().replace("_", " ") for c in blocking))
+        return answer(False, f"Refunds are on hold until the {names} is resolved.")
+    other = sums.order_given_back - sums.refunded - sums.pending - sums.chargebacks
+    elsewhere = (f" {other.format()} already went back another way (store credit, cash, "
+                 "gift card or an exchange)." if other.amount_minor > 0 else "")
+    label = card.label or "the original payment"
     if remaining.amount_minor <= 0:
-        return RefundEligibility(captured, refunded, pending, remaining, False,
-                                 "Everything captured has already been refunded.")
-    return RefundEligibility(captured, refunded, pending, remaining, True,
-                             f"Up to {remaining.format()} can still be refunded.")
+        if card.refundable.amount_minor <= 0 < sums.order_remaining.amount_minor:
+            return answer(False, f"{label[0].upper()}{label[1:]} has been refunded in full; "
+                                 f"{sums.order_remaining.format()} paid another way can only go "
+                                 "back to that tender.")
+        return answer(False, "Everything paid has already gone back to the customer." + elsewhere)
+    return answer(True, f"Up to {remaining.format()} can still be refunded to {label}." + elsewhere)
+
+
+# ---------------------------------------------------------------- sections
 
 
 def _inventory(facts: Facts, returns: tuple[MergedReturn, ...]) -> tuple[InventoryLine, ...]:
@@ -459,7 +222,8 @@ def _inventory(facts: Facts, returns: tuple[MergedReturn, ...]) -> tuple[Invento
     return tuple(lines)
 
 
-def _inv_line(sku, qty, channel, location, got, erp_known) -> InventoryLine:
+def _inv_line(sku: str, qty: int, channel: str, location: str | None, got: int,
+              erp_known: bool) -> InventoryLine:
     if not erp_known:
         status = "unknown"
     elif got >= qty:
@@ -473,15 +237,14 @@ def _same_location(a: str | None, b: str | None) -> bool:
     return (a or "").strip().casefold() == (b or "").strip().casefold()
 
 
-def _erp_confirmation(
-    facts: Facts, returns: tuple[MergedReturn, ...], refunds: tuple[MergedRefund, ...]
-) -> ErpConfirmation:
+def _erp_confirmation(facts: Facts, returns: tuple[MergedReturn, ...],
+                      refunds: tuple[MergedRefund, ...]) -> ErpConfirmation:
     erp = facts.erp
     if erp is None:
         return ErpConfirmation(None, (), (), (), (), "unknown")
-    so = erp.sales_order.tran_id if erp.sales_order else None
+    sale = erp.sales_order
     doc = ErpConfirmation(
-        sales_order=so,
+        sales_order=sale.tran_id if sale else None,
         return_authorizations=tuple(ra.tran_id for ra in erp.return_authorizations),
         item_receipts=tuple(r.tran_id for r in erp.item_receipts),
         credit_memos=tuple(m.tran_id for m in erp.credit_memos),
@@ -491,16 +254,12 @@ def _erp_confirmation(
     if not erp.found:
         return doc
     returns_ok = all(r.erp_ra is not None for r in returns if r.channel == "mail")
-    refunds_ok = all(
-        r.erp_refund is not None or r.erp_credit_memo is not None
-        for r in refunds
-        if r.processor is not None and r.state is RefundState.SUCCEEDED
-    )
-    status = "confirmed" if returns_ok and refunds_ok else "partial"
-    return replace(doc, status=status)
+    refunds_ok = all(r.erp_documents for r in refunds
+                     if r.processor is not None and r.state is RefundState.SUCCEEDED)
+    return replace(doc, status="confirmed" if returns_ok and refunds_ok else "partial")
 
 
-def _timeline(facts: Facts) -> tuple[TimelineEvent, ...]:
+def _timeline(facts: Facts, settings: ReconcileSettings) -> tuple[TimelineEvent, ...]:
     """Every dated event across the sources, oldest first."""
     ev: list[TimelineEvent] = []
     P, S, E, POS = SourceName.PORTAL, SourceName.PROCESSOR, SourceName.ERP, SourceName.POS
@@ -522,9 +281,10 @@ def _timeline(facts: Facts) -> tuple[TimelineEvent, ...]:
                                     f"{'s' if units != 1 else ''}), now {ret.state_raw}"))
     if facts.erp:
         erp = facts.erp
-        if erp.sales_order:
-            ev.append(TimelineEvent(erp.sales_order.created_at, E,
-                                    f"Sales order {erp.sales_order.tran_id} created"))
+        for sale in erp.sales:
+            ev.append(TimelineEvent(sale.created_at, E,
+                                    f"{sale.kind.value.replace('_', ' ').capitalize()} "
+                                    f"{sale.tran_id} created"))
         for ra in erp.return_authorizations:
             ev.append(TimelineEvent(ra.created_at, E,
                                     f"Return authorization {ra.tran_id} ({ra.state.value.lower()})"))
@@ -537,26 +297,35 @@ def _timeline(facts: Facts) -> tuple[TimelineEvent, ...]:
                                     f"Credit memo {memo.tran_id} {memo.amount.format()}"))
         for cref in erp.customer_refunds:
             ev.append(TimelineEvent(cref.created_at, E,
-                                    f"Customer refund {cref.tran_id} {cref.amount.format()}"))
+                                    f"Refund {cref.tran_id} {cref.amount.format()}"
+                                    + (f" ({cref.tender.value.replace('_', ' ')})"
+                                       if cref.tender.value != "unknown" else "")))
     if facts.pos:
         for store in facts.pos.store_returns:
             units = sum(ln.quantity for ln in store.lines)
             ev.append(TimelineEvent(store.created_at, POS,
                                     f"Store return of {units} item{'s' if units != 1 else ''}"
                                     + (f" at {store.location}" if store.location else "")))
-    ev.sort(key=lambda e: e.at)
+        for t in facts.pos.transactions:
+            if t.kind.value == "refund":
+                ev.append(TimelineEvent(t.created_at, POS,
+                                        f"Refund {t.amount.format()} to "
+                                        f"{t.tender.value.replace('_', ' ')} ({t.status.value})"))
+    ev.sort(key=lambda e: (e.at, e.source.value, e.text))
     return tuple(ev)
 
 
-def _order_status(found, facts, returns, refunds, eligibility: RefundEligibility) -> str:
+def _order_status(found: bool, facts: Facts, returns: tuple[MergedReturn, ...],
+                  refunds: tuple[MergedRefund, ...], sums: Balances | None) -> str:
     if not found:
         return "not_found"
     if facts.processor and any(d.is_open for d in facts.processor.disputes):
         return "disputed"
-    if eligibility.captured is not None and eligibility.refunded is not None:
-        if eligibility.refunded.amount_minor > 0:
-            if eligibility.refunded.amount_minor >= eligibility.captured.amount_minor:
-                return "refunded"
+    if sums is not None:
+        settled = (sums.order_given_back - sums.pending).amount_minor
+        if settled >= sums.order_captured.amount_minor > 0:
+            return "refunded"
+        if settled > 0:
             return "partially_refunded"
     if any(r.state not in TERMINAL_RETURN_STATES and r.channel != "store" for r in returns):
         return "return_in_progress"

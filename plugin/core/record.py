@@ -16,10 +16,12 @@ from .model import (
     PortalReturn,
     ProcessorRefund,
     RefundState,
+    ReturnOutcome,
     ReturnState,
     SourceName,
     SourceReport,
     StoreReturn,
+    Tender,
 )
 from .money import Money
 
@@ -53,6 +55,8 @@ class FlagCode(StrEnum):
     DISPUTE_WITH_REFUND = "DISPUTE_WITH_REFUND"
     RECEIVED_NOT_REFUNDED = "RECEIVED_NOT_REFUNDED"
     RETURN_STATE_DIVERGENCE = "RETURN_STATE_DIVERGENCE"
+    ORDER_NOT_IN_ERP = "ORDER_NOT_IN_ERP"
+    PORTAL_REFUND_NOT_AT_PROCESSOR = "PORTAL_REFUND_NOT_AT_PROCESSOR"
     SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
 
 
@@ -90,13 +94,17 @@ class MergedReturn:
     """One return seen across the portal, the ERP and the store."""
 
     key: str
-    state: ReturnState
-    channel: str
+    state: ReturnState  # what the customer is told (a terminal portal state wins)
+    channel: str  # "mail" | "erp" | "store"
     portal: PortalReturn | None = None
     erp_ra: ErpReturnAuthorization | None = None
     receipts: tuple[ErpItemReceipt, ...] = ()
     credit_memos: tuple[ErpCreditMemo, ...] = ()
     store_return: StoreReturn | None = None
+    outcome: ReturnOutcome = ReturnOutcome.UNKNOWN
+    authorized_quantity: int | None = None
+    received_quantity: int | None = None  # None: nobody says
+    received_at: datetime | None = None
 
     @property
     def created_at(self) -> datetime | None:
@@ -108,21 +116,78 @@ class MergedReturn:
 
 @dataclass(frozen=True)
 class MergedRefund:
-    """One refund seen across the processor and the ERP."""
+    """One refund at the processor with the ERP documents that book it (or an ERP-only one)."""
 
     key: str
     amount: Money
     state: RefundState
     created_at: datetime
     processor: ProcessorRefund | None = None
-    erp_refund: ErpCustomerRefund | None = None
-    erp_credit_memo: ErpCreditMemo | None = None
+    erp_refunds: tuple[ErpCustomerRefund, ...] = ()
+    erp_credit_memos: tuple[ErpCreditMemo, ...] = ()
     return_key: str | None = None
+    match: str | None = None  # how the ERP side was paired: "id", "retry", "sum", "amount"
+    retry_of: str | None = None  # a failed attempt this refund retried
+
+    @property
+    def erp_refund(self) -> ErpCustomerRefund | None:
+        return self.erp_refunds[0] if self.erp_refunds else None
+
+    @property
+    def erp_credit_memo(self) -> ErpCreditMemo | None:
+        return self.erp_credit_memos[0] if self.erp_credit_memos else None
+
+    @property
+    def erp_documents(self) -> tuple[str, ...]:
+        return tuple(d.tran_id for d in (*self.erp_credit_memos, *self.erp_refunds))
+
+
+class MoneyOutKind(StrEnum):
+    """Every way value goes back to a customer, whichever system recorded it."""
+
+    REFUND = "refund"  # at the payment processor
+    STORE_REFUND = "store_refund"  # at the till or by the shop (cash, card present, gift card)
+    STORE_CREDIT = "store_credit"  # store credit or a gift card issued
+    EXCHANGE = "exchange"  # a replacement order: no money
+    CHARGEBACK = "chargeback"  # a lost or accepted dispute: money out through the bank
+    ERP_REFUND = "erp_refund"  # a customer refund / cash refund in the ERP
+    ERP_CREDIT_MEMO = "erp_credit_memo"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One movement of value back to the customer (or a booking that confirms one)."""
+
+    key: str
+    kind: MoneyOutKind
+    source: SourceName
+    amount: Money | None
+    tender: Tender
+    destination: str  # plain words: "Visa ending 4242", "cash at Brooklyn Store", "store credit"
+    state: str  # succeeded, pending, requires_action, failed, canceled, unknown, lost, open, …
+    at: datetime
+    counted: bool  # counts toward what was given back (bookings of another entry don't)
+    return_key: str | None = None
+    payment_id: str | None = None
+    confirms: tuple[str, ...] = ()  # for a booking: the entries it books
+    amount_shop: Money | None = None
+
+
+@dataclass(frozen=True)
+class TenderBalance:
+    """What one tender took and what went back to it."""
+
+    tender: Tender
+    label: str | None
+    captured: Money
+    paid_back: Money  # refunds succeeded or on their way
+    chargebacks: Money  # lost disputes
+    refundable: Money
 
 
 @dataclass(frozen=True)
 class RefundEligibility:
-    """How much can still be refunded, and whether an agent should."""
+    """How much can still be refunded to the original payment, and whether an agent should."""
 
     captured: Money | None
     refunded: Money | None
@@ -130,6 +195,12 @@ class RefundEligibility:
     remaining: Money | None
     eligible: bool
     reason: str
+    # Across every tender and way of paying back, in the order's currency.
+    order_captured: Money | None = None
+    order_given_back: Money | None = None
+    order_remaining: Money | None = None
+    chargebacks: Money | None = None
+    tenders: tuple[TenderBalance, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,7 +239,7 @@ class OrderTruth:
     order_status: str
     headline: str
     eligibility: RefundEligibility
-    payments: tuple[Payment, ...]
+    payments: tuple[Payment, ...]  # every tender: processor payments, then the shop's others
     disputes: tuple[Dispute, ...]
     returns: tuple[MergedReturn, ...]
     refunds: tuple[MergedRefund, ...]
@@ -177,12 +248,14 @@ class OrderTruth:
     timeline: tuple[TimelineEvent, ...]
     sources: dict[SourceName, SourceReport]
     flags: tuple[Flag, ...] = field(default=())
+    ledger: tuple[LedgerEntry, ...] = ()
+    headline_meanings: tuple[str, ...] = ()
 
     @property
     def partial(self) -> bool:
         """True when at least one configured source did not answer."""
         return any(
-            not r.status.answered and r.status != "not_configured"
+            not r.status.answered and r.status.in_use
             for r in self.sources.values()
         )
 
@@ -206,5 +279,7 @@ FLAG_TITLES: dict[FlagCode, str] = {
     FlagCode.DISPUTE_WITH_REFUND: "Dispute on a refunded order",
     FlagCode.RECEIVED_NOT_REFUNDED: "Received, not refunded",
     FlagCode.RETURN_STATE_DIVERGENCE: "Return state differs",
+    FlagCode.ORDER_NOT_IN_ERP: "Order not in ERP",
+    FlagCode.PORTAL_REFUND_NOT_AT_PROCESSOR: "Portal refund not at processor",
     FlagCode.SOURCE_UNAVAILABLE: "Source unavailable",
 }

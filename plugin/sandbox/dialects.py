@@ -77,10 +77,19 @@ def loop_return(
     labels: Sequence[JSON] = (),
     refunds: Sequence[JSON] = (),
     outcome: str | None = None,
+    exchange_order: str | None = None,
+    exchange_value: Money | None = None,
+    gift_card: Money | None = None,
+    flat_label: bool = False,
 ) -> JSON:
-    """A return as GET /api/v1/warehouse/return/details answers it."""
+    """A return as GET /api/v1/warehouse/return/details answers it.
+
+    With `flat_label` the label comes as the flat carrier / tracking_number / label_status
+    fields the list endpoint documents, rather than a `labels[]` array.
+    """
     refunded = sum(Money.from_decimal(r["amount"], r["currency"]).amount_minor for r in refunds)
-    return {
+    zero = decimal_string(Money.zero(total.currency))
+    body: JSON = {
         "id": return_id,
         "state": state,
         "created_at": _utc(created).isoformat(timespec="seconds"),
@@ -93,15 +102,33 @@ def loop_return(
         "return_total": decimal_string(total),
         "refund": decimal_string(Money(refunded, total.currency)),
         "outcome": outcome,
+        "exchange_order_name": exchange_order,
+        "exchange_order_id": (shopify_order_id(exchange_order.removeprefix("#"))
+                              if exchange_order and exchange_order[1:].isdigit() else None),
+        "exchange_total": decimal_string(exchange_value) if exchange_value else zero,
+        "exchange_credit_total": decimal_string(exchange_value) if exchange_value else zero,
+        "gift_card": decimal_string(gift_card) if gift_card else zero,
+        "gift_card_order_name": f"#GC-{order_number}" if gift_card else None,
         "line_items": list(lines),
-        "labels": list(labels),
         "refunds": list(refunds),
     }
+    if flat_label and labels:
+        last = labels[-1]
+        body.update(carrier=last["carrier"], tracking_number=last["tracking_number"],
+                    label_status=last["status"], label_url=last["url"])
+    else:
+        body["labels"] = list(labels)
+    return body
 
 
 def loop_error(message: str) -> JSON:
     """Loop's (Laravel's) error body."""
     return {"message": message}
+
+
+def loop_no_return() -> JSON:
+    """What return details answers, with HTTP 200, when nothing matches (public clients)."""
+    return {"error": {"message": "No return found with this ID."}}
 
 
 # ---------------------------------------------------------------- Stripe
@@ -132,6 +159,38 @@ def stripe_payment_intent(pi_id: str, amount: Money, created: datetime, order_nu
     }
 
 
+def card_method(brand: str = "visa", last4: str = "4242", wallet: str | None = None) -> JSON:
+    """A charge's payment_method_details for a card (optionally inside a wallet)."""
+    card: JSON = {"brand": brand, "country": "US", "exp_month": 8, "exp_year": 2029,
+                  "funding": "credit", "last4": last4, "network": brand, "wallet": None}
+    if wallet:
+        card["wallet"] = {"type": wallet, wallet: {}, "dynamic_last4": "0001"}
+    return {"type": "card", "card": card}
+
+
+def klarna_method() -> JSON:
+    """payment_method_details for Klarna."""
+    return {"type": "klarna", "klarna": {"payment_method_category": "pay_later",
+                                         "preferred_locale": "en-US"}}
+
+
+def stripe_charge(payment_intent: JSON, method: JSON | None = None) -> JSON:
+    """The PaymentIntent's latest Charge, as `expand[]=data.latest_charge` returns it."""
+    return {
+        "id": payment_intent["latest_charge"],
+        "object": "charge",
+        "amount": payment_intent["amount"],
+        "amount_captured": payment_intent["amount_received"],
+        "captured": payment_intent["status"] == "succeeded",
+        "created": payment_intent["created"],
+        "currency": payment_intent["currency"],
+        "paid": payment_intent["status"] == "succeeded",
+        "payment_intent": payment_intent["id"],
+        "payment_method_details": method or card_method(),
+        "status": "succeeded",
+    }
+
+
 def refund_metadata(order_number: str, return_key: str | None = None,
                     erp_refund_id: str | None = None) -> dict[str, str]:
     """The metadata Order Truth writes on refunds: order, return and ERP document keys."""
@@ -143,7 +202,7 @@ def refund_metadata(order_number: str, return_key: str | None = None,
 def stripe_refund(refund_id: str, payment_intent: JSON, amount: Money, created: datetime, *,
                   status: str = "succeeded", reason: str | None = "requested_by_customer",
                   metadata: dict[str, str] | None = None,
-                  failure_reason: str | None = None) -> JSON:
+                  failure_reason: str | None = None, destination: str = "card") -> JSON:
     """A Refund against a PaymentIntent's charge."""
     refund: JSON = {
         "id": refund_id,
@@ -153,7 +212,9 @@ def stripe_refund(refund_id: str, payment_intent: JSON, amount: Money, created: 
         "charge": payment_intent["latest_charge"],
         "created": _unix(created),
         "currency": amount.currency.lower(),
-        "destination_details": {"type": "card", "card": {"type": "refund"}},
+        "destination_details": ({"type": "card", "card": {"type": "refund"}}
+                                if destination == "card" else
+                                {"type": destination, destination: {}}),
         "metadata": dict(metadata or {}),
         "payment_intent": payment_intent["id"],
         "reason": reason,
@@ -219,56 +280,102 @@ def netsuite_row(**columns: object) -> dict[str, str]:
 
 
 class NetSuiteChain:
-    """An order's SO → RA → receipt / credit memo → refund documents as SuiteQL rows."""
+    """An order's NetSuite documents and the links between them, as SuiteQL chain rows.
+
+    A row per (document, link into it): the document's columns plus `parent` (the linked
+    document) and `link` (NetSuite's link type; "Into:Payment" for a document that applies
+    to one of the order's own, as the chain query's last branch returns it).
+    """
+
+    _PREFIXES = {"SalesOrd": "SO", "CashSale": "CS", "CustInvc": "INV", "RtnAuth": "RA",
+                 "ItemRcpt": "IR", "CustCred": "CM", "CustRfnd": "CR", "CashRfnd": "CRF"}
 
     def __init__(self, order_number: str, currency: str) -> None:
         self.order_number = order_number
         self.currency = currency
         self.rows: list[dict[str, str]] = []
         self.receipt_lines: list[dict[str, str]] = []
+        self._docs = 0
 
     def sales_order(self, total: Money, created: datetime, status: str = "G") -> dict[str, str]:
         """The sales order; its otherrefnum is the storefront order name."""
-        return self._add("SalesOrd", "SO", created, None, status=status, total=total,
+        return self._add("SalesOrd", created, None, status=status, total=total,
                          otherrefnum=f"#{self.order_number}")
 
-    def return_authorization(self, sales_order: dict[str, str], status: str, total: Money,
-                             created: datetime, *, loop_return_id: int) -> dict[str, str]:
-        """An RA created from the SO and synced from a Loop return (externalid loop-<id>)."""
-        return self._add("RtnAuth", "RA", created, sales_order, status=status, total=-total,
+    def cash_sale(self, total: Money, created: datetime, *, location: str | None = None,
+                  payment_method: str = "VISA") -> dict[str, str]:
+        """A cash sale (paid at once, e.g. at a store) carrying the order name."""
+        return self._add("CashSale", created, None, status="C", total=total,
+                         otherrefnum=f"#{self.order_number}", location=location,
+                         paymentmethod=payment_method)
+
+    def invoice(self, sale: dict[str, str], total: Money, created: datetime,
+                status: str = "B") -> dict[str, str]:
+        """An invoice billed from the sales order."""
+        return self._add("CustInvc", created, sale, link="OrdBill", status=status, total=total,
+                         otherrefnum=f"#{self.order_number}")
+
+    def return_authorization(self, sale: dict[str, str], status: str, total: Money,
+                             created: datetime, *,
+                             loop_return_id: int | None = None) -> dict[str, str]:
+        """An RA created from a sale (externalid loop-<id> when synced from a Loop return)."""
+        return self._add("RtnAuth", created, sale, link="SaleRet", status=status, total=-total,
                          otherrefnum=f"#{self.order_number}",
-                         externalid=f"loop-{loop_return_id}")
+                         externalid=f"loop-{loop_return_id}" if loop_return_id else None)
 
     def item_receipt(self, return_authorization: dict[str, str], created: datetime,
                      lines: Iterable[tuple[str, int, str]]) -> dict[str, str]:
         """Goods received against an RA; `lines` are (sku, quantity, location name)."""
-        receipt = self._add("ItemRcpt", "IR", created, return_authorization)
+        receipt = self._add("ItemRcpt", created, return_authorization, link="RtnRcpt")
         for sku, quantity, location in lines:
             self.receipt_lines.append(netsuite_row(receipt=receipt["id"], sku=sku,
                                                    quantity=quantity, location=location))
         return receipt
 
-    def credit_memo(self, return_authorization: dict[str, str], amount: Money,
-                    created: datetime, status: str = "B") -> dict[str, str]:
-        """A credit memo raised from the RA (status B: fully applied)."""
-        return self._add("CustCred", "CM", created, return_authorization, status=status,
-                         total=-amount)
+    def credit_memo(self, source: dict[str, str], amount: Money, created: datetime,
+                    status: str = "B", memo: str | None = None) -> dict[str, str]:
+        """A credit memo from an RA or invoice (status A: open, B: fully applied)."""
+        return self._add("CustCred", created, source, link="RtnCred", status=status,
+                         total=-amount, memo=memo)
 
-    def customer_refund(self, credit_memo: dict[str, str], amount: Money, created: datetime,
-                        memo: str | None = None) -> dict[str, str]:
-        """Money paid back against the credit memo."""
-        return self._add("CustRfnd", "CR", created, credit_memo, total=amount, memo=memo)
+    def customer_refund(self, credit_memos: dict[str, str] | Sequence[dict[str, str]],
+                        amount: Money, created: datetime, memo: str | None = None,
+                        payment_method: str = "VISA") -> dict[str, str]:
+        """Money paid back against one or more credit memos (a Payment link from each)."""
+        memos = [credit_memos] if isinstance(credit_memos, dict) else list(credit_memos)
+        refund = self._add("CustRfnd", created, memos[0], link="Payment", total=amount,
+                           memo=memo, paymentmethod=payment_method, link_amount=amount)
+        for other in memos[1:]:
+            self.rows.append({**refund, "parent": other["id"]})
+        return refund
 
-    def _add(self, doc_type: str, prefix: str, created: datetime,
-             parent: dict[str, str] | None, *, status: str | None = None,
-             total: Money | None = None, otherrefnum: str | None = None,
-             externalid: str | None = None, memo: str | None = None) -> dict[str, str]:
+    def cash_refund(self, source: dict[str, str], amount: Money, created: datetime, *,
+                    payment_method: str = "Cash", location: str | None = None,
+                    memo: str | None = None) -> dict[str, str]:
+        """A cash refund from an RA or cash sale (at a store when `location` is set)."""
+        return self._add("CashRfnd", created, source, link="RtnCred", status="C", total=-amount,
+                         paymentmethod=payment_method, location=location, memo=memo)
+
+    def applied_to_other_order(self, credit_memo: dict[str, str], other_order: str,
+                               amount: Money, created: datetime) -> dict[str, str]:
+        """Another order's invoice that this credit memo paid (store credit used)."""
+        return self._add("CustInvc", created, credit_memo, link="Into:Payment", status="B",
+                         total=amount, otherrefnum=other_order, link_amount=-amount)
+
+    def _add(self, doc_type: str, created: datetime, parent: dict[str, str] | None, *,
+             link: str | None = None, status: str | None = None, total: Money | None = None,
+             otherrefnum: str | None = None, externalid: str | None = None,
+             memo: str | None = None, location: str | None = None,
+             paymentmethod: str | None = None, link_amount: Money | None = None
+             ) -> dict[str, str]:
         # Ids "<order><seq>" and tranids "<prefix>-<order>[-n]" stay stable across rebuilds,
         # so paging and links by id work between requests.
-        same_type = sum(row["type"] == doc_type for row in self.rows)
-        tranid = f"{prefix}-{self.order_number}" + (f"-{same_type + 1}" if same_type else "")
+        same_type = sum(row["type"] == doc_type for row in self._unique())
+        self._docs += 1
+        tranid = (f"{self._PREFIXES[doc_type]}-{self.order_number}"
+                  + (f"-{same_type + 1}" if same_type else ""))
         row = netsuite_row(
-            id=f"{self.order_number}{len(self.rows) + 1:02d}",
+            id=f"{self.order_number}{self._docs:02d}",
             type=doc_type,
             tranid=tranid,
             status=status,
@@ -278,10 +385,21 @@ class NetSuiteChain:
             otherrefnum=otherrefnum,
             externalid=externalid,
             memo=memo,
+            location=location,
+            paymentmethod=paymentmethod,
+            voided="F",
             parent=parent["id"] if parent else None,
+            link=link if parent else None,
+            link_amount=decimal_string(link_amount) if link_amount is not None else None,
         )
         self.rows.append(row)
         return row
+
+    def _unique(self) -> list[dict[str, str]]:
+        seen: dict[str, dict[str, str]] = {}
+        for row in self.rows:
+            seen.setdefault(row["id"], row)
+        return list(seen.values())
 
 
 def suiteql_page(rows: Sequence[dict[str, str]], *, limit: int, offset: int,
@@ -328,40 +446,75 @@ def netsuite_error(status: int, code: str, detail: str) -> JSON:
 # ---------------------------------------------------------------- Shopify
 
 
+def _bag(amount: Money) -> JSON:
+    money = {"amount": decimal_string(amount), "currencyCode": amount.currency}
+    return {"shopMoney": dict(money), "presentmentMoney": dict(money)}
+
+
+def shopify_transaction(txn_id: int, kind: str, gateway: str, amount: Money,
+                        created: datetime, *, status: str = "SUCCESS",
+                        card: tuple[str, str] | None = None, wallet: str | None = None,
+                        parent: int | None = None, authorization: str | None = None) -> JSON:
+    """An OrderTransaction (SALE, REFUND, CHANGE …) on a gateway (cash, gift_card, …)."""
+    details: JSON | None = {}
+    if card:
+        details = {"company": card[0], "number": f"•••• •••• •••• {card[1]}", "wallet": wallet}
+    return {
+        "id": f"gid://shopify/OrderTransaction/{txn_id}",
+        "kind": kind,
+        "status": status,
+        "gateway": gateway,
+        "createdAt": _utc(created).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "processedAt": _utc(created).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "authorizationCode": authorization,
+        "amountSet": _bag(amount),
+        "parentTransaction": {"id": f"gid://shopify/OrderTransaction/{parent}"} if parent else None,
+        "paymentDetails": details,
+    }
+
+
 def shopify_refund_line(sku: str, name: str, quantity: int = 1, *,
                         restock_type: str = "RETURN", location: str | None = None,
-                        restocked: bool = True) -> JSON:
+                        restocked: bool = True, price: Money | None = None) -> JSON:
     """A RefundLineItem; a RETURN line with a location is a store return."""
-    return {
+    line: JSON = {
         "quantity": quantity,
         "restockType": restock_type,
         "restocked": restocked,
         "location": ({"id": f"gid://shopify/Location/{SHOPIFY_LOCATIONS[location]}",
                       "name": location} if location else None),
         "lineItem": {"sku": sku, "name": name},
+        "subtotalSet": None,
     }
+    if price is not None:
+        line["subtotalSet"] = _bag(Money(price.amount_minor * quantity, price.currency))
+    return line
 
 
 def shopify_refund(refund_id: int, created: datetime, amount: Money,
-                   lines: Sequence[JSON]) -> JSON:
-    """A Refund on the order, as selected by the POS connector."""
+                   lines: Sequence[JSON], transactions: Sequence[JSON] = ()) -> JSON:
+    """A Refund on the order, as selected by the POS connector, with its transactions' ids."""
     return {
         "id": f"gid://shopify/Refund/{refund_id}",
         "createdAt": _utc(created).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "totalRefundedSet": {
-            "shopMoney": {"amount": decimal_string(amount), "currencyCode": amount.currency},
-            "presentmentMoney": {"amount": decimal_string(amount), "currencyCode": amount.currency},
-        },
+        "totalRefundedSet": _bag(amount),
+        "transactions": {"nodes": [{"id": t["id"]} for t in transactions]},
         "refundLineItems": {"nodes": list(lines)},
     }
 
 
-def shopify_order(order_number: str, currency: str, refunds: Sequence[JSON] = ()) -> JSON:
-    """An Order node with its refunds."""
+def shopify_order(order_number: str, currency: str, refunds: Sequence[JSON] = (),
+                  transactions: Sequence[JSON] = (), *, source_name: str = "web",
+                  retail_location: str | None = None) -> JSON:
+    """An Order node with its transactions and refunds."""
     return {
         "id": f"gid://shopify/Order/{shopify_order_id(order_number)}",
         "name": f"#{order_number}",
         "currencyCode": currency,
+        "presentmentCurrencyCode": currency,
+        "sourceName": source_name,
+        "retailLocation": {"name": retail_location} if retail_location else None,
+        "transactions": list(transactions),
         "refunds": list(refunds),
     }
 

@@ -8,7 +8,7 @@ from types import TracebackType
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from .scenarios import SANDBOX_CREDENTIALS
+from .scenarios import SANDBOX_CREDENTIALS, SANDBOX_OPTIONS
 from .state import SandboxState
 from .upstreams import create_upstreams_app
 from .zendesk import (
@@ -27,6 +27,7 @@ __all__ = [
     "SANDBOX_API_EMAIL",
     "SANDBOX_API_TOKEN",
     "SANDBOX_CREDENTIALS",
+    "SANDBOX_OPTIONS",
     "SANDBOX_OAUTH_CLIENT_ID",
     "SANDBOX_OAUTH_CLIENT_SECRET",
     "SANDBOX_ORDER_FIELD_ID",

@@ -16,10 +16,10 @@ from werkzeug.exceptions import HTTPException
 
 from ..core.model import SourceName
 from ..core.money import Money
-from ..core.states import LIVE_REFUND_STATES, STRIPE_OPEN_DISPUTES, STRIPE_REFUND_STATES
 from .dialects import (
     JSON,
     loop_error,
+    loop_no_return,
     netsuite_error,
     shopify_error,
     shopify_graphql_error,
@@ -206,18 +206,22 @@ loop = _vendor_blueprint("loop", _loop_auth)
 
 @loop.get("/api/v1/warehouse/return/details")
 def return_details() -> Response:
-    """An order's returns: one object, an array when several, 404 when none."""
+    """An order's returns: one object, an array when several, a 200 error body when none."""
     name = request.args.get("order_name", "").strip()
     if not name:
         message = ("The order name field is required when none of return id / order id "
                    "are present.")
         return _json({"message": message, "errors": {"order_name": [message]}}, 422)
+    currency_type = request.args.get("currency_type")
+    if currency_type not in (None, "shop", "presentment"):
+        message = "The selected currency type is invalid."
+        return _json({"message": message, "errors": {"currency_type": [message]}}, 422)
     number = name.removeprefix("#")
     _order_fault(number)
     data = _state().order(number)
     returns = data.loop_returns if data else []
     if not returns:
-        return _json(loop_error("Return not found."), 404)
+        return _json(loop_no_return())
     return _json(returns[0] if len(returns) == 1 else returns)
 
 
@@ -345,6 +349,10 @@ def search_payment_intents() -> Response:
     _order_fault(number)
     data = _state().order(number)
     found = data.payment_intents if data else []
+    if "data.latest_charge" in request.args.getlist("expand[]"):
+        charges = {c["id"]: c for c in data.charges} if data else {}
+        found = [{**pi, "latest_charge": charges.get(pi["latest_charge"], pi["latest_charge"])}
+                 for pi in found]
     next_page = f"sbx_page_{start + limit}" if start + limit < len(found) else None
     return _json(stripe_search_result("/v1/payment_intents/search",
                                       found[start:start + limit], next_page))
@@ -414,18 +422,24 @@ def create_refund() -> Response:
     return _json(refund)
 
 
+# Stripe's own words: disputes that still hold the charge, refunds that count against it.
+_OPEN_DISPUTES = frozenset({"warning_needs_response", "warning_under_review", "needs_response",
+                            "under_review"})
+_LIVE_REFUNDS = frozenset({"pending", "requires_action", "succeeded"})
+
+
 def _refund_within_limits(data: OrderData, payment: JSON, amount: int | None,
                           reason: str | None, metadata: dict[str, str]) -> JSON:
     """Build the refund, refusing as Stripe does when the charge cannot take it."""
     charge = payment["latest_charge"]
-    if any(d["payment_intent"] == payment["id"] and d["status"] in STRIPE_OPEN_DISPUTES
+    if any(d["payment_intent"] == payment["id"] and d["status"] in _OPEN_DISPUTES
            and not d["is_charge_refundable"] for d in data.disputes):
         raise _stripe_refusal(400, f"Charge {charge} has been charged back; cannot issue a "
                                    "refund.", code="charge_disputed")
     refunded = sum(
         refund["amount"] for refund in data.refunds + _state().ledger.refunds()
         if refund["payment_intent"] == payment["id"]
-        and STRIPE_REFUND_STATES.get(refund["status"]) in LIVE_REFUND_STATES
+        and refund["status"] in _LIVE_REFUNDS
     )
     remaining = payment["amount_received"] - refunded
     if remaining <= 0:

@@ -78,27 +78,6 @@ _CUSTOMERS = ("Jordan Reyes", "Priya Natarajan", "Marcus Bell", "Hana Sato", "Le
               "Omar Haddad", "Grace Kim", "Diego Morales", "Aiko Tanaka", "Noah Williams",
               "Fatima Zahra", "Ben Carter", "Chloe Martin")
 
-# What each scenario's customer writes, so the seeded tickets read like real ones.
-_CUSTOMER_ASKS: dict[str, str] = {
-    "clean": "I sent the tee back and got an email saying it was refunded. Can you confirm "
-             "the refund went through?",
-    "zone1_return_not_in_erp": "I shipped my return three days ago. Can you confirm you have "
-                               "it on file?",
-    "zone2_erp_refund_not_at_processor": "You told me a refund was issued two days ago, but "
-                                         "nothing has shown up on my card.",
-    "zone3_store_return_not_in_inventory": "I returned it at the Brooklyn store and got cash "
-                                           "back. I just want to make sure it is closed out.",
-    "partial_refund": "I returned one of the two items. How much is still refundable?",
-    "duplicate_refund": "My card shows two refunds for one return. Is that a mistake?",
-    "over_refund": "I got more money back than I paid. What is going on?",
-    "zero_decimal_currency": "I returned part of my order. Please confirm the refund in yen.",
-    "dispute": "My bank opened a dispute, but I had also started a return. What happens now?",
-    "source_down": "I started a return three days ago. What is the status?",
-    "source_slow": "Can you check the payment on my order?",
-    "malformed_upstream": "Did my return get created?",
-}
-
-
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -553,6 +532,7 @@ class SandboxZendesk:
         now = _to_second(self.now())
         orders = [(s.order_number, s.name, s.title) for s in self._scenarios]
         orders.append((UNKNOWN_ORDER_NUMBER, "unknown_order", "Order nobody can find"))
+        asks = {s.name: s.ask for s in self._scenarios}
         tickets: dict[int, _Ticket] = {}
         requesters: dict[int, str] = {}
         for i, (number, name, title) in enumerate(orders, start=1):
@@ -563,7 +543,7 @@ class SandboxZendesk:
             # Tickets 101, 102, 105, 106, ... name the order in the subject; the rest only in
             # the description, so both places get exercised with and without the custom field.
             subject = f"{title} - order #{number}" if (i - 1) // 2 % 2 == 0 else title
-            ask = _CUSTOMER_ASKS.get(name, "I can't find my order anywhere. Can you look it up?")
+            ask = asks.get(name, "I can't find my order anywhere. Can you look it up?")
             description = f"Hi, this is about my order #{number}. {ask}\n\nThanks,\n{customer}"
             created = now - timedelta(days=1, hours=len(orders) - i)
             ticket = _Ticket(ticket_id, number, subject, description, requester_id,

@@ -8,7 +8,7 @@ from flask import Flask
 
 from ..core.model import SOURCE_TITLES, SourceName
 from ..core.money import Money
-from ..core.record import FLAG_TITLES
+from ..core.record import FLAG_TITLES, MoneyOutKind
 
 ORDER_STATUS_LABELS = {
     "not_found": "Not found",
@@ -59,6 +59,23 @@ def humanize(value: str) -> str:
     return value.replace("_", " ").lower()
 
 
+def clip(value: object, limit: int = 80) -> str:
+    """Upstream text cut to a display length (a 10 kB field must not grow the widget)."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+LEDGER_KINDS = {
+    MoneyOutKind.REFUND: "Refund",
+    MoneyOutKind.STORE_REFUND: "Store refund",
+    MoneyOutKind.STORE_CREDIT: "Store credit",
+    MoneyOutKind.EXCHANGE: "Exchange",
+    MoneyOutKind.CHARGEBACK: "Chargeback",
+    MoneyOutKind.ERP_REFUND: "ERP refund",
+    MoneyOutKind.ERP_CREDIT_MEMO: "ERP credit memo",
+}
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(money)
     app.add_template_filter(when)
@@ -66,6 +83,8 @@ def register(app: Flask) -> None:
     app.add_template_filter(ago)
     app.add_template_filter(source_label)
     app.add_template_filter(humanize)
+    app.add_template_filter(clip)
+    app.jinja_env.globals["LEDGER_KINDS"] = LEDGER_KINDS
     app.jinja_env.globals["ORDER_STATUS_LABELS"] = ORDER_STATUS_LABELS
     app.jinja_env.globals["SOURCES"] = list(SourceName)
     app.jinja_env.globals["FLAG_TITLES"] = FLAG_TITLES

@@ -9,7 +9,7 @@ from functools import wraps
 from flask import Blueprint, abort, current_app, g, jsonify, render_template, request
 
 from .. import installations
-from ..core.orderid import InvalidOrderId, parse_order_id
+from ..core.orderid import InvalidOrderId, find_candidates, parse_order_id
 from ..hosts import actions
 from ..hosts.base import LaunchRejected
 from ..hosts.note import flag_tags, render_note
@@ -160,6 +160,52 @@ def record():
         "zendesk/_record.html", truth=truth, ticket_id=ticket_id,
         can_write=api is not None, ticket_verified=ticket is not None,
         features=tenant.features, tags=flag_tags(truth))
+
+
+# Order IDs found in a ticket that are looked up before giving up (each is a full lookup).
+MAX_TRIED = 3
+
+
+@bp.post("/api/resolve-order")
+@session_required
+def resolve_order():
+    """Which order a ticket is about: its Order ID field, else order numbers in its text.
+
+    The server reads the ticket itself when Zendesk is connected (the browser's copy is used
+    only when it can't), tries each candidate in turn, and says which one it used.
+    """
+    tenant: Tenant = g.tenant
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return jsonify(error={"code": "bad_request", "message": "Expected a JSON object."}), 400
+    ticket_id = _ticket_id(str(body.get("ticket_id") or ""))
+    _api, ticket = _check_ticket(tenant, ticket_id)
+    subject = ticket.subject if ticket else _text(body.get("subject"))
+    description = ticket.description if ticket else _text(body.get("description"))
+    candidates: list[tuple[str, str]] = []
+    field = _text(body.get("field"))
+    if field.strip():
+        candidates.append((field.strip(), "the ticket's Order ID field"))
+    candidates += [(c.order_id, c.where) for c in find_candidates(
+        [("the ticket subject", subject), ("the ticket description", description)],
+        name_prefix=tenant.order_name_prefix, shape=tenant.order_id_shape)]
+    tried: list[dict[str, str]] = []
+    for raw, where in candidates[:MAX_TRIED]:
+        try:
+            order = parse_order_id(raw, tenant.order_name_prefix)
+        except InvalidOrderId:
+            tried.append({"order_id": raw, "from": where, "result": "not an order ID"})
+            continue
+        if service().lookup(tenant, order).found:
+            return jsonify(order_id=order.number, source=where, found=True, tried=tried)
+        tried.append({"order_id": order.number, "from": where, "result": "not found"})
+    first = tried[0] if tried else None
+    return jsonify(order_id=first["order_id"] if first else None,
+                   source=first["from"] if first else None, found=False, tried=tried)
+
+
+def _text(value: object, limit: int = 20000) -> str:
+    return value[:limit] if isinstance(value, str) else ""
 
 
 @bp.post("/api/tickets/<ticket_id>/actions")

@@ -26,6 +26,7 @@ from flask import (
 from .. import installations
 from ..connectors.base import AuthError, ConfigError, ConnectorConfig, UpstreamError
 from ..connectors.registry import CONNECTORS, build_client
+from ..connectors.shopify_pos import DEFAULT_API_VERSION
 from ..core.model import OrderRef
 from ..hosts.base import HostUser
 from ..hosts.zendesk.launch import installation_key
@@ -51,7 +52,7 @@ OPTION_FIELDS: dict[str, dict[str, str]] = {
     "stripe": {"stripe_version": "pinned API version, e.g. 2025-04-30.basil"},
     "netsuite": {"ra_external_id_prefix": "RA externalid prefix (default loop-)",
                  "timezone": "integration user's time zone, e.g. America/New_York"},
-    "shopify_pos": {"shop": "acme (acme.myshopify.com)", "api_version": "default 2025-07",
+    "shopify_pos": {"shop": "acme (acme.myshopify.com)", "api_version": f"default {DEFAULT_API_VERSION}",
                     "retail_locations": "shop locations, comma-separated (blank: all)"},
 }
 

@@ -26,7 +26,7 @@ from plugin.connectors.base import (
 )
 from plugin.connectors.loop import LoopClient
 from plugin.connectors.netsuite import NetSuiteClient
-from plugin.connectors.shopify_pos import ShopifyPosClient
+from plugin.connectors.shopify_pos import DEFAULT_API_VERSION, ShopifyPosClient
 from plugin.connectors.stripe import StripeClient
 from plugin.core.model import ErrorKind, OrderRef
 
@@ -62,7 +62,7 @@ CASES = [
           "token_id": "SECRET-tk", "token_secret": "SECRET-ts"},
          "POST", "/services/rest/query/v1/suiteql", ("netsuite", "empty")),
     Case(ShopifyPosClient, "https://shop.test", {"access_token": "shpat_SECRETshopify"}, "POST",
-         "/admin/api/2025-07/graphql.json", ("shopify", "order_not_found")),
+         f"/admin/api/{DEFAULT_API_VERSION}/graphql.json", ("shopify", "order_not_found")),
 ]
 IDS = [c.cls.system for c in CASES]
 

@@ -14,8 +14,10 @@ from plugin.core.model import (
     OrderRef,
     PortalRefund,
     ReturnLine,
+    ReturnOutcome,
     ReturnState,
     ShippingLabel,
+    Tender,
 )
 from plugin.core.money import Money
 
@@ -63,8 +65,8 @@ def test_request_shape(client, mocked, fixture_json):
     request = mocked.calls[0].request
     parts = urlsplit(request.url)
     assert parts.path == "/api/v1/warehouse/return/details"
-    assert parts.query == "order_name=%231001"
-    assert parse_qs(parts.query) == {"order_name": ["#1001"]}
+    # Amounts in the currency the customer paid in (Loop's default is not documented).
+    assert parse_qs(parts.query) == {"order_name": ["#1001"], "currency_type": ["presentment"]}
     assert request.method == "GET"
     assert request.headers["X-Authorization"] == API_KEY
     assert "Authorization" not in request.headers
@@ -83,7 +85,8 @@ def test_several_returns_come_as_an_array(client, mocked, fixture_json):
         PortalRefund(amount=Money(2000, "USD"), gateway="shopify_payments",
                      provider_refund_id="re_3PqR1fK9xYzAbCdE0a1b2c3d"),
         # a refund without its own currency is in the return's currency
-        PortalRefund(amount=Money(500, "USD"), gateway="gift_card", provider_refund_id=None),
+        PortalRefund(amount=Money(500, "USD"), gateway="gift_card", provider_refund_id=None,
+                     tender=Tender.GIFT_CARD),
     )
     # id sent as a string, naive timestamp taken as UTC, lower-case currency, null lists
     assert cancelled.return_id == "37603931"
@@ -193,12 +196,13 @@ def test_non_object_body_is_bad_response(client, mocked, body):
         client.fetch(ORDER)
 
 
-def test_unknown_state_is_bad_response(client, mocked, fixture_json):
+def test_unknown_state_makes_that_return_unknown_not_the_source(client, mocked, fixture_json):
     body = fixture_json("loop", "return_open_in_transit")
     body["state"] = "teleported"
     mocked.get(URL, json=body)
-    with pytest.raises(BadResponseError, match="teleported"):
-        client.fetch(ORDER)
+    (ret,) = client.fetch(ORDER).returns
+    assert ret.state is ReturnState.UNKNOWN
+    assert ret.state_raw == "teleported"
 
 
 def test_base_url_with_the_documented_api_v1_suffix_still_works():
@@ -207,3 +211,47 @@ def test_base_url_with_the_documented_api_v1_suffix_still_works():
 
     client = LoopClient(ConnectorConfig("https://api.loopreturns.com/api/v1/", {"api_key": "k"}))
     assert client.base_url == "https://api.loopreturns.com"
+
+
+# ---------------------------------------------------------------- what Loop really sends
+
+
+def test_no_return_answered_with_200_and_an_error_body_is_not_found(client, mocked,
+                                                                    fixture_json):
+    # Loop answers a lookup with no return with HTTP 200 and an error body (public clients).
+    mocked.get(URL, json=fixture_json("loop", "no_return_error_200"))
+    facts = client.fetch(ORDER)
+    assert not facts.found and facts.returns == ()
+
+
+def test_exchange_with_flat_label_fields(client, mocked, fixture_json):
+    mocked.get(URL, json=fixture_json("loop", "return_exchange_flat_label"))
+    (ret,) = client.fetch(ORDER).returns
+    assert ret.outcome is ReturnOutcome.EXCHANGE
+    assert ret.exchange_order == "#1044"
+    assert ret.exchange_value == Money(4000, "USD")
+    assert ret.credit_issued is None and ret.refunds == ()
+    # The label arrives as flat carrier / tracking_number / label_status fields.
+    assert ret.label == ShippingLabel("USPS", "9400111899223100000044", "in_transit")
+    assert ret.state is ReturnState.IN_TRANSIT
+    # A timestamp without a zone, as the details example shows it, is read as UTC.
+    assert ret.created_at == datetime(2026, 2, 20, 14, 8, 31, tzinfo=UTC)
+
+
+def test_gift_card_outcome_held_for_review(client, mocked, fixture_json):
+    mocked.get(URL, json=fixture_json("loop", "return_gift_card_in_review"))
+    (ret,) = client.fetch(ORDER).returns
+    assert ret.state is ReturnState.HELD and ret.state_raw == "needs review"
+    assert ret.outcome is ReturnOutcome.STORE_CREDIT
+    assert ret.credit_issued == Money(3250, "EUR")
+    assert ret.credit_tender is Tender.GIFT_CARD
+
+
+def test_exchange_plus_refund_is_mixed(client, mocked, fixture_json):
+    body = fixture_json("loop", "return_exchange_flat_label")
+    body["refunds"] = [{"gateway": "shopify_payments", "amount": "5.00", "currency": "USD",
+                        "provider_refund_id": "re_9", "provider": "stripe"}]
+    mocked.get(URL, json=body)
+    (ret,) = client.fetch(ORDER).returns
+    assert ret.outcome is ReturnOutcome.MIXED
+    assert ret.refunds[0].provider_refund_id == "re_9"

@@ -35,7 +35,7 @@ from plugin.connectors.netsuite import (
     signature_base_string,
     suiteql_literal,
 )
-from plugin.core.model import InventoryLine, OrderRef, ReturnState
+from plugin.core.model import OrderRef, ReturnState, StockLine, Tender
 from plugin.core.money import Money
 
 BASE = "https://1234567-sb1.suitetalk.api.netsuite.com"
@@ -186,11 +186,17 @@ def test_suiteql_literal_doubles_quotes():
 
 def test_chain_query_shape():
     sql = chain_query("#1001")
-    assert sql.count("otherrefnum = '#1001'") == 4
-    assert sql.count("UNION ALL") == 3
+    # The order's own documents, then up to three links on, then links into ours.
+    assert sql.count("otherrefnum = '#1001'") == 7
+    assert sql.count("UNION ALL") == 4
     assert "NextTransactionLineLink l3" in sql
+    assert "la.linktype = 'Payment'" in sql
+    for kind in ("SalesOrd", "CashSale", "CustInvc", "RtnAuth", "ItemRcpt", "CustCred",
+                 "CustRfnd", "CashRfnd"):
+        assert f"'{kind}'" in sql
     for column in ("id", "type", "tranid", "status", "total", "currency", "created",
-                   "otherrefnum", "externalid", "memo", "parent"):
+                   "otherrefnum", "externalid", "memo", "location", "paymentmethod", "voided",
+                   "parent", "link", "link_amount"):
         assert re.search(rf"\b{column}\b", sql), column
     assert "'YYYY-MM-DD HH24:MI:SS'" in sql
 
@@ -215,7 +221,7 @@ def test_request_shape(client, mocked, fixture_json):
     assert first.request.headers["Prefer"] == "transient"
     assert first.request.headers["Content-Type"] == "application/json"
     assert list(json.loads(first.request.body)) == ["q"]
-    assert "so.otherrefnum = '#1001'" in sent_query(first)
+    assert "r.otherrefnum = '#1001'" in sent_query(first)
     assert "NextTransactionLineLink" in sent_query(first)
     assert "tl.transaction IN (8820) AND tl.mainline = 'F'" in sent_query(second)
 
@@ -247,8 +253,8 @@ def test_document_chain_is_normalised(client, mocked, fixture_json):
     assert (receipt.internal_id, receipt.tran_id, receipt.created_from) == (
         "8820", "IR2051", "8812")
     assert receipt.lines == (
-        InventoryLine(sku="TSHIRT-M", quantity=2, location="Main Warehouse"),
-        InventoryLine(sku="CAP-OS", quantity=2, location="Main Warehouse"),
+        StockLine(sku="TSHIRT-M", quantity=2, location="Main Warehouse"),
+        StockLine(sku="CAP-OS", quantity=2, location="Main Warehouse"),
     )
 
     (memo,) = facts.credit_memos
@@ -258,9 +264,12 @@ def test_document_chain_is_normalised(client, mocked, fixture_json):
 
     # the duplicated CustRfnd row collapses to one document
     (refund,) = facts.customer_refunds
-    assert (refund.internal_id, refund.tran_id, refund.applied_to) == ("8830", "CR12", "8825")
+    assert (refund.internal_id, refund.tran_id, refund.applied_to) == ("8830", "CR12", ("8825",))
     assert refund.amount == Money(7400, "USD")
-    assert refund.processor_refund_id == "re_3PqR1fK9xYzAbCdE0a1b2c3d"
+    # Every id the memo and external id quote, whatever system they belong to.
+    assert "re_3PqR1fK9xYzAbCdE0a1b2c3d" in refund.quoted_ids
+    assert "CR-12" in refund.quoted_ids
+    assert refund.tender is Tender.UNKNOWN
     assert refund.created_at == datetime(2026, 2, 19, 10, 20, 31, tzinfo=UTC)
 
 
@@ -270,7 +279,7 @@ def test_order_name_with_quote_and_no_receipts(client, mocked, fixture_json):
 
     assert len(mocked.calls) == 1  # no receipts → no receipt-lines query
     sql = sent_query(mocked.calls[0])
-    assert "so.otherrefnum = '#10''01'" in sql
+    assert "r.otherrefnum = '#10''01'" in sql
     assert "'#10'01'" not in sql
     assert facts.sales_order.total == Money(4500, "JPY")
     (ra,) = facts.return_authorizations
@@ -297,12 +306,12 @@ def test_ra_status_mapping(client, mocked, fixture_json, status, state):
     assert ra.status_raw == "RtnAuth:" + status.removeprefix("RtnAuth:")
 
 
-def test_unknown_ra_status_is_bad_response(client, mocked, fixture_json):
+def test_unknown_ra_status_makes_that_ra_unknown(client, mocked, fixture_json):
     body = fixture_json("netsuite", "chain_no_receipts")
     body["items"][1]["status"] = "Z"
     mocked.post(URL, json=body)
-    with pytest.raises(BadResponseError, match="'Z'"):
-        client.fetch(ORDER)
+    (ra,) = client.fetch(ORDER).return_authorizations
+    assert ra.state is ReturnState.UNKNOWN and ra.status_raw == "RtnAuth:Z"
 
 
 def test_ra_external_id_prefix_is_configurable(mocked, fixture_json, sleeps):
@@ -313,7 +322,7 @@ def test_ra_external_id_prefix_is_configurable(mocked, fixture_json, sleeps):
     assert facts.return_authorizations[0].portal_return_id == "40001"
 
 
-def test_processor_refund_id_falls_back_to_externalid(client, mocked, fixture_json):
+def test_quoted_ids_come_from_the_external_id_too(client, mocked, fixture_json):
     body = fixture_json("netsuite", "chain_full")
     for row in body["items"]:
         if row["type"] == "CustRfnd":
@@ -321,7 +330,7 @@ def test_processor_refund_id_falls_back_to_externalid(client, mocked, fixture_js
             row["externalid"] = "stripe:re_1AbC2dEf3"
     mocked.post(URL, json=body)
     mocked.post(URL, json=fixture_json("netsuite", "receipt_lines"))
-    assert client.fetch(ORDER).customer_refunds[0].processor_refund_id == "re_1AbC2dEf3"
+    assert "stripe:re_1AbC2dEf3" in client.fetch(ORDER).customer_refunds[0].quoted_ids
 
 
 def test_no_rows_means_not_found(client, mocked, fixture_json):
@@ -434,11 +443,11 @@ def test_malformed_rows_are_bad_response(client, mocked, fixture_json, mutate, f
     assert field in str(info.value)
 
 
-def test_missing_required_column_is_bad_response(client, mocked, fixture_json):
+def test_money_document_without_an_amount_is_bad_response(client, mocked, fixture_json):
     body = fixture_json("netsuite", "chain_full")
-    del body["items"][4]["parent"]  # a credit memo must say which RA it came from
+    del body["items"][4]["total"]  # a credit memo must say how much it credits
     mocked.post(URL, json=body)
-    with pytest.raises(BadResponseError, match="parent"):
+    with pytest.raises(BadResponseError, match="CM7788 has no amount"):
         client.fetch(ORDER)
 
 
@@ -469,3 +478,37 @@ def test_unknown_time_zone_is_a_config_error():
 
     with pytest.raises(ConfigError):
         NetSuiteClient(ConnectorConfig(BASE, CREDS, options={"timezone": "Mars/Olympus"}))
+
+
+def test_every_document_whatever_it_hangs_off(client, mocked, fixture_json):
+    """Cash sale and invoice, an RA off the cash sale, a cash refund, applications both ways."""
+    mocked.post(URL, json=fixture_json("netsuite", "chain_every_document"))
+    facts = client.fetch(ORDER)
+
+    assert [(s.tran_id, s.kind.value) for s in facts.sales] == [
+        ("CS-2201", "cash_sale"), ("INV-5501", "invoice")]  # not the other order's invoice
+    (ra,) = facts.return_authorizations
+    assert (ra.tran_id, ra.created_from, ra.portal_return_id) == ("RMA-3301", "9101", "37603922")
+
+    cash, card = facts.customer_refunds
+    assert (cash.tran_id, cash.tender, cash.location, cash.created_from) == (
+        "CR-4401", Tender.CASH, "Brooklyn Store", "9102")
+    assert (card.tran_id, card.tender, card.applied_to) == ("CRF-7701", Tender.CARD, ("9106",))
+    assert "re_3PqR9zZ" in card.quoted_ids
+
+    # The voided memo is gone; the goodwill memo went to another order's invoice.
+    spent, refunded = facts.credit_memos
+    assert (spent.tran_id, spent.state.value, spent.created_from) == ("CM-6601", "applied", "9104")
+    (application,) = spent.applications
+    assert (application.tran_id, application.amount, application.to_refund,
+            application.same_order) == ("INV-5602", Money(2000, "USD"), False, False)
+    assert [(a.tran_id, a.to_refund) for a in refunded.applications] == [("CRF-7701", True)]
+
+
+def test_payment_method_names_map_to_tenders():
+    from plugin.connectors.netsuite import tender_of
+
+    assert [tender_of(x) for x in ("Cash", "VISA", "Master Card", "Check", "Gift Certificate",
+                                   "PayPal", "Klarna", "ACH", "Barter", None)] == [
+        Tender.CASH, Tender.CARD, Tender.CARD, Tender.CHECK, Tender.GIFT_CARD, Tender.WALLET,
+        Tender.BNPL, Tender.BANK, Tender.OTHER, Tender.UNKNOWN]

@@ -15,12 +15,18 @@ from plugin.connectors.base import (
     NotFoundError,
     RateLimitedError,
 )
-from plugin.connectors.shopify_pos import ShopifyPosClient, order_search
-from plugin.core.model import OrderRef, StoreReturnLine
+from plugin.connectors.shopify_pos import DEFAULT_API_VERSION, ShopifyPosClient, order_search
+from plugin.core.model import (
+    OrderRef,
+    ShopTransactionKind,
+    ShopTransactionStatus,
+    StoreReturnLine,
+    Tender,
+)
 from plugin.core.money import Money
 
 BASE = "https://order-truth-demo.myshopify.com"
-URL = BASE + "/admin/api/2025-07/graphql.json"
+URL = BASE + f"/admin/api/{DEFAULT_API_VERSION}/graphql.json"
 TOKEN = "shpat_SECRETtokenForTests"
 ORDER = OrderRef(number="1001", name="#1001")
 
@@ -41,12 +47,13 @@ def test_store_returns_are_refunds_with_return_lines_at_a_location(client, mocke
     (store_return,) = facts.store_returns
     assert store_return.refund_id == "gid://shopify/Refund/990011223"
     assert store_return.created_at == datetime(2026, 2, 21, 17, 4, 33, tzinfo=UTC)
-    assert store_return.amount == Money(3700, "USD")
+    # Worth its store-located return line (the $25.00 tee), not the whole $37.00 refund.
+    assert store_return.amount == Money(2500, "USD")
     assert store_return.location == "Downtown Store"
     # the NO_RESTOCK line on the same refund is not a store-return line
     assert store_return.lines == (
         StoreReturnLine(sku="TSHIRT-M", quantity=1, restock_type="RETURN",
-                        location="Downtown Store"),
+                        location="Downtown Store", amount=Money(2500, "USD")),
     )
 
 
@@ -205,3 +212,51 @@ def test_malformed_body_is_bad_response(client, mocked, fixture_json, mutate, fi
     with pytest.raises(BadResponseError) as info:
         client.fetch(ORDER)
     assert field in str(info.value)
+
+
+# ---------------------------------------------------------------- money by tender
+
+
+def test_transactions_by_tender(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("shopify", "order_refunds"))
+    facts = client.fetch(ORDER)
+    by_id = {t.transaction_id.rsplit("/", 1)[1]: t for t in facts.transactions}
+    # The authorization moved no money; sales and refunds did.
+    assert sorted(by_id) == ["7001", "7002", "7010", "7011", "7012"]
+    card, gift = by_id["7001"], by_id["7002"]
+    assert (card.kind, card.tender, card.tender_label, card.amount) == (
+        ShopTransactionKind.PAYMENT, Tender.CARD, "Visa ending 4242", Money(7400, "USD"))
+    assert (gift.tender, gift.amount) == (Tender.GIFT_CARD, Money(2500, "USD"))
+    cash = by_id["7010"]
+    # The till's cash refund belongs to the store return and happened at its store.
+    assert (cash.kind, cash.tender, cash.status) == (ShopTransactionKind.REFUND, Tender.CASH,
+                                                     ShopTransactionStatus.SUCCESS)
+    assert cash.refund_id == "gid://shopify/Refund/990011223"
+    assert cash.location == "Downtown Store" and cash.amount == Money(3700, "USD")
+    assert by_id["7011"].tender is Tender.GIFT_CARD
+    assert by_id["7012"].status is ShopTransactionStatus.PENDING
+    assert by_id["7012"].ids == ("53433",)
+
+
+def test_pos_order_in_another_presentment_currency_nets_cash_change(client, mocked,
+                                                                    fixture_json):
+    mocked.post(URL, json=fixture_json("shopify", "pos_order_cash_and_card_eur"))
+    facts = client.fetch(OrderRef(number="1003", name="#1003"))
+    assert (facts.currency, facts.shop_currency) == ("EUR", "USD")
+    by_id = {t.transaction_id.rsplit("/", 1)[1]: t for t in facts.transactions}
+    assert sorted(by_id) == ["8001", "8003", "8005", "8006"]  # no CHANGE, no VOID
+    # €100 handed over, €20 change: the cash payment is €80 (the shop amount stays gross).
+    assert by_id["8001"].amount == Money(8000, "EUR")
+    assert by_id["8001"].amount_shop == Money(10800, "USD")
+    card = by_id["8003"]
+    assert (card.tender, card.tender_label) == (Tender.WALLET, "Google Pay (Mastercard ending 5454)")
+    assert by_id["8005"].status is ShopTransactionStatus.FAILED
+    assert (by_id["8006"].tender, by_id["8006"].location) == (Tender.CASH, "Downtown Store")
+    (store,) = facts.store_returns
+    assert store.amount == Money(2500, "EUR")
+
+
+def test_throttled_with_http_429_is_rate_limited_too(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("shopify", "throttled"), status=429)
+    with pytest.raises(RateLimitedError):
+        client.fetch(ORDER)

@@ -22,7 +22,7 @@ from plugin.connectors.base import (
     UpstreamTimeout,
 )
 from plugin.connectors.stripe import StripeClient, search_literal
-from plugin.core.model import ErrorKind, OrderRef, RefundState
+from plugin.core.model import DisputeState, ErrorKind, OrderRef, RefundState, Tender
 from plugin.core.money import Money
 
 BASE = "https://stripe.test"
@@ -97,7 +97,9 @@ def test_request_shape(client, mocked, fixture_json):
     client.fetch(ORDER)
 
     search = mocked.calls[0]
-    assert query(search) == {"query": ["metadata['order_id']:'1001'"], "limit": ["10"]}
+    # The charge is expanded: its payment_method_details say which card or wallet paid.
+    assert query(search) == {"query": ["metadata['order_id']:'1001'"], "limit": ["10"],
+                             "expand[]": ["data.latest_charge"]}
     assert search.request.headers["Authorization"] == f"Bearer {KEY}"
     assert "Stripe-Version" not in search.request.headers
     # search first, then the read-after-write list endpoints (asked side by side, so their
@@ -251,13 +253,17 @@ def test_missing_envelope_field_is_bad_response(client, mocked, fixture_json):
         client.fetch(ORDER)
 
 
-def test_unknown_refund_status_is_bad_response(client, mocked, fixture_json):
+@pytest.mark.parametrize("status", ["teleported", None])
+def test_unknown_or_missing_refund_status_makes_that_refund_unknown(client, mocked, fixture_json,
+                                                                     status):
     refunds = fixture_json("stripe", "refunds_page2")
-    refunds["data"][0]["status"] = "teleported"
+    refunds["data"][0]["status"] = status
     mocked.get(SEARCH, json=fixture_json("stripe", "payment_intent_search"))
     mocked.get(REFUNDS, json=refunds)
-    with pytest.raises(BadResponseError, match="teleported"):
-        client.fetch(ORDER)
+    mocked.get(DISPUTES, json=fixture_json("stripe", "list_empty"))
+    facts = client.fetch(ORDER)
+    unknown = [r for r in facts.refunds if r.refund_id == refunds["data"][0]["id"]]
+    assert [r.state for r in unknown] == [RefundState.UNKNOWN]
 
 
 # ---------------------------------------------------------------- create_refund
@@ -397,3 +403,41 @@ def test_refund_amount_is_sent_in_stripes_units(client, mocked, fixture_json):
     sent = parse_qs(mocked.calls[0].request.body)
     assert (sent["amount"], sent["currency"]) == (["50000"], ["isk"])
     assert refund.amount == Money(500, "ISK")
+
+
+# ---------------------------------------------------------------- tenders and outcomes
+
+
+def test_expanded_charge_names_the_card_and_wallet(client, mocked, fixture_json):
+    mocked.get(SEARCH, json=fixture_json("stripe", "payment_intent_search_expanded"))
+    mocked.get(REFUNDS, json=fixture_json("stripe", "list_empty"))
+    mocked.get(DISPUTES, json=fixture_json("stripe", "list_empty"))
+    (payment,) = client.fetch(ORDER).payments
+    assert payment.tender is Tender.WALLET
+    assert payment.tender_label == "Apple Pay (Visa ending 4242)"
+    assert payment.ids == ("ch_3PqA1B2C3D4E5F6G0mN5oP6q",)
+
+
+def test_klarna_payment_and_refunds_with_a_null_status(client, mocked, fixture_json):
+    mocked.get(SEARCH, json=fixture_json("stripe", "payment_intent_search_klarna"))
+    mocked.get(REFUNDS, json=fixture_json("stripe", "refunds_klarna"))
+    mocked.get(DISPUTES, json=fixture_json("stripe", "list_empty"))
+    facts = client.fetch(ORDER)
+    (payment,) = facts.payments
+    assert (payment.tender, payment.tender_label) == (Tender.BNPL, "Klarna")
+    paid, odd = facts.refunds
+    assert (paid.state, paid.tender, paid.tender_label) == (RefundState.SUCCEEDED, Tender.BNPL,
+                                                            "Klarna")
+    # Stripe documents Refund.status as nullable: that refund is unknown, the rest stands.
+    assert odd.state is RefundState.UNKNOWN and odd.status_raw == ""
+    assert odd.tender is Tender.BNPL
+
+
+def test_dispute_outcomes(client, mocked, fixture_json):
+    mocked.get(SEARCH, json=fixture_json("stripe", "payment_intent_search"))
+    mocked.get(REFUNDS, json=fixture_json("stripe", "list_empty"))
+    mocked.get(DISPUTES, json=fixture_json("stripe", "disputes_outcomes"))
+    lost, prevented, odd = client.fetch(ORDER).disputes
+    assert lost.state is DisputeState.LOST and not lost.is_open
+    assert prevented.state is DisputeState.CLOSED
+    assert odd.state is DisputeState.UNKNOWN and odd.status_raw == "escalated_to_mars"

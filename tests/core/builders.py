@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from plugin.connectors.loop import return_state as loop_return_state
+from plugin.connectors.netsuite import ra_state as netsuite_ra_state
+from plugin.connectors.stripe import DISPUTE_STATES
 from plugin.core.model import (
+    CreditState,
     Dispute,
+    DisputeState,
     ErpCreditMemo,
     ErpCustomerRefund,
     ErpFacts,
     ErpItemReceipt,
     ErpReturnAuthorization,
-    ErpSalesOrder,
+    ErpSale,
     ErrorKind,
-    InventoryLine,
     OrderRef,
     Payment,
     PortalFacts,
@@ -23,17 +27,18 @@ from plugin.core.model import (
     ProcessorRefund,
     RefundState,
     ReturnLine,
+    SaleKind,
     ShippingLabel,
     SourceName,
     SourceReport,
     SourceResult,
     SourceResults,
     SourceStatus,
+    StockLine,
     StoreReturn,
     StoreReturnLine,
 )
 from plugin.core.money import Money
-from plugin.core.states import STRIPE_OPEN_DISPUTES, loop_return_state, netsuite_ra_state
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # a Tuesday
 ORDER = OrderRef(number="1001", name="#1001")
@@ -60,26 +65,25 @@ def p_refund(rid="re_1", amount=4000, state=RefundState.SUCCEEDED, created=None,
 
 
 def dispute(did="dp_1", amount=12000, status="needs_response", pid="pi_1", due_days=6) -> Dispute:
-    return Dispute(did, pid, money(amount), status, status in STRIPE_OPEN_DISPUTES, ago(days=1),
-                   "product_not_received", NOW + timedelta(days=due_days))
+    return Dispute(did, pid, money(amount), status, DISPUTE_STATES.get(status, DisputeState.UNKNOWN),
+                   ago(days=1), "product_not_received", NOW + timedelta(days=due_days))
 
 
 def portal_return(rid="R1", raw="open", created=None, lines=(("SKU-1", 1),), total=4000,
                   currency="USD", label=None, updated=None) -> PortalReturn:
     lab = ShippingLabel("USPS", "9400100000000000000000", label) if label else None
     state = loop_return_state(raw, label)
-    assert state is not None
     return PortalReturn(rid, ORDER.name, state, raw, created or ago(days=3), updated,
                         money(total, currency), tuple(ReturnLine(s, q) for s, q in lines), lab)
 
 
-def sales_order(total=12000, currency="USD") -> ErpSalesOrder:
-    return ErpSalesOrder("4411", "SO-4411", "F", money(total, currency), ago(days=20))
+def sales_order(total=12000, currency="USD") -> ErpSale:
+    return ErpSale("4411", "SO-4411", SaleKind.SALES_ORDER, "F", money(total, currency),
+                   ago(days=20))
 
 
 def ra(iid="RA1", tran="RMA-1", code="B", portal_id="R1", created=None) -> ErpReturnAuthorization:
     state = netsuite_ra_state(code)
-    assert state is not None
     return ErpReturnAuthorization(iid, tran, f"RtnAuth:{code}", state, created or ago(days=3),
                                   money(4000), portal_id)
 
@@ -87,18 +91,19 @@ def ra(iid="RA1", tran="RMA-1", code="B", portal_id="R1", created=None) -> ErpRe
 def receipt(iid="IR1", ra_id="RA1", created=None, sku="SKU-1", qty=1,
             location="Main Warehouse") -> ErpItemReceipt:
     return ErpItemReceipt(iid, f"IR-{iid}", ra_id, created or ago(days=2),
-                          (InventoryLine(sku, qty, location),))
+                          (StockLine(sku, qty, location),))
 
 
 def memo(iid="CM1", tran="CM-1", ra_id="RA1", amount=4000, created=None,
          currency="USD") -> ErpCreditMemo:
     return ErpCreditMemo(iid, tran, ra_id, money(amount, currency), "CustCred:B",
-                         created or ago(days=2))
+                         created or ago(days=2), CreditState.APPLIED)
 
 
 def cref(iid="CR1", tran="CR-1", memo_id="CM1", amount=4000, created=None, re=None,
          currency="USD") -> ErpCustomerRefund:
-    return ErpCustomerRefund(iid, tran, memo_id, money(amount, currency), created or ago(days=2), re)
+    return ErpCustomerRefund(iid, tran, (memo_id,) if memo_id else (), money(amount, currency),
+                             created or ago(days=2), (re,) if re else ())
 
 
 def store_return(rid="gid://shopify/Refund/1", sku="SKU-9", qty=1, location="Brooklyn Store",
@@ -130,6 +135,7 @@ def results(*, portal=(), payments=(), refunds=(), disputes=(), so=None, ras=(),
         processor=_result(SourceName.PROCESSOR, processor_status or ProcessorFacts(
             ORDER.name, tuple(payments), tuple(refunds), tuple(disputes))),
         erp=_result(SourceName.ERP, erp_status or ErpFacts(
-            ORDER.name, so, tuple(ras), tuple(receipts), tuple(memos), tuple(crefs))),
+            ORDER.name, (so,) if so else (), tuple(ras), tuple(receipts), tuple(memos),
+            tuple(crefs))),
         pos=_result(SourceName.POS, pos_status or PosFacts(ORDER.name, pos_found, tuple(stores))),
     )

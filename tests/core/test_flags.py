@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from plugin.core.model import RefundState
+from plugin.core.model import PortalRefund, RefundState
 from plugin.core.reconcile import reconcile
 from plugin.core.record import FlagCode
+from plugin.core.settings import ReconcileSettings
 
 from .builders import (
     NOW,
@@ -15,6 +18,7 @@ from .builders import (
     cref,
     dispute,
     memo,
+    money,
     p_refund,
     payment,
     portal_return,
@@ -25,6 +29,7 @@ from .builders import (
     store_return,
 )
 
+SETTINGS = ReconcileSettings(processor_gateways=frozenset({"stripe"}))
 PAID = dict(payments=[payment()], so=sales_order())
 FULL_CHAIN = dict(
     ras=[ra(code="G")], receipts=[receipt()], memos=[memo()],
@@ -100,9 +105,16 @@ CASES = [
     ("partials-for-one-return", FlagCode.DUPLICATE_REFUND, False,
      dict(PAID, portal=[portal_return(raw="closed")], ras=[ra(code="G")], memos=[memo()],
           refunds=[p_refund("re_1", 3000, return_key="R1"), p_refund("re_2", 1000, return_key="R1")])),
-    ("partials-exceed-the-return", FlagCode.DUPLICATE_REFUND, True,
+    # Worth more than the return is an amount problem, not a duplicate.
+    ("partials-exceed-the-return", FlagCode.REFUND_AMOUNT_MISMATCH, True,
      dict(PAID, portal=[portal_return(raw="closed")], ras=[ra(code="G")], memos=[memo()],
           refunds=[p_refund("re_1", 3000, return_key="R1"), p_refund("re_2", 2000, return_key="R1")])),
+    ("partials-exceed-the-return-not-duplicate", FlagCode.DUPLICATE_REFUND, False,
+     dict(PAID, portal=[portal_return(raw="closed")], ras=[ra(code="G")], memos=[memo()],
+          refunds=[p_refund("re_1", 3000, return_key="R1"), p_refund("re_2", 2000, return_key="R1")])),
+    ("duplicate-different-returns", FlagCode.DUPLICATE_REFUND, False,
+     dict(PAID, refunds=[p_refund("re_1", 5000, return_key="R1", created=ago(hours=5)),
+                         p_refund("re_2", 5000, return_key="R2", created=ago(hours=4))])),
     ("over-refund", FlagCode.OVER_REFUND, True,
      dict(payments=[payment(8000)], refunds=[
          p_refund("re_1", 6000, created=ago(days=3)),
@@ -168,6 +180,23 @@ CASES = [
     ("both-closed", FlagCode.RETURN_STATE_DIVERGENCE, False,
      dict(PAID, portal=[portal_return(raw="closed")], ras=[ra(code="G")])),
 
+    ("order-not-in-erp", FlagCode.ORDER_NOT_IN_ERP, True,
+     dict(payments=[payment()])),
+    ("order-not-in-erp-erp-down", FlagCode.ORDER_NOT_IN_ERP, False,
+     dict(payments=[payment()], erp_status="timeout")),
+    ("order-not-in-erp-fresh", FlagCode.ORDER_NOT_IN_ERP, False,
+     dict(payments=[payment(created=ago(hours=2))])),
+
+    ("portal-refund-not-at-processor", FlagCode.PORTAL_REFUND_NOT_AT_PROCESSOR, True,
+     dict(PAID, portal=[replace(portal_return(raw="closed"), refunds=(
+         PortalRefund(money(4000), "stripe", "re_missing"),))])),
+    ("portal-refund-at-processor", FlagCode.PORTAL_REFUND_NOT_AT_PROCESSOR, False,
+     dict(PAID, portal=[replace(portal_return(raw="closed"), refunds=(
+         PortalRefund(money(4000), "stripe", "re_1"),))], refunds=[p_refund()])),
+    ("portal-refund-processor-down", FlagCode.PORTAL_REFUND_NOT_AT_PROCESSOR, False,
+     dict(so=sales_order(), portal=[replace(portal_return(raw="closed"), refunds=(
+         PortalRefund(money(4000), "stripe", "re_missing"),))], processor_status="timeout")),
+
     ("erp-timeout", FlagCode.SOURCE_UNAVAILABLE, True, dict(payments=[payment()], erp_status="timeout")),
     ("erp-knows-nothing", FlagCode.SOURCE_UNAVAILABLE, False, dict(payments=[payment()])),
     # A source with no record of the order (join-key mismatch, other payment method) is not a
@@ -185,7 +214,7 @@ CASES = [
 @pytest.mark.parametrize(("code", "raises", "kwargs"), [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_flag(code, raises, kwargs):
-    truth = reconcile(ORDER, results(**kwargs), NOW)
+    truth = reconcile(ORDER, results(**kwargs), NOW, SETTINGS)
     codes = [f.code for f in truth.flags]
     assert (code in codes) is raises, f"flags were {codes}"
     for flag in truth.flags:

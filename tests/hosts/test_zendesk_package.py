@@ -76,7 +76,8 @@ def test_shipped_manifest_has_the_settings_the_sidebar_reads(files):
     manifest = json.loads(files["manifest.json"])
     params = {p["name"]: p for p in manifest["parameters"]}
     assert params["order_id_field_id"]["type"] == "number"
-    assert params["order_id_pattern"]["default"].startswith("(?:order|#)")
+    # Ticket text is searched on the server, with the installation's order-number shape.
+    assert "order_id_pattern" not in params
     assert params["zendesk_api_token"]["secure"] is True
     assert params["zendesk_api_token"]["scopes"] == ["header"]
     assert manifest["location"]["support"]["ticket_sidebar"]["url"] == f"{PLACEHOLDER}/zendesk/sidebar"
@@ -97,7 +98,7 @@ def test_shipped_manifest_has_the_settings_the_sidebar_reads(files):
     (lambda m: m.update(signedUrls="true"), "signedUrls must be true or false"),
     (lambda m: m.pop("frameworkVersion"), "frameworkVersion is required"),
     (lambda m: m.update(frameworkVersion="1.0"), "frameworkVersion must be '2.0'"),
-    (lambda m: param(m, "order_id_pattern").update(type="secure"), "unknown type 'secure'"),
+    (lambda m: param(m, "order_id_field_id").update(type="secure"), "unknown type 'secure'"),
     (lambda m: param(m, "zendesk_api_token").pop("scopes"), "'zendesk_api_token' is secure but has no scope"),
     (lambda m: param(m, "zendesk_api_email").update(scopes=["header"]),
      "'zendesk_api_email' has scopes but is not secure"),
@@ -107,7 +108,7 @@ def test_shipped_manifest_has_the_settings_the_sidebar_reads(files):
     (lambda m: add_param(m, name="brand", type="hidden", required=True), "'brand' is hidden, so it can"),
     (token_not_secure, "'zendesk_api_token' looks like a credential"),
     (lambda m: add_param(m, name="loop_api_key", type="text"), "'loop_api_key' looks like a credential"),
-    (lambda m: add_param(m, name="order_id_pattern", type="text"), "repeat the names order_id_pattern"),
+    (lambda m: add_param(m, name="order_id_field_id", type="text"), "repeat the names order_id_field_id"),
     (lambda m: add_param(m, name="zendesk", type="oauth"), "needs a manifest oauth block with client_id"),
     (lambda m: add_param(m, name="brand", type="text", required="yes"), "required must be true or false"),
 ])
@@ -172,7 +173,8 @@ def test_translation_strings_may_use_the_value_title_form_and_description(files)
     translations = json.loads(files["translations/en.json"])
     app = translations["app"]
     app["description"] = app.pop("short_description")
-    app["parameters"]["order_id_pattern"]["label"] = {"value": "Order ID pattern", "title": "setting label"}
+    app["parameters"]["order_id_field_id"]["label"] = {"value": "Order ID ticket field",
+                                                       "title": "setting label"}
     files["translations/en.json"] = json.dumps(translations).encode()
     assert validate_package(files) == []
 

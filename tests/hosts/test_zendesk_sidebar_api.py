@@ -95,8 +95,7 @@ def test_tags_use_flag_codes_and_survive_a_concurrent_edit(client, session, zd):
     resp = action(client, session, 106, kind="tags", order_id="1006", key="tags-key-1")
     assert resp.status_code == 200, resp.get_json()
     tags = set(zd.ticket(106)["tags"])
-    assert {"order-truth-duplicate_refund", "order-truth-refund_amount_mismatch",
-            "order-truth-processor_refund_not_in_erp"} <= tags
+    assert {"order-truth-duplicate_refund", "order-truth-refund_amount_mismatch"} <= tags
 
 
 def test_action_key_reused_for_another_ticket_is_refused(client, session):
@@ -140,3 +139,47 @@ def test_session_cannot_be_pointed_at_another_installation(app, client, session,
     # Still the sandbox installation: its frame policy, its data.
     assert resp.status_code == 200
     assert "frame-ancestors 'self'" in resp.headers["Content-Security-Policy"]
+
+
+# ---------------------------------------------------------------- which order the ticket is about
+
+RESOLVE = "/zendesk/api/resolve-order"
+
+
+def resolve(client, session, ticket, **body):
+    return client.post(RESOLVE, json={"ticket_id": str(ticket), **body}, headers=session)
+
+
+def test_order_number_in_the_subject(client, session):
+    found = resolve(client, session, 102).get_json()
+    assert (found["order_id"], found["source"], found["found"]) == (
+        "1002", "the ticket subject", True)
+
+
+def test_order_number_in_the_description_and_browser_text_is_not_trusted(client, session):
+    # Ticket 103's subject has no order number; its description names #1003. The server
+    # reads the ticket itself, so text the browser sends can't steer it elsewhere.
+    found = resolve(client, session, 103, subject="order #1007").get_json()
+    assert (found["order_id"], found["source"]) == ("1003", "the ticket description")
+
+
+def test_the_order_field_comes_first_and_a_miss_falls_through(client, session):
+    assert resolve(client, session, 103, field="1005").get_json()["order_id"] == "1005"
+    found = resolve(client, session, 103, field="9999").get_json()
+    assert (found["order_id"], found["source"], found["found"]) == (
+        "1003", "the ticket description", True)
+    assert found["tried"] == [{"order_id": "9999", "from": "the ticket's Order ID field",
+                               "result": "not found"}]
+
+
+def test_an_order_nobody_has_is_reported_not_found(client, session, zd):
+    unknown = max(t["id"] for t in zd.tickets())
+    found = resolve(client, session, unknown).get_json()
+    assert (found["order_id"], found["found"]) == ("9999", False)
+
+
+def test_resolve_needs_a_session_and_csrf(client, session):
+    assert client.post(RESOLVE, json={"ticket_id": "102"}).status_code == 401
+    headers = {"Authorization": session["Authorization"]}
+    assert client.post(RESOLVE, json={"ticket_id": "102"}, headers=headers).status_code == 403
+    assert resolve(client, session, "10x").status_code == 400

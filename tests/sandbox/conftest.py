@@ -14,6 +14,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from plugin.connectors.shopify_pos import DEFAULT_API_VERSION
 from plugin.sandbox.scenarios import SANDBOX_CREDENTIALS
 from plugin.sandbox.server import SandboxServer
 from plugin.sandbox.state import SandboxState
@@ -109,7 +110,7 @@ class Upstreams:
                 token: str = SANDBOX_CREDENTIALS["shopify_pos"]["access_token"],
                 timeout: float | None = None) -> requests.Response:
         body = {"query": ORDERS_QUERY, "variables": {"query": search}}
-        return self.http.post(f"{self.url}/shopify/admin/api/2025-07/graphql.json", json=body,
+        return self.http.post(f"{self.url}/shopify/admin/api/{DEFAULT_API_VERSION}/graphql.json", json=body,
                               headers={"X-Shopify-Access-Token": token},
                               timeout=timeout or self.timeout)
 

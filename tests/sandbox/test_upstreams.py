@@ -92,9 +92,18 @@ def test_loop_answers_one_return_as_an_object(upstreams):
 
 @pytest.mark.parametrize("order_name", ["#1004", "#9999"])
 def test_loop_says_return_not_found(upstreams, order_name):
+    # As public Loop clients record it: HTTP 200 with an error body, no return id.
     resp = upstreams.loop(order_name)
-    assert resp.status_code == 404
-    assert resp.json() == {"message": "Return not found."}
+    assert resp.status_code == 200
+    assert resp.json() == {"error": {"message": "No return found with this ID."}}
+
+
+def test_loop_refuses_an_unknown_currency_type(upstreams):
+    resp = upstreams.http.get(f"{upstreams.url}/loop/api/v1/warehouse/return/details",
+                              params={"order_name": "#1001", "currency_type": "bitcoin"},
+                              headers={"X-Authorization": "sandbox-loop-key"})
+    assert resp.status_code == 422
+    assert "currency_type" in resp.json()["errors"]
 
 
 def test_loop_answers_several_returns_as_an_array():
@@ -313,8 +322,14 @@ def test_suiteql_rejects_bad_paging(upstreams):
 def test_shopify_orders_query_shape(upstreams):
     body = upstreams.shopify("name:#1001").json()
     [order] = body["data"]["orders"]["nodes"]
-    assert order == {"id": "gid://shopify/Order/5550001001", "name": "#1001",
-                     "currencyCode": "USD", "refunds": []}
+    assert {k: order[k] for k in ("id", "name", "currencyCode", "presentmentCurrencyCode",
+                                  "sourceName", "refunds")} == {
+        "id": "gid://shopify/Order/5550001001", "name": "#1001", "currencyCode": "USD",
+        "presentmentCurrencyCode": "USD", "sourceName": "web", "refunds": []}
+    # The shop's record of the card payment Stripe took: gateway "stripe", the charge id.
+    [sale] = order["transactions"]
+    assert (sale["kind"], sale["gateway"], sale["authorizationCode"]) == (
+        "SALE", "stripe", "ch_Sbx1001")
     assert body["extensions"]["cost"]["throttleStatus"]["maximumAvailable"] == 2000.0
 
 

@@ -1,0 +1,126 @@
+"""An installation's own settings: one schema validates them wherever they are set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from .core.orderid import DEFAULT_SHAPE, check_shape
+
+
+def _zone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError("Not an IANA time zone such as Europe/Berlin.") from None
+    if value not in available_timezones() and value != "UTC":
+        raise ValidationError("Not an IANA time zone such as Europe/Berlin.")
+
+
+def _shape(value: str) -> None:
+    try:
+        check_shape(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+_HOURS = dict(validate=validate.Range(min=0, max=24 * 90))
+
+
+class TenantSettingsSchema(Schema):
+    """Every setting an admin may change, with its type and limits."""
+
+    order_name_prefix = fields.String(validate=validate.Regexp(
+        r"^[A-Za-z0-9#._-]{0,10}$", error="Up to 10 letters, digits or # . _ -"))
+    order_id_shape = fields.String(validate=_shape)
+    timezone = fields.String(validate=_zone)
+    return_sync_lag_hours = fields.Float(**_HOURS)
+    processor_lag_hours = fields.Float(**_HOURS)
+    erp_posting_lag_hours = fields.Float(**_HOURS)
+    order_sync_lag_hours = fields.Float(**_HOURS)
+    store_inventory_lag_hours = fields.Float(**_HOURS)
+    received_not_refunded_after_hours = fields.Float(**_HOURS)
+    duplicate_window_hours = fields.Float(**_HOURS)
+    refund_match_window_hours = fields.Float(**_HOURS)
+    refund_pending_stale_business_days = fields.Integer(validate=validate.Range(min=1, max=60))
+    amount_tolerance_minor = fields.Integer(validate=validate.Range(min=0, max=10_000))
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where a setting lives in an installation's settings, and its default."""
+
+    name: str
+    path: tuple[str, ...]
+    default: Any
+    help: str
+
+
+# Settings the reconciler reads live under "reconcile" (see ReconcileSettings.from_mapping).
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    Setting("order_name_prefix", ("order_name_prefix",), "#",
+            "What the shop puts before order numbers (#1001, EU-1001)"),
+    Setting("order_id_shape", ("order_id_shape",), DEFAULT_SHAPE,
+            "What an order number looks like in ticket text (a regular expression)"),
+    Setting("timezone", ("reconcile", "timezone"), "UTC",
+            "The merchant's time zone: dates told to customers are in it"),
+    Setting("return_sync_lag_hours", ("reconcile", "return_sync_lag_hours"), 2,
+            "How long a portal return may take to reach the ERP"),
+    Setting("processor_lag_hours", ("reconcile", "processor_lag_hours"), 1,
+            "How long an ERP refund may take to show at the processor"),
+    Setting("erp_posting_lag_hours", ("reconcile", "erp_posting_lag_hours"), 24,
+            "How long finance has to book a processor refund"),
+    Setting("order_sync_lag_hours", ("reconcile", "order_sync_lag_hours"), 24,
+            "How long a paid order may take to reach the ERP"),
+    Setting("store_inventory_lag_hours", ("reconcile", "store_inventory_lag_hours"), 24,
+            "How long a store return may take to reach ERP inventory"),
+    Setting("received_not_refunded_after_hours",
+            ("reconcile", "received_not_refunded_after_hours"), 72,
+            "How long after receipt a missing refund is flagged"),
+    Setting("duplicate_window_hours", ("reconcile", "duplicate_window_hours"), 24,
+            "Same-amount refunds this close together are a duplicate"),
+    Setting("refund_match_window_hours", ("reconcile", "refund_match_window_hours"), 48,
+            "Bookings this close to a refund pair first"),
+    Setting("refund_pending_stale_business_days",
+            ("reconcile", "refund_pending_stale_business_days"), 5,
+            "Business days before a pending refund is flagged"),
+    Setting("amount_tolerance_minor", ("reconcile", "amount_tolerance_minor"), 0,
+            "Extra minor units of tolerance on top of a unit of rounding per document"),
+)}
+
+
+def validate_changes(raw: dict[str, Any]) -> dict[str, Any]:
+    """Typed values for `raw` (strings from a form or the CLI), or ValidationError by field."""
+    unknown = sorted(set(raw) - set(SETTINGS))
+    if unknown:
+        raise ValidationError({name: ["Unknown setting."] for name in unknown})
+    loaded: dict[str, Any] = TenantSettingsSchema().load(raw)
+    if "order_id_shape" in loaded:
+        loaded["order_id_shape"] = check_shape(loaded["order_id_shape"])
+    return loaded
+
+
+def as_changes(values: dict[str, Any]) -> dict[str, Any]:
+    """Validated values nested the way installation settings store them."""
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        *parents, leaf = SETTINGS[name].path
+        node = changes
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return changes
+
+
+def current(settings: dict[str, Any]) -> dict[str, Any]:
+    """Every setting's value for an installation (its own, else the default)."""
+    out = {}
+    for name, setting in SETTINGS.items():
+        node: Any = settings
+        for part in setting.path:
+            node = node.get(part) if isinstance(node, dict) else None
+        out[name] = setting.default if node is None else node
+    return out

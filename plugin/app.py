@@ -10,9 +10,9 @@ from flask import Flask, g
 
 from . import config as config_module
 from .extensions import cache
+from .hosts.registry import build_hosts
 from .hosts.session import SessionTokens
-from .hosts.zendesk.adapter import ZendeskHost
-from .installations import ensure_builtin
+from .installations import Installations, ensure_standalone
 from .logs import RedactSecrets
 from .service import OrderTruthService
 from .store.crypto import SecretBox
@@ -33,6 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     config_module.load(app, test_config)
     configure_logging(app)
     register_extensions(app)
+    register_addons(app)
     register_store(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -58,7 +59,7 @@ def register_extensions(app: Flask) -> None:
     app.extensions["order_truth"] = service
     app.extensions["secret_box"] = SecretBox(str(app.config["ENCRYPTION_KEY"]))
     app.extensions["sessions"] = SessionTokens(app.config["SECRET_KEY"])
-    app.extensions["zendesk"] = ZendeskHost(app.config, cache, service.session)
+    app.extensions["hosts"] = build_hosts(app.config, cache, service.session)
 
 
 def register_store(app: Flask) -> None:
@@ -66,8 +67,7 @@ def register_store(app: Flask) -> None:
     app.extensions["store"] = store
     if app.config["AUTO_MIGRATE"]:
         store.migrate()
-        with store.session() as session:
-            ensure_builtin(session, app.config)
+        seed_installations(app)
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
@@ -76,16 +76,38 @@ def register_store(app: Flask) -> None:
             session.close()
 
 
+def register_addons(app: Flask) -> None:
+    """Optional packages that plug in through `app.extensions["seeders"]`, blueprints and CLI.
+
+    The sandbox is the only one today. A production install without it never imports it.
+    """
+    app.extensions["seeders"] = []
+    if app.config["SANDBOX_ENABLED"]:
+        from . import sandbox
+
+        sandbox.install(app)
+
+
+def seed_installations(app: Flask) -> None:
+    """The env-configured installation, then whatever the add-ons seed."""
+    store = app.extensions["store"]
+    with store.session() as session:
+        repo = Installations(session, app.extensions["secret_box"])
+        ensure_standalone(repo, app.config)
+        for seeder in app.extensions["seeders"]:
+            seeder(repo)
+
+
 def register_blueprints(app: Flask) -> None:
-    from .views import api, health, sandbox_pages, widget, zendesk, zendesk_admin
+    from .views import api, health, settings, sidebar
 
     app.register_blueprint(health.bp)
-    app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)
-    app.register_blueprint(zendesk.bp)
-    app.register_blueprint(zendesk_admin.bp)
-    if app.config["SANDBOX_ENABLED"]:
-        app.register_blueprint(sandbox_pages.bp)
+    for host in app.extensions["hosts"].values():
+        for blueprint in host.blueprints():
+            app.register_blueprint(blueprint)
+    app.register_blueprint(sidebar.bp)
+    app.register_blueprint(settings.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

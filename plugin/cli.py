@@ -1,35 +1,54 @@
-"""Operator commands: `flask --app app truth|sandbox|db|installations …`."""
+"""Operator commands: `flask --app app truth|settings|connectors|installations|db|outbox …`."""
 
 from __future__ import annotations
 
 import json
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
-from sqlalchemy import select
 
-from . import installations
+from .connectors.registry import CONNECTORS
 from .core.orderid import InvalidOrderId, parse_order_id
 from .core.serialize import truth_to_dict
-from .store.models import Installation
+from .installations import HELPDESK, Installations, Tenant
 
 
 def register(app: Flask) -> None:
-    app.cli.add_command(truth)
-    app.cli.add_command(settings_cli)
-    app.cli.add_command(sandbox_cli)
-    app.cli.add_command(db_cli)
-    app.cli.add_command(installations_cli)
-    from .hosts.zendesk.cli import zendesk_cli
-
-    app.cli.add_command(zendesk_cli)
+    for command in (truth, settings_cli, connectors_cli, db_cli, installations_cli, outbox_cli):
+        app.cli.add_command(command)
+    try:
+        from .sandbox.cli import sandbox_cli
+    except ImportError:  # installed without the optional sandbox package
+        pass
+    else:
+        app.cli.add_command(sandbox_cli)
+    for host in app.extensions["hosts"].values():
+        group = host.cli()
+        if group is not None:
+            app.cli.add_command(group)
 
 
 def _store():
     return current_app.extensions["store"]
+
+
+@contextmanager
+def _repo() -> Iterator[Installations]:
+    with _store().session() as session:
+        yield Installations(session, current_app.extensions["secret_box"])
+
+
+def _find(repo: Installations, key: str | None) -> Tenant:
+    key = key or repo.default_key(current_app.config)
+    tenant = repo.find(key) if key else None
+    if tenant is None:
+        raise click.ClickException(f"no installation {key!r}; see `flask installations list`")
+    return tenant
 
 
 @click.command("truth")
@@ -40,11 +59,8 @@ def _store():
 @with_appcontext
 def truth(order_id: str, as_json: bool, installation: str | None, refresh: bool) -> None:
     """Print the merged record for ORDER_ID."""
-    key = installation or installations.default_key(current_app.config)
-    with _store().session() as session:
-        tenant = installations.find(session, key)
-    if tenant is None:
-        raise click.ClickException(f"no installation {key!r}; see `flask installations list`")
+    with _repo() as repo:
+        tenant = _find(repo, installation)
     try:
         order = parse_order_id(order_id, tenant.order_name_prefix)
     except InvalidOrderId as exc:
@@ -64,13 +80,9 @@ def truth(order_id: str, as_json: bool, installation: str | None, refresh: bool)
 settings_cli = AppGroup("settings", help="An installation's settings (validated as on the page).")
 
 
-def _tenant_for(key: str | None):
-    key = key or installations.default_key(current_app.config)
-    with _store().session() as session:
-        tenant = installations.find(session, key)
-    if tenant is None:
-        raise click.ClickException(f"no installation {key!r}; see `flask installations list`")
-    return tenant
+def _tenant_for(key: str | None) -> Tenant:
+    with _repo() as repo:
+        return _find(repo, key)
 
 
 @settings_cli.command("show")
@@ -105,26 +117,28 @@ def settings_set(name: str, value: str, installation: str | None) -> None:
         messages = exc.messages if isinstance(exc.messages, dict) else {name: exc.messages}
         raise click.BadParameter("; ".join(str(m) for m in messages.get(name, messages.values())),
                                  param_hint=name) from None
-    with _store().session() as session:
-        installations.update_settings(session, tenant.id, as_changes(loaded))
+    with _repo() as repo:
+        repo.update_settings(tenant.id, as_changes(loaded))
     click.echo(f"{tenant.key}: {name} = {loaded[name]}")
 
 
-sandbox_cli = AppGroup("sandbox", help="The built-in sandbox of simulated upstreams.")
+connectors_cli = AppGroup("connectors", help="The connectors this build knows (their descriptors).")
 
 
-@sandbox_cli.command("scenarios")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def scenarios(as_json: bool) -> None:
-    """List the seeded scenarios and their order IDs."""
-    from .sandbox.scenarios import SCENARIOS
+@connectors_cli.command("list")
+def connectors_list() -> None:
+    """One line per connector: system, source role, hosts, credentials."""
+    for d in CONNECTORS.values():
+        click.echo(f"{d.system:<18} {d.source.value:<10} {', '.join(d.hosts):<30} "
+                   f"{', '.join(f.name for f in d.credentials)}")
 
-    rows = [{"scenario": s.name, "order_id": s.order_number} for s in SCENARIOS]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for s in SCENARIOS:
-        click.echo(f"{s.order_number:>6}  {s.name:<38} {s.title}")
+
+@connectors_cli.command("docs")
+def connectors_docs() -> None:
+    """Print docs/connectors.md, generated from the descriptors."""
+    from .connectors.docs import render
+
+    click.echo(render(), nl=False)
 
 
 db_cli = AppGroup("db", help="Database migrations.")
@@ -133,10 +147,11 @@ db_cli = AppGroup("db", help="Database migrations.")
 @db_cli.command("upgrade")
 def upgrade() -> None:
     """Apply all migrations (run once per release for PostgreSQL)."""
+    from .app import seed_installations
+
     store = _store()
     store.migrate()
-    with store.session() as session:
-        installations.ensure_builtin(session, current_app.config)
+    seed_installations(current_app)  # type: ignore[arg-type]
     click.echo(f"database at head ({store.engine.url.render_as_string(hide_password=True)})")
 
 
@@ -146,10 +161,10 @@ installations_cli = AppGroup("installations", help="Installations (tenants).")
 @installations_cli.command("list")
 def list_installations() -> None:
     """List installations."""
-    with _store().session() as session:
-        rows = [(inst.key, inst.host, inst.status, ",".join(sorted(c.source for c in inst.connections)),
-                 inst.name)
-                for inst in session.scalars(select(Installation).order_by(Installation.id))]
+    with _repo() as repo:
+        rows = [(inst.key, inst.host, inst.status,
+                 ",".join(sorted(c.source for c in inst.connections)), inst.name)
+                for inst in repo.all()]
     if not rows:
         click.echo("no installations", err=True)
         sys.exit(0)
@@ -163,24 +178,25 @@ def list_installations() -> None:
 @click.option("--app-id", default=None, help="The app's id (default: ZENDESK_APP_ID).")
 @click.option("--base-url", default=None, help="Override https://SUBDOMAIN.zendesk.com.")
 def add_zendesk(subdomain: str, installation_id: str, app_id: str | None, base_url: str | None) -> None:
-    """Register (or reactivate) a Zendesk installation."""
-    from .hosts.zendesk.launch import installation_key
+    """Register (or reactivate) a Zendesk installation (same as `flask zendesk add-installation`)."""
+    from .hosts.zendesk.host import register as register_zendesk
 
     if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", subdomain):
         raise click.BadParameter("not a Zendesk subdomain", param_hint="--subdomain")
     if not installation_id.isdigit():
         raise click.BadParameter("must be numeric", param_hint="--installation-id")
-    with _store().session() as session:
-        installations.register_zendesk(session, subdomain, installation_id, app_id=app_id,
-                                       base_url=base_url)
-    click.echo(installation_key(subdomain, installation_id))
+    with _repo() as repo:
+        tenant = register_zendesk(repo, subdomain, installation_id, app_id=app_id,
+                                  base_url=base_url)
+    click.echo(tenant.key)
 
 
 @installations_cli.command("configure")
 @click.argument("key")
 @click.option("--source", required=True,
-              type=click.Choice(["portal", "processor", "erp", "pos", "helpdesk"]))
-@click.option("--system", required=True, help="loop, stripe, netsuite, shopify_pos or zendesk.")
+              type=click.Choice(["portal", "processor", "erp", "pos", HELPDESK]))
+@click.option("--system", required=True,
+              help=f"{', '.join(CONNECTORS)}, or the helpdesk (zendesk) for --source helpdesk.")
 @click.option("--base-url", default="", help="Vendor API base URL (blank: vendor default).")
 @click.option("--credential", "credentials", multiple=True, metavar="NAME=VALUE",
               help="Repeat per credential; a value of '-' is read from standard input.")
@@ -188,9 +204,8 @@ def add_zendesk(subdomain: str, installation_id: str, app_id: str | None, base_u
 def configure(key: str, source: str, system: str, base_url: str, credentials: tuple[str, ...],
               options: tuple[str, ...]) -> None:
     """Store one connection for an installation (credentials encrypted at rest)."""
-    from .connectors.registry import CONNECTORS
-
-    if source != "helpdesk" and (system not in CONNECTORS or CONNECTORS[system].source.value != source):
+    if source != HELPDESK and (system not in CONNECTORS
+                               or CONNECTORS[system].source.value != source):
         raise click.BadParameter(f"{system!r} is not a {source} connector", param_hint="--system")
     creds = {}
     for item in credentials:
@@ -199,13 +214,10 @@ def configure(key: str, source: str, system: str, base_url: str, credentials: tu
             raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--credential")
         creds[name] = sys.stdin.readline().strip() if value == "-" else value
     opts = dict(o.partition("=")[::2] for o in options)
-    box = current_app.extensions["secret_box"]
-    with _store().session() as session:
-        tenant = installations.find(session, key)
-        if tenant is None:
-            raise click.ClickException(f"no installation {key!r}")
-        installations.save_connection(session, box, tenant.id, source=source, system=system,
-                                      base_url=base_url, credentials=creds, options=opts)
+    with _repo() as repo:
+        tenant = _find(repo, key)
+        repo.save_connection(tenant.id, source=source, system=system, base_url=base_url,
+                             credentials=creds, options=opts)
     click.echo(f"{key}: {source} → {system} saved ({len(creds)} credential(s), encrypted)")
 
 
@@ -213,11 +225,8 @@ def configure(key: str, source: str, system: str, base_url: str, credentials: tu
 @click.argument("key")
 def disconnect_installation(key: str) -> None:
     """Purge an installation's secrets and cached data; its launches are refused afterwards."""
-    with _store().session() as session:
-        tenant = installations.find(session, key)
-        if tenant is None:
-            raise click.ClickException(f"no installation {key!r}")
-        installations.disconnect(session, tenant.id)
+    with _repo() as repo:
+        repo.disconnect(_find(repo, key).id)
     click.echo(f"{key}: disconnected")
 
 
@@ -226,9 +235,33 @@ def disconnect_installation(key: str) -> None:
 @click.confirmation_option(prompt="Delete this installation and everything it owns?")
 def remove_installation(key: str) -> None:
     """Delete an installation entirely."""
-    with _store().session() as session:
-        tenant = installations.find(session, key)
-        if tenant is None:
-            raise click.ClickException(f"no installation {key!r}")
-        installations.remove(session, tenant.id)
+    with _repo() as repo:
+        repo.remove(_find(repo, key).id)
     click.echo(f"{key}: removed")
+
+
+outbox_cli = AppGroup("outbox", help="Writes to helpdesk tickets that are queued or failed.")
+
+
+@outbox_cli.command("retry")
+@click.option("--host", "host_name", default=None, help="Only this helpdesk's installations.")
+def outbox_retry(host_name: str | None) -> None:
+    """Retry ticket notes and tags whose earlier attempts failed (safe to run from cron)."""
+    click.echo(f"{retry_pending_writes(host_name)} pending write(s) completed")
+
+
+def retry_pending_writes(host_name: str | None = None) -> int:
+    """Retry due writes through each installation's own helpdesk."""
+    from .hosts.actions import retry_pending
+
+    hosts = current_app.extensions["hosts"]
+    with _repo() as repo:
+        def api_for(installation_id: int):
+            tenant = repo.get(installation_id)
+            if tenant is None or not tenant.active or tenant.host not in hosts:
+                return None
+            if host_name is not None and tenant.host != host_name:
+                return None
+            return hosts[tenant.host].api(tenant)
+
+        return retry_pending(repo.session, api_for)

@@ -1,4 +1,9 @@
-"""Configuration defaults; every key can be overridden by an ORDER_TRUTH_<KEY> env var."""
+"""Configuration: defaults, then ORDER_TRUTH_<KEY> env vars, then overrides; typed once at load.
+
+Every known setting is validated and cast by one schema when the app starts, so a bad value
+fails start-up with its name, and no code casts a setting at use. Connector credentials
+(ORDER_TRUTH_STRIPE_SECRET_KEY …) come from the connector descriptors and stay strings.
+"""
 
 from __future__ import annotations
 
@@ -8,75 +13,95 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-DEFAULTS: dict[str, Any] = {
+_opt_str = dict(load_default=None, allow_none=True)
+
+
+class _Text(fields.String):
+    """A string setting; from_prefixed_env may have decoded a number or boolean: take its text."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, int | float):
+            value = str(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class _Flag(fields.Boolean):
+    """A boolean setting that may be unset (None: decided from the database URL)."""
+
+    truthy = {*fields.Boolean.truthy, "on"}
+    falsy = {*fields.Boolean.falsy, "off"}
+
+
+class ConfigSchema(Schema):
+    """Every setting this app reads, with its type, default and limits."""
+
+    class Meta:
+        unknown = EXCLUDE
+
     # Database: an SQLite file in instance/ unless DATABASE_URL is set.
-    "DATABASE_URL": None,
-    # Migrations are applied at start-up for the embedded SQLite default only;
-    # production databases use `flask --app app db upgrade` as a release step.
-    "AUTO_MIGRATE": None,
+    DATABASE_URL = _Text(**_opt_str)
+    # Migrations at start-up: on for the embedded SQLite default only.
+    AUTO_MIGRATE = _Flag(**_opt_str)
     # flask-caching: in-process by default, Redis when REDIS_URL is set.
-    "REDIS_URL": None,
-    "CACHE_DEFAULT_TIMEOUT": 30,
-    # Fan-out: overall deadline for one merged record, worker threads shared by requests.
-    "FANOUT_DEADLINE_SECONDS": 2.5,
+    REDIS_URL = _Text(**_opt_str)
+    CACHE_DEFAULT_TIMEOUT = fields.Integer(load_default=30, validate=validate.Range(min=0))
+    # One deadline for a whole merged record.
+    FANOUT_DEADLINE_SECONDS = fields.Float(load_default=2.5,
+                                           validate=validate.Range(min=0.1, max=30))
+    # Slack after the deadline so the deadline, not a racing socket timeout, reports a source.
+    FANOUT_DEADLINE_GRACE = fields.Float(load_default=0.25, validate=validate.Range(min=0, max=5))
     # Four sources per lookup times gunicorn's 8 threads: no lookup queues behind another.
-    "FANOUT_MAX_WORKERS": 32,
+    FANOUT_MAX_WORKERS = fields.Integer(load_default=32, validate=validate.Range(min=1, max=256))
     # Workers one installation's one upstream may hold (default: a quarter of the pool).
-    "FANOUT_PER_UPSTREAM": None,
-    # How long a source's successful answer is reused before asking it again.
-    "SOURCE_CACHE_SECONDS": 30,
-    "UPSTREAM_CONNECT_TIMEOUT": 1.0,
+    FANOUT_PER_UPSTREAM = fields.Integer(load_default=None, allow_none=True,
+                                         validate=validate.Range(min=1, max=256))
+    SOURCE_CACHE_SECONDS = fields.Integer(load_default=30, validate=validate.Range(min=0))
+    UPSTREAM_CONNECT_TIMEOUT = fields.Float(load_default=1.0,
+                                            validate=validate.Range(min=0.05, max=30))
     # Extra hosts admins may point connectors at (a vendor proxy, a self-hosted sandbox).
-    "UPSTREAM_ALLOWED_HOSTS": "",
-    # The built-in sandbox of simulated upstreams and its demo installations: on for the
-    # embedded SQLite default, off once a real database is configured (set it to override).
-    "SANDBOX_ENABLED": None,
-    "SANDBOX_URL": None,
-    # Bearer token for the JSON API of non-sandbox installations.
-    "API_TOKEN": None,
-    "SECRET_KEY": None,
+    UPSTREAM_ALLOWED_HOSTS = _Text(load_default="")
+    # The built-in sandbox: on for the embedded SQLite default, off with a real database.
+    SANDBOX_ENABLED = _Flag(**_opt_str)
+    SANDBOX_URL = _Text(**_opt_str)
+    # Bearer token for the JSON API.
+    API_TOKEN = _Text(**_opt_str)
+    SECRET_KEY = _Text(**_opt_str)
     # Fernet key(s) for credentials at rest, comma-separated, newest first (rotation).
-    "ENCRYPTION_KEY": None,
-    # Zendesk: the app's id (its launch-signing key is fetched by it), OAuth client, and
-    # whether the first signed launch of an unknown installation registers it.
-    "ZENDESK_APP_ID": None,
-    "ZENDESK_OAUTH_CLIENT_ID": None,
-    "ZENDESK_OAUTH_CLIENT_SECRET": None,
-    "ZENDESK_AUTO_REGISTER": True,
-    "ZENDESK_READ_TIMEOUT": 5.0,
-}
+    ENCRYPTION_KEY = _Text(**_opt_str)
+    # Zendesk: the app's id (its launch-signing key is fetched by it), OAuth client, whether
+    # the first signed launch of an unknown installation registers it, the ZAF SDK URL.
+    ZENDESK_APP_ID = _Text(**_opt_str)
+    ZENDESK_OAUTH_CLIENT_ID = _Text(**_opt_str)
+    ZENDESK_OAUTH_CLIENT_SECRET = _Text(**_opt_str)
+    ZENDESK_AUTO_REGISTER = _Flag(load_default=True)
+    ZENDESK_READ_TIMEOUT = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=60))
+    ZENDESK_ZAF_SDK_URL = _Text(
+        load_default="https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js")
 
-# Environment variables that configure the single-tenant ("standalone") installation.
-STANDALONE_SOURCES: dict[str, dict[str, Any]] = {
-    "loop": {"credentials": {"api_key": "LOOP_API_KEY"},
-             "base_url": ("LOOP_BASE_URL", "https://api.loopreturns.com")},
-    "stripe": {"credentials": {"secret_key": "STRIPE_SECRET_KEY"},
-               "base_url": ("STRIPE_BASE_URL", "https://api.stripe.com"),
-               "options": {"stripe_version": "STRIPE_VERSION"}},
-    "netsuite": {"credentials": {"account_id": "NETSUITE_ACCOUNT_ID",
-                                 "consumer_key": "NETSUITE_CONSUMER_KEY",
-                                 "consumer_secret": "NETSUITE_CONSUMER_SECRET",
-                                 "token_id": "NETSUITE_TOKEN_ID",
-                                 "token_secret": "NETSUITE_TOKEN_SECRET"},
-                 "base_url": ("NETSUITE_BASE_URL", None),
-                 "options": {"ra_external_id_prefix": "NETSUITE_RA_EXTERNAL_ID_PREFIX",
-                             "timezone": "NETSUITE_TIMEZONE"}},
-    "shopify_pos": {"credentials": {"access_token": "SHOPIFY_ACCESS_TOKEN"},
-                    "base_url": ("SHOPIFY_BASE_URL", None),
-                    "options": {"api_version": "SHOPIFY_API_VERSION", "shop": "SHOPIFY_SHOP",
-                                "retail_locations": "SHOPIFY_RETAIL_LOCATIONS"}},
-}
+
+def defaults() -> dict[str, Any]:
+    """Every setting at its default."""
+    return ConfigSchema().load({})
 
 
 def load(app: Flask, overrides: dict[str, Any] | None) -> None:
-    """Fill defaults, then ORDER_TRUTH_* env vars, then test overrides; derive the rest."""
-    app.config.from_mapping(DEFAULTS)
+    """Fill defaults, then ORDER_TRUTH_* env vars, then test overrides; type and derive the rest."""
     app.config.from_prefixed_env("ORDER_TRUTH")
     if os.environ.get("DATABASE_URL") and not os.environ.get("ORDER_TRUTH_DATABASE_URL"):
         app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
     if overrides:
         app.config.update(overrides)
+    known = {k: app.config[k] for k in ConfigSchema().fields if app.config.get(k) is not None}
+    try:
+        app.config.update(ConfigSchema().load(known))
+    except ValidationError as exc:
+        problems = "; ".join(f"ORDER_TRUTH_{k}: {' '.join(map(str, v))}"
+                             for k, v in sorted(exc.messages.items()))
+        raise ValueError(f"bad configuration: {problems}") from None
     instance = Path(app.instance_path)
     if not app.config["DATABASE_URL"]:
         instance.mkdir(parents=True, exist_ok=True)
@@ -109,7 +134,6 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         app.config["CACHE_REDIS_URL"] = app.config["REDIS_URL"]
     else:
         app.config.setdefault("CACHE_TYPE", "SimpleCache")
-    _validate(app)
 
 
 def _instance_secret(instance: Path) -> str:
@@ -120,21 +144,3 @@ def _instance_secret(instance: Path) -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
-
-
-def _validate(app: Flask) -> None:
-    """Fail at start-up, not on first request, for settings that can't work."""
-    deadline = float(app.config["FANOUT_DEADLINE_SECONDS"])
-    if not 0.1 <= deadline <= 30:
-        raise ValueError(f"FANOUT_DEADLINE_SECONDS must be between 0.1 and 30, got {deadline}")
-    workers = int(app.config["FANOUT_MAX_WORKERS"])
-    if not 1 <= workers <= 256:
-        raise ValueError(f"FANOUT_MAX_WORKERS must be between 1 and 256, got {workers}")
-
-
-def standalone_configured(config: dict[str, Any]) -> bool:
-    """True when env vars configure at least one upstream for a self-hosted brand."""
-    return any(
-        all(config.get(var) for var in spec["credentials"].values())
-        for spec in STANDALONE_SOURCES.values()
-    )

@@ -24,7 +24,6 @@ from .core.model import (
 
 log = logging.getLogger(__name__)
 
-DEADLINE_GRACE = 0.25
 
 
 class FactsCache(Protocol):
@@ -43,12 +42,14 @@ class FanOut:
     """A bounded worker pool shared by all requests in the process."""
 
     def __init__(self, max_workers: int, clock: Callable[[], datetime] = _now,
-                 per_upstream: int | None = None) -> None:
+                 per_upstream: int | None = None, grace: float = 0.25) -> None:
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fanout")
         self.clock = clock
         # Bulkhead: one installation's hung upstream may hold only a few workers, so the
         # other sources (and other installations) keep their threads.
         self.per_upstream = per_upstream or max(1, max_workers // 4)
+        # Slack after the deadline, so the deadline (not a racing socket timeout) reports.
+        self.grace = grace
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._slots_lock = threading.Lock()
 
@@ -103,7 +104,7 @@ class FanOut:
                 continue
             # The whole lookup shares one deadline, queueing for a worker included; the small
             # grace lets the deadline (not a racing socket timeout) report a late source.
-            client.deadline_at = started + deadline + DEADLINE_GRACE
+            client.deadline_at = started + deadline + self.grace
             held[source] = slot
             futures[source] = self.pool.submit(
                 self._fetch, source, system, client, order, cache, key, cache_seconds, slot)

@@ -11,7 +11,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .connectors.base import ConfigError
-from .connectors.registry import CONNECTORS, build_client
+from .connectors.registry import CONNECTORS, build_client, default_system
 from .core.model import ErrorKind, OrderRef, SourceName, SourceReport, SourceResult, SourceStatus
 from .core.reconcile import reconcile
 from .core.record import OrderTruth
@@ -36,9 +36,9 @@ class OrderTruthService:
     def __init__(self, config: dict[str, Any], cache: FactsCache | None) -> None:
         self.config = config
         self.cache = cache
-        workers = int(config["FANOUT_MAX_WORKERS"])
-        per_upstream = config.get("FANOUT_PER_UPSTREAM")
-        self.fanout = FanOut(workers, per_upstream=int(per_upstream) if per_upstream else None)
+        workers = config["FANOUT_MAX_WORKERS"]
+        self.fanout = FanOut(workers, per_upstream=config["FANOUT_PER_UPSTREAM"],
+                             grace=config["FANOUT_DEADLINE_GRACE"])
         self.session = shared_session(workers)
 
     def close(self) -> None:
@@ -52,7 +52,7 @@ class OrderTruthService:
         broken: dict[SourceName, SourceResult] = {}
         for source, entry in connector_configs(tenant, self.config).items():
             if entry is None:
-                clients[source] = (_DEFAULT_SYSTEMS[source], None)
+                clients[source] = (default_system(source), None)
                 continue
             system, cfg = entry
             try:
@@ -65,10 +65,10 @@ class OrderTruthService:
         results = self.fanout.gather(
             order,
             clients,
-            deadline=float(self.config["FANOUT_DEADLINE_SECONDS"]),
+            deadline=self.config["FANOUT_DEADLINE_SECONDS"],
             cache=self.cache,
             cache_prefix=tenant.cache_prefix,
-            cache_seconds=int(self.config["SOURCE_CACHE_SECONDS"]),
+            cache_seconds=self.config["SOURCE_CACHE_SECONDS"],
             refresh=refresh,
         )
         if broken:
@@ -78,11 +78,3 @@ class OrderTruthService:
         settings = replace(tenant.reconcile_settings, processor_gateways=(
             processor.shop_gateways if processor else frozenset()))
         return reconcile(order, results, now or datetime.now(UTC), settings)
-
-
-_DEFAULT_SYSTEMS = {
-    SourceName.PORTAL: "loop",
-    SourceName.PROCESSOR: "stripe",
-    SourceName.ERP: "netsuite",
-    SourceName.POS: "shopify_pos",
-}

@@ -7,18 +7,10 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
-# Host suffixes each vendor's API lives under. A leading "." means any subdomain.
-VENDOR_HOSTS: dict[str, tuple[str, ...]] = {
-    "loop": ("api.loopreturns.com",),
-    "stripe": ("api.stripe.com",),
-    "netsuite": (".suitetalk.api.netsuite.com",),
-    "shopify_pos": (".myshopify.com",),
-    "zendesk": (".zendesk.com",),
-}
 
-
-def _host_allowed(system: str, host: str) -> bool:
-    for allowed in VENDOR_HOSTS.get(system, ()):
+def _host_allowed(hosts: tuple[str, ...], host: str) -> bool:
+    """Whether `host` is one of `hosts` (a leading "." allows any subdomain of it)."""
+    for allowed in hosts:
         if allowed.startswith(".") and host.endswith(allowed) and len(host) > len(allowed):
             return True
         if host == allowed:
@@ -39,8 +31,9 @@ def _resolves_public(host: str) -> bool:
     return True
 
 
-def check_upstream_url(system: str, url: str, config: dict[str, Any]) -> str:
-    """Return a safe base URL for `system` ("" means the vendor default) or raise ValueError.
+def check_upstream_url(title: str, hosts: tuple[str, ...], url: str,
+                       config: dict[str, Any]) -> str:
+    """Return a safe base URL on one of `hosts` ("" means the vendor default) or ValueError.
 
     Hosts listed in UPSTREAM_ALLOWED_HOSTS (comma-separated; for a self-hosted sandbox or a
     vendor proxy) skip the vendor and public-address checks.
@@ -63,9 +56,9 @@ def check_upstream_url(system: str, url: str, config: dict[str, Any]) -> str:
         return url
     if parts.scheme != "https":
         raise ValueError("the base URL must use https")
-    if not _host_allowed(system, host):
-        allowed = ", ".join(h.lstrip(".") for h in VENDOR_HOSTS.get(system, ()))
-        raise ValueError(f"{system} lives at {allowed}; other hosts need UPSTREAM_ALLOWED_HOSTS")
+    if not _host_allowed(hosts, host):
+        allowed = ", ".join(h.lstrip(".") for h in hosts)
+        raise ValueError(f"{title} lives at {allowed}; other hosts need UPSTREAM_ALLOWED_HOSTS")
     if not _resolves_public(host):
         raise ValueError("that host doesn't resolve to a public address")
     return url

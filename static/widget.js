@@ -1,4 +1,5 @@
-// Order Truth sidebar: find the ticket's order ID through ZAF, render the record, write back.
+// Order Truth sidebar, for any helpdesk: the host adapter (window.OrderTruthHost, e.g.
+// static/hosts/zendesk.js) reads the ticket; this finds the order, renders it and writes back.
 (function () {
   "use strict";
   var body = document.body;
@@ -11,36 +12,28 @@
   var recordEl = document.getElementById("ot-record");
   var lookupForm = document.getElementById("ot-lookup");
   var orderInput = document.getElementById("ot-order");
-  var client = window.ZAFClient ? window.ZAFClient.init() : null;
+  var host = window.OrderTruthHost;
   var ticketId = null;
   var orderId = null;
 
   function say(text) { contextEl.textContent = text; }
 
   function resize() {
-    if (client) { client.invoke("resize", { width: "100%", height: Math.min(document.body.scrollHeight + 16, 2000) + "px" }); }
+    if (host) { host.resize(Math.min(document.body.scrollHeight + 16, 2000)); }
   }
 
   function ticketContext() {
-    if (!client) { return Promise.reject(new Error("Open Order Truth from a Zendesk ticket.")); }
-    return client.metadata().then(function (meta) {
-      var settings = (meta && meta.settings) || {};
-      var fieldId = settings.order_id_field_id;
-      var keys = ["ticket.id", "ticket.subject", "ticket.description"];
-      var fieldKey = fieldId ? "ticket.customField:custom_field_" + fieldId : null;
-      if (fieldKey) { keys.push(fieldKey); }
-      return client.get(keys).then(function (data) {
-        // The server picks the order: the field first, then order numbers in the subject and
-        // description (it re-reads the ticket itself when it can), trying each in turn.
-        var ticket = String(data["ticket.id"]);
-        return api(resolveUrl, {
-          method: "POST",
-          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-          body: JSON.stringify({ ticket_id: ticket, field: fieldKey ? (data[fieldKey] || null) : null,
-                                 subject: data["ticket.subject"] || "", description: data["ticket.description"] || "" })
-        }).then(function (resp) { return resp.json(); }).then(function (found) {
-          return { ticketId: ticket, orderId: found.order_id, from: found.source, tried: found.tried || [], found: found.found };
-        });
+    if (!host) { return Promise.reject(new Error("Open Order Truth from a helpdesk ticket.")); }
+    return host.ticketContext().then(function (ticket) {
+      // The server picks the order: the field first, then order numbers in the subject and
+      // description (it re-reads the ticket itself when it can), trying each in turn.
+      return api(resolveUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify({ ticket_id: ticket.ticketId, field: ticket.field,
+                               subject: ticket.subject, description: ticket.description })
+      }).then(function (resp) { return resp.json(); }).then(function (found) {
+        return { ticketId: ticket.ticketId, orderId: found.order_id, from: found.source, tried: found.tried || [], found: found.found };
       });
     });
   }

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
 from plugin.app import create_app
+from plugin.installations import Installations
 from plugin.sandbox.server import SandboxServer
+
+
+@contextmanager
+def repo_of(app):
+    """The app's installations repository, in a session of its own."""
+    with app.extensions["store"].session() as session:
+        yield Installations(session, app.extensions["secret_box"])
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from plugin import installations
 from plugin.app import create_app
 from plugin.core.orderid import parse_order_id
+from tests.conftest import repo_of
 
 REDIS_URL = os.environ.get("ORDER_TRUTH_TEST_REDIS_URL")
 REQUIRE = os.environ.get("ORDER_TRUTH_REQUIRE_SERVICES") == "1"
@@ -46,8 +46,8 @@ def test_second_lookup_is_served_from_redis(redis_app, sandbox):
     service = redis_app.extensions["order_truth"]
     order = parse_order_id("1002")
     with redis_app.app_context():
-        with redis_app.extensions["store"].session() as s:
-            tenant = installations.find(s, "sandbox")
+        with repo_of(redis_app) as repo:
+            tenant = repo.find("sandbox")
         assert redis_app.config["CACHE_TYPE"] == "RedisCache"
         first = service.lookup(tenant, order)
         assert not any(r.cached for r in first.sources.values())

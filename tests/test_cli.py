@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 from sqlalchemy import select
 
-from plugin.store.models import Connection
+from plugin.store.models import Connection, Installation
 
 
 def test_add_configure_list_and_remove_a_zendesk_installation(app, runner):
@@ -19,7 +20,9 @@ def test_add_configure_list_and_remove_a_zendesk_installation(app, runner):
     assert cfg.exit_code == 0, cfg.output
     assert "sk_live_from_stdin" not in cfg.output
     with app.extensions["store"].session() as s:
-        row = s.scalar(select(Connection).where(Connection.source == "processor"))
+        acme = s.scalar(select(Installation).where(Installation.key == "zendesk:acme:42"))
+        row = s.scalar(select(Connection).where(Connection.source == "processor",
+                                                Connection.installation_id == acme.id))
         assert "sk_live_from_stdin" not in row.credentials_encrypted
         assert app.extensions["secret_box"].open(row.credentials_encrypted) == {
             "secret_key": "sk_live_from_stdin"}
@@ -98,3 +101,33 @@ def test_order_name_prefix_is_applied_once(runner):
     runner.invoke(args=["settings", "set", "order_name_prefix", "EU-"])
     record = json.loads(runner.invoke(args=["truth", "EU-1001", "--json"]).output)
     assert (record["order_number"], record["order_name"]) == ("1001", "EU-1001")
+
+
+def _connected_zendesk_installation(runner, sandbox):
+    """A Zendesk installation whose portal is the sandbox's Loop, connected through the CLI."""
+    runner.invoke(args=["installations", "add-zendesk", "--subdomain", "acme",
+                        "--installation-id", "7"])
+    out = runner.invoke(args=["installations", "configure", "zendesk:acme:7", "--source",
+                              "portal", "--system", "loop", "--base-url",
+                              f"{sandbox.url}/loop/api/v1", "--credential", "api_key=-"],
+                        input="sandbox-loop-key\n")
+    assert out.exit_code == 0, out.output
+    return "zendesk:acme:7"
+
+
+def test_truth_for_a_connected_installation_reads_its_encrypted_connections(runner, sandbox):
+    key = _connected_zendesk_installation(runner, sandbox)
+    out = runner.invoke(args=["truth", "1002", "--installation", key, "--json"])
+    assert out.exit_code == 0, out.output
+    sources = json.loads(out.output)["sources"]
+    assert (sources["portal"]["system"], sources["portal"]["status"]) == ("loop", "ok")
+    assert sources["processor"]["status"] == "not_configured"
+
+
+def test_api_for_a_connected_installation_reads_its_encrypted_connections(app, runner, sandbox):
+    key = _connected_zendesk_installation(runner, sandbox)
+    app.config["API_TOKEN"] = "ops-token"
+    resp = app.test_client().get(f"/api/v1/orders/1002?installation={key}",
+                                 headers={"Authorization": "Bearer ops-token"})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert resp.get_json()["sources"]["portal"]["status"] == "ok"

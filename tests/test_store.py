@@ -8,7 +8,9 @@ import uuid
 import pytest
 from sqlalchemy import inspect, select, text
 
-from plugin import installations
+from plugin.installations import STANDALONE_KEY, Installations, ensure_standalone
+from plugin.sandbox.seed import seed
+from plugin.store.crypto import SecretBox
 from plugin.store.db import Store
 from plugin.store.models import Connection, Installation
 
@@ -45,7 +47,7 @@ def store(request, tmp_path):
     admin.dispose()
 
 
-CONFIG = {"SANDBOX_ENABLED": True}
+BOX = SecretBox("U7sXGfOasSPcWSVtzUL4Mz4MTKzOMdP6MsNQgh_5LUU=")
 
 
 def test_migrations_create_tables_and_are_repeatable(store):
@@ -55,23 +57,34 @@ def test_migrations_create_tables_and_are_repeatable(store):
     assert {"installations", "connections", "alembic_version"} <= tables
 
 
-def test_builtin_sandbox_installations_are_created_once(store):
+def test_sandbox_installations_are_ordinary_rows_created_once(store):
     store.migrate()
     with store.session() as s:
-        installations.ensure_builtin(s, CONFIG)
-        installations.ensure_builtin(s, CONFIG)
+        repo = Installations(s, BOX)
+        seed(repo, "http://127.0.0.1:5001")
+        seed(repo, "http://127.0.0.1:5002")  # a restart on another port moves every URL
         keys = s.scalars(select(Installation.key)).all()
-    assert keys == ["sandbox", "zendesk:order-truth-sandbox:1"]
+        sandbox = repo.find("sandbox")
+        variant = repo.find("sandbox-shopify-payments")
+        assert repo.default_key({}) == "sandbox"
+    assert keys == ["sandbox", "sandbox-shopify-payments", "zendesk:order-truth-sandbox:1"]
+    assert {c.system for c in sandbox.connections.values()} == {
+        "loop", "stripe", "netsuite", "shopify_pos"}
+    assert sandbox.connections["processor"].base_url == "http://127.0.0.1:5002/stripe"
+    # The Shopify Payments variant reads the same simulated shop for its POS source.
+    assert variant.connections["processor"].system == "shopify_payments"
+    assert variant.connections["pos"].base_url == variant.connections["processor"].base_url
 
 
 def test_standalone_installation_from_env_config(store):
     store.migrate()
     config = {"SANDBOX_ENABLED": False, "STRIPE_SECRET_KEY": "sk_test_x"}
     with store.session() as s:
-        installations.ensure_builtin(s, config)
-        tenant = installations.find(s, installations.STANDALONE_KEY)
+        repo = Installations(s, BOX)
+        ensure_standalone(repo, config)
+        tenant = repo.find(STANDALONE_KEY)
+        assert repo.default_key(config) == "standalone"
     assert tenant is not None and tenant.host == "standalone"
-    assert installations.default_key(config) == "standalone"
 
 
 def test_deleting_installation_removes_its_connections(store):
@@ -96,6 +109,6 @@ def test_tenant_settings_drive_features_and_windows(store):
                            settings={"features": {"pos_source": False},
                                      "reconcile": {"return_sync_lag_hours": 6}}))
         s.commit()
-        tenant = installations.find(s, "t1")
+        tenant = Installations(s, BOX).find("t1")
     assert tenant.features["pos_source"] is False
     assert tenant.reconcile_settings.return_sync_lag.total_seconds() == 6 * 3600

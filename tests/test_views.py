@@ -105,15 +105,6 @@ def test_upstream_strings_are_escaped(client, sandbox, monkeypatch):
     assert str(escape(payload)) in body  # Jinja's escaping, shown as text
 
 
-def test_source_section_renders_alone(client):
-    resp = client.get("/widget/sources/erp?order_id=1002")
-    assert resp.status_code == 200
-    body = resp.get_data(as_text=True)
-    assert source_statuses(body) == {"erp": "ok"}
-    assert "<html" not in body
-    assert client.get("/widget/sources/bank?order_id=1002").status_code == 404
-
-
 def test_api_returns_the_merged_record(client):
     data = client.get("/api/v1/orders/1003").get_json()
     assert data["order_number"] == "1003"

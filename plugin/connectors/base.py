@@ -111,12 +111,6 @@ class BadResponseError(UpstreamError):
     kind = ErrorKind.BAD_RESPONSE
 
 
-class IdempotencyConflict(BadResponseError):
-    """An idempotency key was reused with different parameters."""
-
-    kind = ErrorKind.BAD_RESPONSE
-
-
 class ConfigError(UpstreamError):
     """The connector is not configured well enough to call the upstream."""
 
@@ -169,6 +163,10 @@ def _provably_unsent(exc: requests.RequestException) -> bool:
 # ---------------------------------------------------------------- marshmallow helpers
 
 
+# Field keywords for a value a vendor may omit or send as null.
+OPTIONAL: dict[str, Any] = {"load_default": None, "allow_none": True}
+
+
 class VendorSchema(Schema):
     """Base for vendor body schemas: unknown fields are ignored, known ones are checked."""
 
@@ -176,7 +174,7 @@ class VendorSchema(Schema):
         unknown = EXCLUDE
 
 
-class Identifier(fields.Field):
+class Identifier(fields.Field):  # type: ignore[type-arg]
     """An id sent as a string or an integer; normalised to a non-empty string."""
 
     default_error_messages = {"invalid": "Not a valid identifier."}
@@ -190,7 +188,7 @@ class Identifier(fields.Field):
         return text
 
 
-class CurrencyCode(fields.Field):
+class CurrencyCode(fields.Field):  # type: ignore[type-arg]
     """An ISO 4217 code in any case; normalised to upper case."""
 
     default_error_messages = {"invalid": "Not an ISO 4217 currency code."}
@@ -220,7 +218,7 @@ class MinorUnits(fields.Integer):
         super().__init__(strict=True, **kwargs)
 
 
-class WholeNumber(fields.Field):
+class WholeNumber(fields.Field):  # type: ignore[type-arg]
     """An integer sent as a number or a numeric string ("2", "2.0"); fractions are invalid."""
 
     default_error_messages = {"invalid": "Not a whole number."}
@@ -249,7 +247,7 @@ class UtcDateTime(fields.AwareDateTime):
         return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
 
 
-class UnixTime(fields.Field):
+class UnixTime(fields.Field):  # type: ignore[type-arg]
     """Seconds since the epoch as an integer; returns an aware UTC datetime."""
 
     default_error_messages = {"invalid": "Not a unix timestamp."}

@@ -21,6 +21,7 @@ from plugin.core.model import (
 from plugin.core.money import Money
 
 from .base import (
+    OPTIONAL,
     BaseClient,
     CurrencyCode,
     DecimalAmount,
@@ -29,6 +30,7 @@ from .base import (
     UtcDateTime,
     VendorSchema,
 )
+from .descriptor import Connector, Field, state_table
 
 # Loop's return `state` (webhook docs: open, cancelled, closed, expired, "needs review"; the
 # list filter spells the last one "review"). A flagged return waits in review.
@@ -74,7 +76,6 @@ def return_state(state_raw: str, label_status: str | None) -> ReturnState:
 DETAILS_PATH = "/api/v1/warehouse/return/details"
 
 
-_str = dict(load_default=None, allow_none=True)
 
 
 class LoopRefundSchema(VendorSchema):
@@ -123,18 +124,18 @@ class LoopReturnSchema(VendorSchema):
                              allow_none=True)
     labels = fields.List(fields.Nested(LoopLabelSchema), load_default=list, allow_none=True)
     # The label as flat fields (the documented list shape); `labels[]` also seen.
-    carrier = fields.String(**_str)
-    tracking_number = fields.String(**_str)
-    label_status = fields.String(**_str)
-    label_url = fields.String(**_str)
-    outcome = fields.String(**_str)
-    exchange_order_name = fields.String(**_str)
-    exchange_order_id = Identifier(**_str)
-    exchange_credit_total = DecimalAmount(**_str)
-    exchange_total = DecimalAmount(**_str)
-    gift_card = DecimalAmount(**_str)
-    gift_card_order_name = fields.String(**_str)
-    refund = DecimalAmount(**_str)
+    carrier = fields.String(**OPTIONAL)
+    tracking_number = fields.String(**OPTIONAL)
+    label_status = fields.String(**OPTIONAL)
+    label_url = fields.String(**OPTIONAL)
+    outcome = fields.String(**OPTIONAL)
+    exchange_order_name = fields.String(**OPTIONAL)
+    exchange_order_id = Identifier(**OPTIONAL)
+    exchange_credit_total = DecimalAmount(**OPTIONAL)
+    exchange_total = DecimalAmount(**OPTIONAL)
+    gift_card = DecimalAmount(**OPTIONAL)
+    gift_card_order_name = fields.String(**OPTIONAL)
+    refund = DecimalAmount(**OPTIONAL)
 
 
 class LoopClient(BaseClient):
@@ -263,3 +264,20 @@ def _no_return(body: Any) -> bool:
         return False
     error = body.get("error") if "error" in body else body.get("errors")
     return error is not None or isinstance(body.get("message"), str)
+
+
+DESCRIPTOR = Connector(
+    system="loop",
+    title="Loop Returns",
+    source=SourceName.PORTAL,
+    client=LoopClient,
+    hosts=("api.loopreturns.com",),
+    credentials=(Field("api_key", "API key", "A Loop API key with the Returns scope.",
+                       secret=True, env="LOOP_API_KEY"),),
+    base_url_env="LOOP_BASE_URL",
+    quotes="Returns carry the processor's refund id (refunds[].provider_refund_id); the ERP "
+           "quotes a return as externalid loop-<return id>.",
+    states={"return state": state_table(RETURN_STATES),
+            "outcome hint": state_table(OUTCOMES)},
+    sandbox="loop",
+)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import re
 import secrets
@@ -13,11 +10,12 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 from marshmallow import fields, validate
+from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256
+from requests_oauthlib import OAuth1
 
 from plugin.core.model import (
     CreditState,
@@ -51,6 +49,7 @@ from .base import (
     VendorSchema,
     WholeNumber,
 )
+from .descriptor import Connector, Field, state_table
 
 logger = logging.getLogger(__name__)
 
@@ -115,45 +114,6 @@ def ra_state(status: str | None) -> ReturnState:
 # ---------------------------------------------------------------- OAuth 1.0a (TBA)
 
 
-def percent_encode(value: str) -> str:
-    """RFC 5849 §3.6 encoding: UTF-8, everything but ALPHA / DIGIT / - . _ ~ escaped."""
-    return quote(value, safe="~")
-
-
-def normalize_parameters(params: Iterable[tuple[str, str]]) -> str:
-    """RFC 5849 §3.4.1.3.2: encode, sort by name then value, join with & and =."""
-    encoded = sorted((percent_encode(k), percent_encode(v)) for k, v in params)
-    return "&".join(f"{k}={v}" for k, v in encoded)
-
-
-def base_string_uri(url: str) -> str:
-    """RFC 5849 §3.4.1.2: lower-case scheme and host, default port dropped, no query."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    port = parts.port
-    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
-        host = f"{host}:{port}"
-    return f"{scheme}://{host}{parts.path or '/'}"
-
-
-def signature_base_string(method: str, url: str, params: Iterable[tuple[str, str]]) -> str:
-    """RFC 5849 §3.4.1.1: METHOD & URI & parameters (URL query plus `params`)."""
-    query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
-    return "&".join((
-        method.upper(),
-        percent_encode(base_string_uri(url)),
-        percent_encode(normalize_parameters([*query, *params])),
-    ))
-
-
-def hmac_sha256_signature(base_string: str, consumer_secret: str, token_secret: str) -> str:
-    """Base64 HMAC-SHA256 of the base string keyed with "consumer_secret&token_secret"."""
-    key = f"{percent_encode(consumer_secret)}&{percent_encode(token_secret)}"
-    digest = hmac.new(key.encode(), base_string.encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
 def netsuite_realm(account_id: str) -> str:
     """The OAuth realm: the account id upper-cased with "-" as "_" (1234567-sb1 → 1234567_SB1)."""
     return account_id.strip().upper().replace("-", "_")
@@ -180,20 +140,16 @@ def oauth_header(
     nonce: str,
     timestamp: int,
 ) -> str:
-    """The `Authorization: OAuth ...` value for one TBA request."""
-    oauth = {
-        "oauth_consumer_key": consumer_key,
-        "oauth_token": token_id,
-        "oauth_nonce": nonce,
-        "oauth_timestamp": str(timestamp),
-        "oauth_signature_method": "HMAC-SHA256",
-        "oauth_version": "1.0",
-    }
-    query = [(str(k), str(v)) for k, v in (params or {}).items()]
-    base = signature_base_string(method, url, [*oauth.items(), *query])
-    oauth["oauth_signature"] = hmac_sha256_signature(base, consumer_secret, token_secret)
-    fields_ = [f'realm="{realm}"'] + [f'{k}="{percent_encode(v)}"' for k, v in oauth.items()]
-    return "OAuth " + ", ".join(fields_)
+    """The `Authorization: OAuth ...` value for one TBA request (RFC 5849, HMAC-SHA256).
+
+    Signed by requests-oauthlib over the method, URL and query; a JSON body isn't signed.
+    """
+    auth = OAuth1(consumer_key, client_secret=consumer_secret, resource_owner_key=token_id,
+                  resource_owner_secret=token_secret, signature_method=SIGNATURE_HMAC_SHA256,
+                  realm=realm, nonce=nonce, timestamp=str(timestamp))
+    signed = auth(requests.Request(method, url, params=dict(params or {})).prepare())
+    header = signed.headers["Authorization"]
+    return header.decode("ascii") if isinstance(header, bytes) else str(header)
 
 
 # ---------------------------------------------------------------- SuiteQL
@@ -380,7 +336,8 @@ class NetSuiteClient(BaseClient):
 
     def _when(self, row: dict[str, Any]) -> datetime:
         """A row's `created`, read in the account's time zone, as UTC."""
-        return row["created"].replace(tzinfo=self.timezone).astimezone(UTC)
+        created: datetime = row["created"]
+        return created.replace(tzinfo=self.timezone).astimezone(UTC)
 
     def derive_base_url(self) -> str:
         """https://<account>.suitetalk.api.netsuite.com from the account id."""
@@ -620,3 +577,34 @@ def _quoted(row: Mapping[str, Any]) -> tuple[str, ...]:
 def _recast(error: UpstreamError, cls: type[UpstreamError]) -> UpstreamError:
     return cls(error.message, system=error.system, http_status=error.http_status,
                retry_after=error.retry_after, code=error.code)
+
+
+DESCRIPTOR = Connector(
+    system="netsuite",
+    title="NetSuite",
+    source=SourceName.ERP,
+    client=NetSuiteClient,
+    hosts=(".suitetalk.api.netsuite.com",),
+    credentials=(
+        Field("account_id", "Account ID", "e.g. 1234567 or 1234567_SB1", env="NETSUITE_ACCOUNT_ID"),
+        Field("consumer_key", "Consumer key", "Token-based authentication: the integration's "
+              "consumer key.", secret=True, env="NETSUITE_CONSUMER_KEY"),
+        Field("consumer_secret", "Consumer secret", secret=True, env="NETSUITE_CONSUMER_SECRET"),
+        Field("token_id", "Token ID", "The access token of a role that can run SuiteQL on "
+              "transactions.", secret=True, env="NETSUITE_TOKEN_ID"),
+        Field("token_secret", "Token secret", secret=True, env="NETSUITE_TOKEN_SECRET"),
+    ),
+    options=(
+        Field("ra_external_id_prefix", "RA external id prefix",
+              f"How RAs name the portal return (default {DEFAULT_RA_PREFIX})", required=False,
+              env="NETSUITE_RA_EXTERNAL_ID_PREFIX", default=DEFAULT_RA_PREFIX),
+        Field("timezone", "Time zone", "The integration user's time zone, e.g. America/New_York "
+              "(default UTC)", required=False, env="NETSUITE_TIMEZONE", default="UTC"),
+    ),
+    base_url_env="NETSUITE_BASE_URL",
+    quotes="Sale documents carry the web order name in otherrefnum; RAs carry the portal "
+           "return as externalid; refunds may quote other systems' ids in memo or externalid.",
+    states={"return authorization": state_table(RA_STATES),
+            "credit memo": state_table(CREDIT_STATES)},
+    sandbox="netsuite",
+)

@@ -1,43 +1,44 @@
-"""Which connector class speaks for each upstream system, and how to build one."""
+"""The connectors this build knows: one line per vendor module, the rest read from descriptors."""
 
 from __future__ import annotations
+
+from importlib import import_module
 
 import requests
 
 from plugin.core.model import SourceName
 
 from .base import BaseClient, ConfigError, ConnectorConfig
-from .loop import LoopClient
-from .netsuite import NetSuiteClient
-from .shopify_pos import ShopifyPosClient
-from .stripe import StripeClient
+from .descriptor import Connector
 
-CONNECTORS: dict[str, type[BaseClient]] = {
-    "loop": LoopClient,
-    "stripe": StripeClient,
-    "netsuite": NetSuiteClient,
-    "shopify_pos": ShopifyPosClient,
-}
+# One entry per vendor module in this package; the first of each source role is its default.
+VENDORS = ("loop", "stripe", "shopify_payments", "netsuite", "shopify_pos")
 
-DEFAULT_SYSTEM: dict[SourceName, str] = {
-    SourceName.PORTAL: "loop",
-    SourceName.PROCESSOR: "stripe",
-    SourceName.ERP: "netsuite",
-    SourceName.POS: "shopify_pos",
+CONNECTORS: dict[str, Connector] = {
+    d.system: d for d in (import_module(f"{__package__}.{m}").DESCRIPTOR for m in VENDORS)
 }
 
 
-def systems_for(source: SourceName) -> tuple[str, ...]:
-    """The registered systems that can play a source role."""
-    return tuple(name for name, cls in CONNECTORS.items() if cls.source is source)
+def default_system(source: SourceName) -> str:
+    """The system shown for a source nobody configured (the first registered for it)."""
+    return next(d.system for d in CONNECTORS.values() if d.source is source)
+
+
+def for_source(source: SourceName) -> list[Connector]:
+    """The connectors that can play a source role, in registry order."""
+    return [d for d in CONNECTORS.values() if d.source is source]
+
+
+def descriptor(system: str) -> Connector:
+    """The descriptor of a system, or ConfigError for one this build doesn't know."""
+    try:
+        return CONNECTORS[system]
+    except KeyError as e:
+        raise ConfigError(f"unknown upstream system {system!r}", system=str(system)) from e
 
 
 def build_client(
     system: str, config: ConnectorConfig, session: requests.Session | None = None
 ) -> BaseClient:
     """A configured client for `system`; unknown systems and bad config are ConfigError."""
-    try:
-        cls = CONNECTORS[system]
-    except KeyError as e:
-        raise ConfigError(f"unknown upstream system {system!r}", system=str(system)) from e
-    return cls(config, session=session)
+    return descriptor(system).client(config, session=session)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import requests
-from marshmallow import fields
+from marshmallow import Schema, fields
 
 from plugin.core.model import (
     OrderRef,
@@ -25,6 +25,7 @@ from plugin.core.model import (
 from plugin.core.money import Money
 
 from .base import (
+    OPTIONAL,
     BadResponseError,
     BaseClient,
     ConfigError,
@@ -35,6 +36,7 @@ from .base import (
     UtcDateTime,
     VendorSchema,
 )
+from .descriptor import Connector, Field, state_table
 
 # The Admin API version this connector is written against (one place; an option overrides it).
 DEFAULT_API_VERSION = "2026-10"
@@ -71,6 +73,22 @@ GATEWAY_TENDERS: dict[str, Tender] = {
 _WALLETS = {"APPLE_PAY": "Apple Pay", "GOOGLE_PAY": "Google Pay", "ANDROID_PAY": "Google Pay",
             "SHOPIFY_PAY": "Shop Pay", "AMAZON_PAY": "Amazon Pay", "FACEBOOK_PAY": "Facebook Pay"}
 
+# The OrderTransaction fields both Shopify connectors read (see TransactionSchema).
+TRANSACTION_FIELDS = """
+fragment TransactionFields on OrderTransaction {
+  id
+  kind
+  status
+  gateway
+  createdAt
+  processedAt
+  authorizationCode
+  amountSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
+  parentTransaction { id }
+  paymentDetails { ... on CardPaymentDetails { company number wallet } }
+}
+""".strip()
+
 ORDER_REFUNDS_QUERY = """
 query OrderRefunds($query: String!) {
   orders(first: 5, query: $query) {
@@ -81,18 +99,7 @@ query OrderRefunds($query: String!) {
       presentmentCurrencyCode
       sourceName
       retailLocation { name }
-      transactions(first: 50) {
-        id
-        kind
-        status
-        gateway
-        createdAt
-        processedAt
-        authorizationCode
-        amountSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
-        parentTransaction { id }
-        paymentDetails { ... on CardPaymentDetails { company number wallet } }
-      }
+      transactions(first: 50) { ...TransactionFields }
       refunds(first: 20) {
         id
         createdAt
@@ -112,7 +119,7 @@ query OrderRefunds($query: String!) {
     }
   }
 }
-""".strip()
+""".strip() + "\n" + TRANSACTION_FIELDS
 
 
 def order_search(order_name: str) -> str:
@@ -138,7 +145,6 @@ class MoneyBagSchema(VendorSchema):
                                data_key="shopMoney")
 
 
-_opt = dict(load_default=None, allow_none=True)
 
 
 class LocationSchema(VendorSchema):
@@ -161,10 +167,10 @@ class RefundLineItemSchema(VendorSchema):
     quantity = fields.Integer(strict=True, required=True)
     restock_type = fields.String(required=True, data_key="restockType")
     restocked = fields.Boolean(load_default=None, allow_none=True)
-    location = fields.Nested(LocationSchema, **_opt)
+    location = fields.Nested(LocationSchema, **OPTIONAL)
     line_item = fields.Nested(LineItemSchema, load_default=None, allow_none=True,
                               data_key="lineItem")
-    subtotal_set = fields.Nested(MoneyBagSchema, data_key="subtotalSet", **_opt)
+    subtotal_set = fields.Nested(MoneyBagSchema, data_key="subtotalSet", **OPTIONAL)
 
 
 class RefundLineItemConnectionSchema(VendorSchema):
@@ -192,7 +198,7 @@ class RefundSchema(VendorSchema):
     created_at = UtcDateTime(required=True, data_key="createdAt")
     total_refunded_set = fields.Nested(MoneyBagSchema, load_default=None, allow_none=True,
                                        data_key="totalRefundedSet")
-    transactions = fields.Nested(IdConnectionSchema, **_opt)
+    transactions = fields.Nested(IdConnectionSchema, **OPTIONAL)
     refund_line_items = fields.Nested(RefundLineItemConnectionSchema, required=True,
                                       data_key="refundLineItems")
 
@@ -200,9 +206,9 @@ class RefundSchema(VendorSchema):
 class CardDetailsSchema(VendorSchema):
     """CardPaymentDetails (other payment details come back empty)."""
 
-    company = fields.String(**_opt)
-    number = fields.String(**_opt)
-    wallet = fields.String(**_opt)
+    company = fields.String(**OPTIONAL)
+    number = fields.String(**OPTIONAL)
+    wallet = fields.String(**OPTIONAL)
 
 
 class TransactionSchema(VendorSchema):
@@ -210,14 +216,14 @@ class TransactionSchema(VendorSchema):
 
     id = fields.String(required=True)
     kind = fields.String(required=True)
-    status = fields.String(**_opt)
-    gateway = fields.String(**_opt)
+    status = fields.String(**OPTIONAL)
+    gateway = fields.String(**OPTIONAL)
     created_at = UtcDateTime(required=True, data_key="createdAt")
-    processed_at = UtcDateTime(data_key="processedAt", **_opt)
-    authorization_code = fields.String(data_key="authorizationCode", **_opt)
+    processed_at = UtcDateTime(data_key="processedAt", **OPTIONAL)
+    authorization_code = fields.String(data_key="authorizationCode", **OPTIONAL)
     amount_set = fields.Nested(MoneyBagSchema, required=True, data_key="amountSet")
-    parent_transaction = fields.Nested(IdSchema, data_key="parentTransaction", **_opt)
-    payment_details = fields.Nested(CardDetailsSchema, data_key="paymentDetails", **_opt)
+    parent_transaction = fields.Nested(IdSchema, data_key="parentTransaction", **OPTIONAL)
+    payment_details = fields.Nested(CardDetailsSchema, data_key="paymentDetails", **OPTIONAL)
 
 
 class OrderSchema(VendorSchema):
@@ -226,37 +232,30 @@ class OrderSchema(VendorSchema):
     id = fields.String(required=True)
     name = fields.String(required=True)
     currency_code = CurrencyCode(required=True, data_key="currencyCode")
-    presentment_currency_code = CurrencyCode(data_key="presentmentCurrencyCode", **_opt)
-    source_name = fields.String(data_key="sourceName", **_opt)
-    retail_location = fields.Nested(LocationSchema, data_key="retailLocation", **_opt)
+    presentment_currency_code = CurrencyCode(data_key="presentmentCurrencyCode", **OPTIONAL)
+    source_name = fields.String(data_key="sourceName", **OPTIONAL)
+    retail_location = fields.Nested(LocationSchema, data_key="retailLocation", **OPTIONAL)
     transactions = fields.List(fields.Nested(TransactionSchema), load_default=list,
                                allow_none=True)
     refunds = fields.List(fields.Nested(RefundSchema), required=True)
 
 
-class OrderConnectionSchema(VendorSchema):
-    """OrderConnection."""
-
-    nodes = fields.List(fields.Nested(OrderSchema), required=True)
-
-
-class QueryRootSchema(VendorSchema):
-    """The `data` object."""
-
-    orders = fields.Nested(OrderConnectionSchema, required=True)
+def orders_response(order: type[Schema]) -> type[Schema]:
+    """`{"data": {"orders": {"nodes": [<order>…]}}}`, the answer to an orders(query:) search."""
+    connection = VendorSchema.from_dict(
+        {"nodes": fields.List(fields.Nested(order), required=True)}, name="OrderConnection")
+    root = VendorSchema.from_dict({"orders": fields.Nested(connection, required=True)},
+                                  name="QueryRoot")
+    return VendorSchema.from_dict({"data": fields.Nested(root, required=True)},
+                                  name=f"{order.__name__}Response")
 
 
-class ResponseSchema(VendorSchema):
-    """A GraphQL response without errors."""
-
-    data = fields.Nested(QueryRootSchema, required=True)
+ORDERS_RESPONSE = orders_response(OrderSchema)
 
 
-class ShopifyPosClient(BaseClient):
-    """Reads the order's refunds and keeps those that restocked goods at a location."""
+class ShopifyAdminClient(BaseClient):
+    """Shopify Admin GraphQL: the shop's host, token, API version, throttling and errors."""
 
-    system = "shopify_pos"
-    source = SourceName.POS
     required_credentials = ("access_token",)
 
     def __init__(
@@ -268,9 +267,6 @@ class ShopifyPosClient(BaseClient):
     ) -> None:
         super().__init__(config, session, sleep=sleep)
         self.api_version = config.options.get("api_version") or DEFAULT_API_VERSION
-        self.retail_locations = frozenset(
-            name.strip().casefold()
-            for name in (config.options.get("retail_locations") or "").split(",") if name.strip())
         if not _API_VERSION.match(self.api_version):
             raise ConfigError(f"api_version must look like {DEFAULT_API_VERSION}",
                               system=self.system)
@@ -287,144 +283,30 @@ class ShopifyPosClient(BaseClient):
         """Admin API access token header."""
         return {"X-Shopify-Access-Token": self.config.credentials["access_token"]}
 
-    def fetch(self, order: OrderRef) -> PosFacts:
-        """The order's payments and refunds by tender, and its store returns."""
+    def graphql(self, query: str, variables: dict[str, Any]) -> Any:
+        """The body of a GraphQL answer with no errors (throttling is rate limiting)."""
         resp = self._request(
             "POST", f"/admin/api/{self.api_version}/graphql.json",
-            json={"query": ORDER_REFUNDS_QUERY,
-                  "variables": {"query": order_search(order.name)}},
+            json={"query": query, "variables": variables},
             # A GraphQL query only reads, so a throttled attempt may be repeated.
             idempotent=True,
         )
         body = self._json(resp)
         if isinstance(body, Mapping) and body.get("errors"):
             raise self._graphql_error(body, resp.status_code)
-        nodes = self.load(ResponseSchema(), body)["data"]["orders"]["nodes"]
-        # Search matches loosely (prefixes, tokens); only the exact order name is this order.
-        matches = [n for n in nodes if n["name"] == order.name]
-        if not matches:
-            return PosFacts(order_name=order.name, order_found=False)
-        node = matches[0]
-        at_pos = (node["source_name"] or "").lower() == "pos" or node["retail_location"] is not None
-        returns = [r for r in (self._store_return(ref) for ref in node["refunds"]) if r]
-        return PosFacts(
-            order_name=order.name, order_found=True, store_returns=tuple(returns),
-            currency=node["presentment_currency_code"] or node["currency_code"],
-            shop_currency=node["currency_code"],
-            transactions=self._transactions(node, returns, at_pos))
+        return body
 
-    def _transactions(self, node: dict[str, Any], returns: list[StoreReturn],
-                      at_pos: bool) -> tuple[ShopTransaction, ...]:
-        """Payments and refunds that moved money, each with its tender; change nets off cash."""
-        refund_of: dict[str, dict[str, Any]] = {}
-        for refund in node["refunds"]:
-            for txn in (refund["transactions"] or {}).get("nodes", []):
-                refund_of[txn["id"]] = refund
-        store_at = {r.refund_id: r.location for r in returns}
-        change: dict[str | None, Money] = {}
-        out: list[ShopTransaction] = []
-        for t in node["transactions"] or []:
-            money = self._money(t["amount_set"])
-            if t["kind"] == "CHANGE":
-                parent = (t["parent_transaction"] or {}).get("id")
-                change[parent] = change[parent] + money if parent in change else money
-                continue
-            kind = TRANSACTION_KINDS.get(t["kind"])
-            if kind is None:
-                continue
-            refund = refund_of.get(t["id"])
-            location = store_at.get(refund["id"]) if refund else None
-            tender, label = self._tender(t, at_pos or location is not None)
-            out.append(ShopTransaction(
-                transaction_id=t["id"], kind=kind,
-                status=TRANSACTION_STATES.get((t["status"] or "").upper(),
-                                              ShopTransactionStatus.UNKNOWN),
-                amount=money, tender=tender, gateway=t["gateway"] or "",
-                created_at=t["processed_at"] or t["created_at"],
-                refund_id=refund["id"] if refund else None, location=location,
-                tender_label=label, amount_shop=self._shop_money(t["amount_set"]),
-                ids=tuple(x for x in (t["authorization_code"],) if x)))
-        return tuple(self._net_change(out, change))
-
-    def _net_change(self, txns: list[ShopTransaction],
-                    change: dict[str | None, Money]) -> list[ShopTransaction]:
-        """Cash handed back as change reduces the cash payment it came from."""
-        out = []
-        for t in txns:
-            back = change.pop(t.transaction_id, None)
-            if back is None and t.tender is Tender.CASH and t.kind is ShopTransactionKind.PAYMENT:
-                back = change.pop(None, None)  # change not tied to a transaction: the cash sale
-            if back is not None and back.currency == t.amount.currency:
-                t = replace(t, amount=t.amount - back)
-            out.append(t)
-        return out
-
-    @staticmethod
-    def _tender(t: dict[str, Any], at_store: bool) -> tuple[Tender, str | None]:
-        gateway = (t["gateway"] or "").strip().lower()
-        details = t["payment_details"] or {}
-        card = None
-        if details.get("number") or details.get("company"):
-            last4 = "".join(ch for ch in (details.get("number") or "") if ch.isdigit())[-4:]
-            company = details.get("company") or "Card"
-            card = f"{company} ending {last4}" if last4 else company
-        if gateway in GATEWAY_TENDERS:
-            tender = GATEWAY_TENDERS[gateway]
-            return tender, ("gift card" if tender is Tender.GIFT_CARD else None)
-        wallet = _WALLETS.get((details.get("wallet") or "").upper())
-        if wallet:
-            return Tender.WALLET, f"{wallet} ({card})" if card else wallet
-        return (Tender.CARD_PRESENT if at_store else Tender.CARD), card
-
-    def _money(self, bag: dict[str, Any]) -> Money:
+    def money_of(self, bag: dict[str, Any]) -> Money:
+        """The presentment amount of a loaded MoneyBag: what the customer paid in."""
         money = bag["presentment_money"]
         return self.money(money["amount"], money["currency_code"])
 
-    def _shop_money(self, bag: dict[str, Any]) -> Money | None:
+    def shop_money_of(self, bag: dict[str, Any]) -> Money | None:
+        """The shop-currency amount of a MoneyBag, when it differs from presentment."""
         shop = bag["shop_money"]
         if shop is None or shop["currency_code"] == bag["presentment_money"]["currency_code"]:
             return None
         return self.money(shop["amount"], shop["currency_code"])
-
-    def _is_store(self, location: str | None) -> bool:
-        """Whether a restock location is a shop floor rather than a warehouse.
-
-        Shopify doesn't mark a refund as taken at a till, and online returns restock at a
-        location too; `retail_locations` (comma-separated names) narrows store returns to the
-        shops. Unset, every location counts.
-        """
-        if not self.retail_locations:
-            return True
-        return (location or "").strip().casefold() in self.retail_locations
-
-    def _store_return(self, refund: dict[str, Any]) -> StoreReturn | None:
-        items = [item for item in refund["refund_line_items"]["nodes"]
-                 if item["restock_type"] == RESTOCK_RETURN and item["location"] is not None
-                 and self._is_store(item["location"]["name"])]
-        if not items:
-            return None
-        lines = tuple(
-            StoreReturnLine(
-                sku=(item["line_item"] or {}).get("sku") or "",
-                quantity=item["quantity"],
-                restock_type=item["restock_type"],
-                location=item["location"]["name"],
-                amount=self._money(item["subtotal_set"]) if item["subtotal_set"] else None,
-            )
-            for item in items)
-        # The store return is worth its store lines, not the whole refund (which can also
-        # cover shipping or lines refunded without coming back).
-        amounts = [line.amount for line in lines if line.amount is not None]
-        amount = None
-        if amounts and len(amounts) == len(lines) and len({a.currency for a in amounts}) == 1:
-            amount = amounts[0]
-            for extra in amounts[1:]:
-                amount = amount + extra
-        elif refund["total_refunded_set"] is not None and len(lines) == len(
-                refund["refund_line_items"]["nodes"]):
-            amount = self._money(refund["total_refunded_set"])
-        return StoreReturn(refund_id=refund["id"], created_at=refund["created_at"],
-                           lines=lines, amount=amount, location=lines[0].location)
 
     def _graphql_error(self, body: Mapping[str, Any], status: int) -> Exception:
         errors = body["errors"]
@@ -449,6 +331,140 @@ class ShopifyPosClient(BaseClient):
         )
 
 
+class ShopifyPosClient(ShopifyAdminClient):
+    """Reads the order's money by tender and the refunds that restocked goods at a store."""
+
+    system = "shopify_pos"
+    source = SourceName.POS
+
+    @property
+    def retail_locations(self) -> frozenset[str]:
+        """The shop floors named in the `retail_locations` option (none: every location)."""
+        named = self.config.options.get("retail_locations") or ""
+        return frozenset(n.strip().casefold() for n in named.split(",") if n.strip())
+
+    def fetch(self, order: OrderRef) -> PosFacts:
+        """The order's payments and refunds by tender, and its store returns."""
+        body = self.graphql(ORDER_REFUNDS_QUERY, {"query": order_search(order.name)})
+        nodes = self.load(ORDERS_RESPONSE(), body)["data"]["orders"]["nodes"]
+        # Search matches loosely (prefixes, tokens); only the exact order name is this order.
+        matches = [n for n in nodes if n["name"] == order.name]
+        if not matches:
+            return PosFacts(order_name=order.name, order_found=False)
+        node = matches[0]
+        at_pos = (node["source_name"] or "").lower() == "pos" or node["retail_location"] is not None
+        returns = [r for r in (self._store_return(ref) for ref in node["refunds"]) if r]
+        return PosFacts(
+            order_name=order.name, order_found=True, store_returns=tuple(returns),
+            currency=node["presentment_currency_code"] or node["currency_code"],
+            shop_currency=node["currency_code"],
+            transactions=self._transactions(node, returns, at_pos))
+
+    def _transactions(self, node: dict[str, Any], returns: list[StoreReturn],
+                      at_pos: bool) -> tuple[ShopTransaction, ...]:
+        """Payments and refunds that moved money, each with its tender; change nets off cash."""
+        refund_of: dict[str, dict[str, Any]] = {}
+        for refund in node["refunds"]:
+            for txn in (refund["transactions"] or {}).get("nodes", []):
+                refund_of[txn["id"]] = refund
+        store_at = {r.refund_id: r.location for r in returns}
+        change: dict[str | None, Money] = {}
+        out: list[ShopTransaction] = []
+        for t in node["transactions"] or []:
+            money = self.money_of(t["amount_set"])
+            if t["kind"] == "CHANGE":
+                parent = (t["parent_transaction"] or {}).get("id")
+                change[parent] = change[parent] + money if parent in change else money
+                continue
+            kind = TRANSACTION_KINDS.get(t["kind"])
+            if kind is None:
+                continue
+            refund = refund_of.get(t["id"])
+            location = store_at.get(refund["id"]) if refund else None
+            tender, label = transaction_tender(t, at_pos or location is not None)
+            out.append(ShopTransaction(
+                transaction_id=t["id"], kind=kind,
+                status=TRANSACTION_STATES.get((t["status"] or "").upper(),
+                                              ShopTransactionStatus.UNKNOWN),
+                amount=money, tender=tender, gateway=t["gateway"] or "",
+                created_at=t["processed_at"] or t["created_at"],
+                refund_id=refund["id"] if refund else None, location=location,
+                tender_label=label, amount_shop=self.shop_money_of(t["amount_set"]),
+                ids=tuple(x for x in (t["authorization_code"],) if x)))
+        return tuple(self._net_change(out, change))
+
+    def _net_change(self, txns: list[ShopTransaction],
+                    change: dict[str | None, Money]) -> list[ShopTransaction]:
+        """Cash handed back as change reduces the cash payment it came from."""
+        out = []
+        for t in txns:
+            back = change.pop(t.transaction_id, None)
+            if back is None and t.tender is Tender.CASH and t.kind is ShopTransactionKind.PAYMENT:
+                back = change.pop(None, None)  # change not tied to a transaction: the cash sale
+            if back is not None and back.currency == t.amount.currency:
+                t = replace(t, amount=t.amount - back)
+            out.append(t)
+        return out
+
+    def _is_store(self, location: str | None) -> bool:
+        """Whether a restock location is a shop floor rather than a warehouse.
+
+        Shopify doesn't mark a refund as taken at a till, and online returns restock at a
+        location too; `retail_locations` (comma-separated names) narrows store returns to the
+        shops. Unset, every location counts.
+        """
+        if not self.retail_locations:
+            return True
+        return (location or "").strip().casefold() in self.retail_locations
+
+    def _store_return(self, refund: dict[str, Any]) -> StoreReturn | None:
+        items = [item for item in refund["refund_line_items"]["nodes"]
+                 if item["restock_type"] == RESTOCK_RETURN and item["location"] is not None
+                 and self._is_store(item["location"]["name"])]
+        if not items:
+            return None
+        lines = tuple(
+            StoreReturnLine(
+                sku=(item["line_item"] or {}).get("sku") or "",
+                quantity=item["quantity"],
+                restock_type=item["restock_type"],
+                location=item["location"]["name"],
+                amount=self.money_of(item["subtotal_set"]) if item["subtotal_set"] else None,
+            )
+            for item in items)
+        # The store return is worth its store lines, not the whole refund (which can also
+        # cover shipping or lines refunded without coming back).
+        amounts = [line.amount for line in lines if line.amount is not None]
+        amount = None
+        if amounts and len(amounts) == len(lines) and len({a.currency for a in amounts}) == 1:
+            amount = amounts[0]
+            for extra in amounts[1:]:
+                amount = amount + extra
+        elif refund["total_refunded_set"] is not None and len(lines) == len(
+                refund["refund_line_items"]["nodes"]):
+            amount = self.money_of(refund["total_refunded_set"])
+        return StoreReturn(refund_id=refund["id"], created_at=refund["created_at"],
+                           lines=lines, amount=amount, location=lines[0].location)
+
+
+def transaction_tender(t: dict[str, Any], at_store: bool) -> tuple[Tender, str | None]:
+    """A transaction's tender and plain words for it, from its gateway and card details."""
+    gateway = (t["gateway"] or "").strip().lower()
+    details = t["payment_details"] or {}
+    card = None
+    if details.get("number") or details.get("company"):
+        last4 = "".join(ch for ch in (details.get("number") or "") if ch.isdigit())[-4:]
+        company = details.get("company") or "Card"
+        card = f"{company} ending {last4}" if last4 else company
+    if gateway in GATEWAY_TENDERS:
+        tender = GATEWAY_TENDERS[gateway]
+        return tender, ("gift card" if tender is Tender.GIFT_CARD else None)
+    wallet = _WALLETS.get((details.get("wallet") or "").upper())
+    if wallet:
+        return Tender.WALLET, f"{wallet} ({card})" if card else wallet
+    return (Tender.CARD_PRESENT if at_store else Tender.CARD), card
+
+
 def _throttle_wait(body: Mapping[str, Any]) -> float | None:
     """Seconds until the query cost bucket refills enough, from extensions.cost."""
     try:
@@ -462,3 +478,31 @@ def _throttle_wait(body: Mapping[str, Any]) -> float | None:
         return float(max(Decimal(0), needed) / rate)
     except (KeyError, TypeError, ArithmeticError, ValueError):
         return None
+
+
+DESCRIPTOR = Connector(
+    system="shopify_pos",
+    title="Shopify POS",
+    source=SourceName.POS,
+    client=ShopifyPosClient,
+    hosts=(".myshopify.com",),
+    credentials=(Field("access_token", "Admin API access token",
+                       "A custom app token with read_orders (shpat_…).", secret=True,
+                       env="SHOPIFY_ACCESS_TOKEN"),),
+    options=(
+        Field("shop", "Shop", "acme (for acme.myshopify.com)", required=False,
+              env="SHOPIFY_SHOP"),
+        Field("api_version", "API version", f"default {DEFAULT_API_VERSION}", required=False,
+              env="SHOPIFY_API_VERSION", default=DEFAULT_API_VERSION),
+        Field("retail_locations", "Retail locations",
+              "Shop-floor locations, comma-separated (blank: every restock location)",
+              required=False, env="SHOPIFY_RETAIL_LOCATIONS"),
+    ),
+    base_url_env="SHOPIFY_BASE_URL",
+    quotes="Orders are found by name; transactions name their gateway (cash, gift_card, "
+           "shopify_payments, stripe …) and a processor's charge id in authorizationCode.",
+    states={"transaction kind": state_table(TRANSACTION_KINDS),
+            "transaction status": state_table(TRANSACTION_STATES),
+            "gateway → tender": state_table(GATEWAY_TENDERS)},
+    sandbox="shopify",
+)

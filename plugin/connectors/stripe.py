@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 from marshmallow import Schema, fields
-from requests import Response
 
 from plugin.core.model import (
     Dispute,
@@ -27,12 +26,11 @@ from plugin.core.money import Money, MoneyError, exponent
 from .base import (
     BaseClient,
     CurrencyCode,
-    IdempotencyConflict,
     MinorUnits,
     UnixTime,
-    UpstreamError,
     VendorSchema,
 )
+from .descriptor import Connector, Field, state_table
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +105,6 @@ def method_label(details: Mapping[str, Any] | None) -> tuple[Tender, str | None]
 MAX_PAGES = 5
 SEARCH_LIMIT = 10
 LIST_LIMIT = 100
-_MAX_IDEMPOTENCY_KEY = 255
 
 _metadata = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True),
                         load_default=dict, allow_none=True)
@@ -185,7 +182,7 @@ class DisputeSchema(VendorSchema):
     evidence_details = fields.Nested(EvidenceDetailsSchema, load_default=None, allow_none=True)
 
 
-def page_schema(item: type[Schema]) -> type[VendorSchema]:
+def page_schema(item: type[Schema]) -> type[Schema]:
     """A schema for Stripe's list/search envelope around `item` objects."""
     return VendorSchema.from_dict({
         "object": fields.String(required=True),
@@ -195,7 +192,7 @@ def page_schema(item: type[Schema]) -> type[VendorSchema]:
     }, name=f"{item.__name__.removesuffix('Schema')}PageSchema")
 
 
-PAGE_SCHEMAS: dict[type[Schema], type[VendorSchema]] = {
+PAGE_SCHEMAS: dict[type[Schema], type[Schema]] = {
     item: page_schema(item) for item in (PaymentIntentSchema, RefundSchema, DisputeSchema)
 }
 
@@ -230,18 +227,6 @@ class StripeClient(BaseClient):
             return code, err.get("message")
         return super().error_message(payload)
 
-    def error_from_response(self, resp: Response) -> UpstreamError:
-        """Typed error from Stripe's envelope; idempotency_error / 409 is IdempotencyConflict."""
-        error = super().error_from_response(resp)
-        try:
-            error_type = resp.json()["error"]["type"]
-        except (ValueError, KeyError, TypeError):
-            error_type = None
-        if error_type == "idempotency_error" or resp.status_code == 409:
-            return IdempotencyConflict(error.message, system=self.system,
-                                       http_status=resp.status_code, code=error.code)
-        return error
-
     # -- reads
 
     def fetch(self, order: OrderRef) -> ProcessorFacts:
@@ -249,7 +234,8 @@ class StripeClient(BaseClient):
         intents = self._search_payment_intents(order.number)
         payments = [self._payment(pi) for pi in intents]
         tenders = {p.payment_id: (p.tender, p.tender_label) for p in payments}
-        refunds, disputes = [], []
+        refunds: list[ProcessorRefund] = []
+        disputes: list[Dispute] = []
         if intents:
             # Search lags writes by up to an hour; the list endpoints are read-after-write.
             # Refunds and disputes are independent reads, so ask for them side by side:
@@ -373,8 +359,6 @@ class StripeClient(BaseClient):
             due_by=evidence.get("due_by"),
         )
 
-    # -- writes
-
     def stripe_money(self, amount: int, currency: str) -> Money:
         """Money from a Stripe amount, whose decimals can differ from ISO 4217's."""
         try:
@@ -383,36 +367,25 @@ class StripeClient(BaseClient):
         except (MoneyError, ArithmeticError) as e:
             raise self.bad_response(str(e)) from e
 
-    def create_refund(
-        self,
-        payment_intent: str,
-        amount: Money,
-        *,
-        idempotency_key: str,
-        reason: str = "requested_by_customer",
-        metadata: Mapping[str, str],
-    ) -> ProcessorRefund:
-        """Refund part or all of a PaymentIntent; safe to repeat with the same idempotency key."""
-        if not isinstance(amount, Money) or amount.amount_minor <= 0:
-            raise ValueError("amount must be a positive Money")
-        stripe_amount = amount.to_decimal().scaleb(stripe_exponent(amount.currency))
-        if stripe_amount != stripe_amount.to_integral_value():
-            raise ValueError(f"{amount.format()} can't be expressed in Stripe's units")
-        if not idempotency_key or len(idempotency_key) > _MAX_IDEMPOTENCY_KEY:
-            raise ValueError("idempotency_key must be 1-255 characters")
-        form: list[tuple[str, str]] = [
-            ("payment_intent", payment_intent),
-            ("amount", str(int(stripe_amount))),
-            ("currency", amount.currency.lower()),
-            ("reason", reason),
-        ]
-        form.extend((f"metadata[{key}]", str(value)) for key, value in metadata.items())
-        # Not retried on errors: Stripe stores the first response for a key, even a 500.
-        # A request that never connected did not reach Stripe, so resending it is safe.
-        resp = self._request(
-            "POST", "/v1/refunds", data=form,
-            headers={"Idempotency-Key": idempotency_key},
-            idempotent=False, retry_if_unsent=True,
-        )
-        refund = self.load(RefundSchema(), self._json(resp))
-        return self._refund(refund, payment_intent)
+
+
+DESCRIPTOR = Connector(
+    system="stripe",
+    title="Stripe",
+    source=SourceName.PROCESSOR,
+    client=StripeClient,
+    hosts=("api.stripe.com",),
+    credentials=(Field("secret_key", "Secret key",
+                       "A restricted key with read access to PaymentIntents, Refunds and "
+                       "Disputes (sk_live_… or rk_live_…).", secret=True,
+                       env="STRIPE_SECRET_KEY"),),
+    options=(Field("stripe_version", "API version", "Pin an API version, e.g. 2025-04-30.basil",
+                   required=False, env="STRIPE_VERSION"),),
+    base_url_env="STRIPE_BASE_URL",
+    shop_gateways=frozenset({"stripe"}),
+    quotes="PaymentIntents carry metadata.order_id; refunds may carry metadata.return_key "
+           "and metadata.erp_refund_id. Its refund ids (re_…) appear in ERP memos.",
+    states={"refund status": state_table(REFUND_STATES),
+            "dispute status": state_table(DISPUTE_STATES)},
+    sandbox="stripe",
+)

@@ -565,12 +565,12 @@ def currency_mismatch(ctx: Context) -> Iterator[Flag]:
     seen: dict[SourceName, set[str]] = defaultdict(set)
     f = ctx.facts
     if f.processor:
-        seen[PROCESSOR].update(x.amount.currency for x in (*f.processor.payments,
-                                                           *f.processor.refunds))
+        seen[PROCESSOR].update(p.amount.currency for p in f.processor.payments)
+        seen[PROCESSOR].update(r.amount.currency for r in f.processor.refunds)
     if f.erp:
         seen[ERP].update(s.total.currency for s in f.erp.sales)
-        seen[ERP].update(x.amount.currency for x in (*f.erp.credit_memos,
-                                                     *f.erp.customer_refunds))
+        seen[ERP].update(m.amount.currency for m in f.erp.credit_memos)
+        seen[ERP].update(r.amount.currency for r in f.erp.customer_refunds)
     if f.portal:
         for ret in f.portal.returns:
             seen[PORTAL].update(m.currency for m in (ret.total, ret.credit_issued) if m)

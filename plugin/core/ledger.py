@@ -10,6 +10,7 @@ memo spent on another order).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -98,11 +99,15 @@ def build(facts: Facts, returns: tuple[MergedReturn, ...], reports: dict[SourceN
                 if (r.credit_issued and r.credit_issued.amount_minor > 0)
                 or r.exchange_order or r.exchange_value is not None}
     card_books, shop_books, memo_entries = _bookings(facts, ra_return, via_processor, credited)
-    tol = dict(tolerance_per_document=settings.rounding_minor_per_document,
-               extra_tolerance=settings.amount_tolerance_minor, window=settings.refund_match_window)
-    p_pairing = pair(card_books, (_movement(r, refund_returns) for r in p_refunds), **tol)
+    tolerance = settings.rounding_minor_per_document, settings.amount_tolerance_minor
+
+    def pairs(books: list[Booking], moves: Iterable[Movement]) -> Pairing:
+        return pair(books, moves, tolerance_per_document=tolerance[0],
+                    extra_tolerance=tolerance[1], window=settings.refund_match_window)
+
+    p_pairing = pairs(card_books, (_movement(r, refund_returns) for r in p_refunds))
     shop_refunds = tuple(t for t in shop_txns if t.kind is ShopTransactionKind.REFUND)
-    s_pairing = pair(shop_books, (_shop_movement(t, returns) for t in shop_refunds), **tol)
+    s_pairing = pairs(shop_books, (_shop_movement(t, returns) for t in shop_refunds))
     # A refund the ERP pairing ties to a return inherits it.
     for match in p_pairing.matches:
         keys = {b.return_key for b in match.bookings if b.return_key}
@@ -465,7 +470,7 @@ def _merged_refunds(refunds: list[ProcessorRefund], pairing: Pairing, returns: d
     memos = {m.tran_id: m for m in erp.credit_memos} if erp else {}
     memo_by_id = {m.internal_id: m for m in erp.credit_memos} if erp else {}
 
-    def docs(bookings) -> tuple[tuple[ErpCustomerRefund, ...], tuple[ErpCreditMemo, ...]]:
+    def docs(bookings: Iterable[Booking]) -> tuple[tuple[ErpCustomerRefund, ...], tuple[ErpCreditMemo, ...]]:
         cs = tuple(crefs[b.key] for b in bookings if b.key in crefs)
         ms = [memos[b.key] for b in bookings if b.key in memos]
         for c in cs:

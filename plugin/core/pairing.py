@@ -189,7 +189,8 @@ class _State:
             self._if_sums_agree(books, moves, "order")
 
     def _if_sums_agree(self, books: list[Booking], moves: list[Movement], how: str) -> None:
-        if not books or not moves or len({x.amount.currency for x in (*books, *moves)}) != 1:
+        currencies = {b.amount.currency for b in books} | {m.amount.currency for m in moves}
+        if not books or not moves or len(currencies) != 1:
             return
         booked = sum(b.amount.amount_minor for b in books)
         moved = sum(m.amount.amount_minor for m in moves)
@@ -256,7 +257,8 @@ def _compatible(a: str | None, b: str | None) -> bool:
 
 
 def _conflicting_returns(books: list[Booking], moves: list[Movement]) -> bool:
-    known = {x.return_key for x in (*books, *moves) if x.return_key}
+    known = {b.return_key for b in books if b.return_key} | {
+        m.return_key for m in moves if m.return_key}
     return len(known) > 1
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from . import flags as flagrules
 from .headline import compose_headline
@@ -86,7 +88,16 @@ def reconcile(
 # ---------------------------------------------------------------- canonical order
 
 
-def _by_time(items, key):
+class _Dated(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+
+
+_T = TypeVar("_T", bound=_Dated)
+
+
+def _by_time(items: Iterable[_T], key: str) -> tuple[_T, ...]:
+    """Oldest first, ties broken by the item's own id: the vendor's listing order never counts."""
     return tuple(sorted(items, key=lambda x: (x.created_at, getattr(x, key))))
 
 
@@ -162,13 +173,12 @@ def _eligibility(facts: Facts, books: Books, sums: Balances | None,
     card = sums.processor
     zero = Money.zero(card.captured.currency)
     remaining = max(zero, min(card.refundable, sums.order_remaining))
-    common = dict(order_captured=sums.order_captured, order_given_back=sums.order_given_back,
-                  order_remaining=sums.order_remaining, chargebacks=sums.chargebacks,
-                  tenders=sums.tenders)
-
     def answer(eligible: bool, reason: str) -> RefundEligibility:
         return RefundEligibility(card.captured, sums.refunded, sums.pending, remaining,
-                                 eligible, reason, **common)
+                                 eligible, reason, order_captured=sums.order_captured,
+                                 order_given_back=sums.order_given_back,
+                                 order_remaining=sums.order_remaining,
+                                 chargebacks=sums.chargebacks, tenders=sums.tenders)
 
     if any(d.is_open for d in facts.processor.disputes):
         return answer(False, "A dispute is open on this payment; refunding now may pay the "

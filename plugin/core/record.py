@@ -139,7 +139,8 @@ class MergedRefund:
 
     @property
     def erp_documents(self) -> tuple[str, ...]:
-        return tuple(d.tran_id for d in (*self.erp_credit_memos, *self.erp_refunds))
+        return (*(m.tran_id for m in self.erp_credit_memos),
+                *(r.tran_id for r in self.erp_refunds))
 
 
 class MoneyOutKind(StrEnum):

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from .model import (
     ErpFacts,
+    ErpItemReceipt,
     ErpReturnAuthorization,
     Facts,
     PortalReturn,
@@ -13,6 +14,7 @@ from .model import (
     ReturnState,
     StoreReturn,
 )
+from .money import Money
 from .record import MergedReturn
 from .states import RETURN_ABANDONED
 
@@ -112,7 +114,8 @@ def _merged(key: str, channel: str, portal: PortalReturn | None,
     )
 
 
-def _received_quantity(portal: PortalReturn | None, receipts: tuple) -> int | None:
+def _received_quantity(portal: PortalReturn | None,
+                       receipts: tuple[ErpItemReceipt, ...]) -> int | None:
     """Units back: the ERP's item receipts, else what the portal says arrived, else unknown."""
     if receipts:
         return sum(line.quantity for receipt in receipts for line in receipt.lines)
@@ -165,7 +168,7 @@ def _store(store: StoreReturn, ra: ErpReturnAuthorization | None,
                         received_quantity=units, received_at=store.created_at)
 
 
-def return_value(ret: MergedReturn):
+def return_value(ret: MergedReturn) -> Money | None:
     """What a return is worth: the portal's total, else its RA's, else its credit memos'."""
     if ret.portal is not None and ret.portal.total is not None:
         return ret.portal.total

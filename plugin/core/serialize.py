@@ -31,6 +31,6 @@ def to_plain(value: Any) -> Any:
 
 def truth_to_dict(truth: OrderTruth) -> dict[str, Any]:
     """The merged record as the JSON API and CLI print it."""
-    data = to_plain(truth)
+    data: dict[str, Any] = to_plain(truth)
     data["partial"] = truth.partial
     return data

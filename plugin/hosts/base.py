@@ -1,9 +1,22 @@
-"""What Order Truth needs from any helpdesk: verify a launch, read a ticket, write back to it."""
+"""What Order Truth needs from any helpdesk, as one small protocol every host implements.
+
+A host verifies the sidebar's launch and registers the installation it names, says how the
+sidebar may be framed and which scripts talk to the helpdesk in the browser (a thin adapter
+per host, e.g. ZAF for Zendesk), and gives a server-side API for one installation: read a
+ticket, post an internal note, add tags. Views, the outbox and the CLI speak only this.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import click
+    from flask import Blueprint, Request
+
+    from ..installations import Installations, Tenant
 
 
 class LaunchRejected(Exception):
@@ -64,3 +77,56 @@ class HostApi(Protocol):
     def add_tags(self, ticket_id: str, tags: list[str]) -> list[str]: ...
 
     def current_user(self) -> HostUser: ...
+
+
+class Host(Protocol):
+    """One helpdesk (Zendesk …), bound to this deployment's config."""
+
+    name: str
+    title: str
+    # Hosts an admin may point this helpdesk's API at (a leading "." means any subdomain).
+    api_hosts: tuple[str, ...]
+
+    def verify_launch(self, repo: Installations, request: Request) -> Launch:
+        """The verified launch a sidebar request carries, or LaunchRejected."""
+        ...
+
+    def register(self, repo: Installations, launch: Launch) -> Tenant | None:
+        """Create the installation a genuine first launch names (None: registration is off)."""
+        ...
+
+    def frame_ancestors(self, tenant: Tenant | None) -> str:
+        """The CSP frame-ancestors that may embed this installation's sidebar."""
+        ...
+
+    def sidebar_scripts(self, tenant: Tenant) -> list[str]:
+        """Script URLs the sidebar page loads before the widget (SDK, host adapter)."""
+        ...
+
+    def script_sources(self, tenant: Tenant | None) -> list[str]:
+        """Origins those scripts come from, for the CSP."""
+        ...
+
+    def api(self, tenant: Tenant) -> HostApi | None:
+        """A server-side API client for the installation's helpdesk, None when not connected."""
+        ...
+
+    def setup_url(self, tenant: Tenant, root_url: str) -> str:
+        """Where an admin connects this installation."""
+        ...
+
+    def account_label(self, tenant: Tenant) -> str:
+        """How admins know the installation ("acme.zendesk.com")."""
+        ...
+
+    def blueprints(self) -> list[Blueprint]:
+        """The host's own pages: install, sign-in and connect flows."""
+        ...
+
+    def cli(self) -> click.Group | None:
+        """The host's operator commands (`flask <host> …`)."""
+        ...
+
+    def package(self, base_url: str, output: Path, *, allow_localhost: bool = False) -> Path:
+        """Build the app package to upload to the helpdesk."""
+        ...

@@ -29,25 +29,8 @@ from .dialects import (
 )
 from .faults import FaultSpec
 
-SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
-    "loop": {"api_key": "sandbox-loop-key"},
-    "stripe": {"secret_key": "sk_test_sandbox"},
-    "netsuite": {
-        "account_id": "TSTDRV0000",
-        "consumer_key": "sandbox-ck",
-        "consumer_secret": "sandbox-cs",
-        "token_id": "sandbox-token",
-        "token_secret": "sandbox-ts",
-    },
-    "shopify_pos": {"access_token": "shpat_sandbox"},
-}
-
 WAREHOUSE = "Main Warehouse"
 STORE = "Brooklyn Store"
-
-# How the sandbox installation's connectors are set up: its one shop floor is Brooklyn, so a
-# refund restocked at the warehouse is an online return, not a till return.
-SANDBOX_OPTIONS: dict[str, dict[str, str]] = {"shopify_pos": {"retail_locations": STORE}}
 
 
 @dataclass

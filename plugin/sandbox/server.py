@@ -8,9 +8,8 @@ from types import TracebackType
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from .scenarios import SANDBOX_CREDENTIALS, SANDBOX_OPTIONS
 from .state import SandboxState
-from .upstreams import create_upstreams_app
+from .upstreams import create_upstreams_app, vendors
 from .zendesk import (
     SANDBOX_API_EMAIL,
     SANDBOX_API_TOKEN,
@@ -26,8 +25,6 @@ from .zendesk import (
 __all__ = [
     "SANDBOX_API_EMAIL",
     "SANDBOX_API_TOKEN",
-    "SANDBOX_CREDENTIALS",
-    "SANDBOX_OPTIONS",
     "SANDBOX_OAUTH_CLIENT_ID",
     "SANDBOX_OAUTH_CLIENT_SECRET",
     "SANDBOX_ORDER_FIELD_ID",
@@ -122,14 +119,9 @@ def get_sandbox() -> SandboxServer:
 
 
 def connector_base_urls(url: str) -> dict[str, str]:
-    """Each connector's base URL on a sandbox server, keyed by connector name."""
+    """Each simulated connector's base URL on a sandbox server, keyed by connector system."""
     url = url.rstrip("/")
-    return {
-        "loop": f"{url}/loop",
-        "stripe": f"{url}/stripe",
-        "netsuite": f"{url}/netsuite",
-        "shopify_pos": f"{url}/shopify",
-    }
+    return {system: f"{url}/{vendor.path}" for system, vendor in vendors().items()}
 
 
 def zendesk_base_url(url: str) -> str:

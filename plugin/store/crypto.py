@@ -39,10 +39,6 @@ class SecretBox:
         except InvalidToken as exc:
             raise SecretBoxError("stored credentials can't be decrypted with ENCRYPTION_KEY") from exc
 
-    def rotate(self, token: str) -> str:
-        """Re-encrypt with the current first key."""
-        return self._fernet.rotate(token.encode()).decode()
-
 
 def instance_key(instance: Path) -> str:
     """A Fernet key kept in instance/ so the embedded default needs no set-up."""

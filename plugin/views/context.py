@@ -1,50 +1,71 @@
-"""Per-request access to the store, the service and the current installation."""
+"""Per-request access to the store, the installations repository, hosts and the service."""
 
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
-from flask import abort, current_app, g, request
+from flask import Blueprint, abort, current_app, g, request
 from sqlalchemy.orm import Session
 
-from .. import installations
-from ..installations import Tenant
+from ..hosts.base import Host
+from ..installations import Installations, Tenant
 from ..service import OrderTruthService
+
+
+def bind_host(bp: Blueprint) -> None:
+    """Resolve the `<host_name>` URL segment of `bp`'s routes to `g.host` (404 if unknown)."""
+
+    @bp.url_value_preprocessor
+    def _host(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        g.host = host_named((values or {}).pop("host_name", ""))
+
+    @bp.url_defaults
+    def _host_default(endpoint: str, values: dict[str, Any]) -> None:
+        if "host_name" not in values and "host" in g:
+            values["host_name"] = g.host.name
 
 
 def db() -> Session:
     """The request's database session (closed at teardown)."""
     if "db" not in g:
         g.db = current_app.extensions["store"].session()
-    return g.db
+    return g.db  # type: ignore[no-any-return]
+
+
+def repo() -> Installations:
+    """The installations repository for this request (connections always decrypted)."""
+    if "repo" not in g:
+        g.repo = Installations(db(), current_app.extensions["secret_box"])
+    return g.repo  # type: ignore[no-any-return]
 
 
 def service() -> OrderTruthService:
-    return current_app.extensions["order_truth"]
+    return current_app.extensions["order_truth"]  # type: ignore[no-any-return]
 
 
-def sandbox_tenant() -> Tenant:
-    """The built-in sandbox installation, or 404 when the sandbox is switched off."""
-    if not current_app.config["SANDBOX_ENABLED"]:
+def hosts() -> dict[str, Host]:
+    return current_app.extensions["hosts"]  # type: ignore[no-any-return]
+
+
+def host_named(name: str) -> Host:
+    """The host for a URL's /<host>/ segment, or 404."""
+    host = hosts().get(name)
+    if host is None:
         abort(404)
-    tenant = installations.find(db(), installations.SANDBOX_KEY)
-    if tenant is None:
-        installations.ensure_builtin(db(), current_app.config)
-        tenant = installations.find(db(), installations.SANDBOX_KEY)
-    assert tenant is not None
-    return tenant
+    return host
 
 
 def api_tenant() -> Tenant:
-    """The tenant a JSON API call acts for: the sandbox openly, others with the API token."""
-    key = request.args.get("installation") or installations.default_key(current_app.config)
-    if key == installations.SANDBOX_KEY:
-        return sandbox_tenant()
+    """The tenant a JSON API call acts for: a public demo openly, others with the API token."""
+    key = request.args.get("installation") or repo().default_key(current_app.config)
+    tenant = repo().find(key) if key else None
+    if tenant is not None and tenant.public_api and tenant.active:
+        return tenant
     token = current_app.config.get("API_TOKEN")
     given = request.headers.get("Authorization", "")
     if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         abort(401, description="A valid API token is required for this installation.")
-    tenant = installations.find(db(), key)
-    if tenant is None or tenant.status != "active":
+    if tenant is None or not tenant.active:
         abort(404, description="No such installation.")
     return tenant

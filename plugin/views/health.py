@@ -13,7 +13,8 @@ def healthz():
 
 @bp.get("/")
 def index():
-    """Send people to the sandbox helpdesk when it's on."""
-    if current_app.config["SANDBOX_ENABLED"]:
-        return redirect(url_for("sandbox_pages.tickets"))
+    """The front page an add-on asked for (the sandbox's pretend helpdesk), else a status."""
+    home = current_app.config.get("HOME_ENDPOINT")
+    if home:
+        return redirect(url_for(home))
     return {"service": "order-truth", "status": "ok"}

@@ -1,4 +1,4 @@
-"""StripeClient: PaymentIntent search, refund/dispute listing, refund creation."""
+"""StripeClient: PaymentIntent search, refund and dispute listing, Stripe amount units."""
 
 from __future__ import annotations
 
@@ -6,23 +6,17 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from responses import matchers
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from plugin.connectors.base import (
     AuthError,
     BadResponseError,
     ConnectorConfig,
-    IdempotencyConflict,
     NotFoundError,
     RateLimitedError,
-    UnavailableError,
-    UpstreamError,
-    UpstreamTimeout,
 )
 from plugin.connectors.stripe import StripeClient, search_literal
-from plugin.core.model import DisputeState, ErrorKind, OrderRef, RefundState, Tender
+from plugin.core.model import DisputeState, OrderRef, RefundState, Tender
 from plugin.core.money import Money
 
 BASE = "https://stripe.test"
@@ -266,122 +260,7 @@ def test_unknown_or_missing_refund_status_makes_that_refund_unknown(client, mock
     assert [r.state for r in unknown] == [RefundState.UNKNOWN]
 
 
-# ---------------------------------------------------------------- create_refund
-
-METADATA = {"order_id": "1001", "return_key": "RMA-37603922", "erp_refund_id": "CM-7788"}
-IDEMPOTENCY_KEY = "refund:RMA-37603922:CM-7788"
-
-
-def create(client):
-    return client.create_refund(PI, Money(2500, "USD"), idempotency_key=IDEMPOTENCY_KEY,
-                                metadata=METADATA)
-
-
-def test_create_refund_sends_form_fields_and_idempotency_key(client, mocked, fixture_json):
-    mocked.post(REFUNDS, json=fixture_json("stripe", "refund_created"))
-    refund = create(client)
-
-    request = mocked.calls[0].request
-    assert request.headers["Idempotency-Key"] == IDEMPOTENCY_KEY
-    assert request.headers["Authorization"] == f"Bearer {KEY}"
-    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
-    assert parse_qs(request.body) == {
-        "payment_intent": [PI],
-        "amount": ["2500"],
-        "currency": ["usd"],
-        "reason": ["requested_by_customer"],
-        "metadata[order_id]": ["1001"],
-        "metadata[return_key]": ["RMA-37603922"],
-        "metadata[erp_refund_id]": ["CM-7788"],
-    }
-    assert refund.refund_id == "re_3PqV4jO3bCdEfGhI4e5f6g7h"
-    assert refund.state is RefundState.PENDING
-    assert refund.amount == Money(2500, "USD")
-    assert refund.return_key == "RMA-37603922"
-    assert refund.erp_refund_id == "CM-7788"
-
-
-def test_create_refund_500_is_not_retried(client, mocked, fixture_json, sleeps):
-    mocked.post(REFUNDS, status=500, json=fixture_json("stripe", "error_api"))
-    with pytest.raises(UnavailableError):
-        create(client)
-    assert len(mocked.calls) == 1
-    assert sleeps.calls == []
-
-
-def test_create_refund_429_is_not_retried(client, mocked, fixture_json):
-    mocked.post(REFUNDS, status=429, headers={"Retry-After": "0"},
-                json=fixture_json("stripe", "error_rate_limit"))
-    with pytest.raises(RateLimitedError):
-        create(client)
-    assert len(mocked.calls) == 1
-
-
-def test_create_refund_read_timeout_is_not_retried(client, mocked):
-    # The request may have reached Stripe; only the caller may decide to resend it.
-    mocked.post(REFUNDS, body=requests.exceptions.ReadTimeout("read timed out"))
-    with pytest.raises(UpstreamTimeout):
-        create(client)
-    assert len(mocked.calls) == 1
-
-
-def test_create_refund_dropped_connection_is_not_retried(client, mocked):
-    mocked.post(REFUNDS, body=requests.exceptions.ConnectionError("Connection aborted."))
-    with pytest.raises(UnavailableError):
-        create(client)
-    assert len(mocked.calls) == 1
-
-
-@pytest.mark.parametrize(
-    "unsent",
-    [
-        requests.exceptions.ConnectTimeout("connect timed out"),
-        requests.exceptions.ConnectionError(MaxRetryError(
-            None, "/v1/refunds", NewConnectionError(None, "Connection refused"))),
-    ],
-    ids=["connect-timeout", "connection-refused"],
-)
-def test_create_refund_retries_a_request_that_never_connected(client, mocked, fixture_json,
-                                                              unsent):
-    mocked.post(REFUNDS, body=unsent)
-    mocked.post(REFUNDS, json=fixture_json("stripe", "refund_created"))
-    refund = create(client)
-    assert refund.refund_id == "re_3PqV4jO3bCdEfGhI4e5f6g7h"
-    assert len(mocked.calls) == 2
-    keys = {c.request.headers["Idempotency-Key"] for c in mocked.calls}
-    assert keys == {IDEMPOTENCY_KEY}
-
-
-def test_create_refund_idempotency_conflict(client, mocked, fixture_json):
-    mocked.post(REFUNDS, status=409, json=fixture_json("stripe", "error_idempotency"))
-    with pytest.raises(IdempotencyConflict) as info:
-        create(client)
-    assert isinstance(info.value, UpstreamError)
-    assert info.value.kind is ErrorKind.BAD_RESPONSE
-    assert info.value.http_status == 409
-    assert "same parameters" in str(info.value)
-
-
-def test_create_refund_402_is_bad_response(client, mocked):
-    mocked.post(REFUNDS, status=402, json={"error": {
-        "type": "invalid_request_error", "code": "charge_already_refunded",
-        "message": "Charge ch_3PqA1B2C3D4E5F6G0mN5oP6q has already been refunded."}})
-    with pytest.raises(BadResponseError) as info:
-        create(client)
-    assert not isinstance(info.value, IdempotencyConflict)
-    assert info.value.code == "charge_already_refunded"
-
-
-@pytest.mark.parametrize(
-    ("amount", "key"),
-    [(Money(0, "USD"), IDEMPOTENCY_KEY), (Money(-5, "USD"), IDEMPOTENCY_KEY),
-     (True, IDEMPOTENCY_KEY), (2500, IDEMPOTENCY_KEY),
-     (Money(2500, "USD"), ""), (Money(2500, "USD"), "k" * 256)],
-)
-def test_create_refund_rejects_bad_arguments_before_calling(client, mocked, amount, key):
-    with pytest.raises(ValueError):
-        client.create_refund(PI, amount, idempotency_key=key, metadata=METADATA)
-    assert len(mocked.calls) == 0
+# ---------------------------------------------------------------- amounts
 
 
 @pytest.mark.parametrize(("stripe_amount", "currency", "iso_minor", "shown"), [
@@ -393,16 +272,6 @@ def test_create_refund_rejects_bad_arguments_before_calling(client, mocked, amou
 def test_stripe_amounts_become_iso_minor_units(client, stripe_amount, currency, iso_minor, shown):
     money = client.stripe_money(stripe_amount, currency)
     assert (money.amount_minor, money.format()) == (iso_minor, shown)
-
-
-def test_refund_amount_is_sent_in_stripes_units(client, mocked, fixture_json):
-    created = {**fixture_json("stripe", "refund_created"), "amount": 50000, "currency": "isk"}
-    mocked.post(REFUNDS, json=created)
-    refund = client.create_refund(PI, Money(500, "ISK"), idempotency_key=IDEMPOTENCY_KEY,
-                                  metadata=METADATA)
-    sent = parse_qs(mocked.calls[0].request.body)
-    assert (sent["amount"], sent["currency"]) == (["50000"], ["isk"])
-    assert refund.amount == Money(500, "ISK")
 
 
 # ---------------------------------------------------------------- tenders and outcomes

@@ -9,6 +9,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from plugin.sandbox.upstreams import vendors
 from plugin.sandbox.zendesk import SANDBOX_AGENT_ID, SANDBOX_API_EMAIL, SANDBOX_API_TOKEN
 from plugin.store.models import Connection, Installation
 
@@ -38,6 +39,12 @@ def stored_helpdesk(app):
         inst = s.scalar(select(Installation).where(Installation.key == KEY))
         return s.scalar(select(Connection).where(Connection.installation_id == inst.id,
                                                  Connection.source == "helpdesk"))
+
+
+def stored_auth(app) -> str | None:
+    """How the installation's stored helpdesk connection signs in (the sandbox seeds a token)."""
+    row = stored_helpdesk(app)
+    return app.extensions["secret_box"].open(row.credentials_encrypted)["auth"] if row else None
 
 
 def oauth_sign_in(client, user_id=None):
@@ -73,7 +80,7 @@ def test_oauth_with_pkce_connects_and_stores_token_encrypted(app, client):
 def test_oauth_by_an_agent_is_refused(app, client):
     resp = oauth_sign_in(client, user_id=SANDBOX_AGENT_ID)
     assert resp.status_code == 403
-    assert stored_helpdesk(app) is None
+    assert stored_auth(app) == "api_token"  # nothing of the agent's was stored
 
 
 def test_oauth_state_is_single_use(client):
@@ -90,7 +97,7 @@ def test_callback_in_another_browser_is_refused(app, client):
     parts = urlsplit(approve(start.headers["Location"]))
     victim = app.test_client()
     assert victim.get(f"{parts.path}?{parts.query}").status_code == 400
-    assert stored_helpdesk(app) is None
+    assert stored_auth(app) == "api_token"
 
 
 def test_reconnect_after_disconnect_reactivates(app, client, launch):
@@ -110,7 +117,7 @@ def test_source_url_must_be_the_vendors(client):
     resp = client.post("/zendesk/settings/connections/stripe", data={
         "csrf": csrf_of(client), "installation": KEY, "base_url": "https://evil.example.com",
         "secret_key": "sk_test_x"}, follow_redirects=True)
-    assert "stripe lives at api.stripe.com" in resp.get_data(as_text=True)
+    assert "Stripe lives at api.stripe.com" in resp.get_data(as_text=True)
 
 
 def test_forged_state_is_refused(client):
@@ -149,10 +156,10 @@ def test_admin_toggles_features_and_checks_a_source(app, client, sandbox):
     resp = client.post("/zendesk/settings/features", data={
         "csrf": csrf, "installation": KEY, "post_notes": "on", "pos_source": "on"})
     assert resp.status_code == 302
-    from plugin import installations
+    from plugin.installations import Installations
 
     with app.extensions["store"].session() as s:
-        features = installations.find(s, KEY).features
+        features = Installations(s, app.extensions["secret_box"]).find(KEY).features
     assert features["add_tags"] is False and features["post_notes"] is True
 
     bad = client.post("/zendesk/settings/connections/stripe", data={
@@ -162,7 +169,7 @@ def test_admin_toggles_features_and_checks_a_source(app, client, sandbox):
     good = client.post("/zendesk/settings/connections/stripe", data={
         "csrf": csrf, "installation": KEY, "base_url": sandbox.url + "/stripe",
         "secret_key": "sk_test_sandbox"}, follow_redirects=True)
-    assert "stripe: connected and saved." in good.get_data(as_text=True)
+    assert "Stripe: connected and saved." in good.get_data(as_text=True)
 
 
 def test_admin_disconnect_purges_secrets(app, client):
@@ -174,3 +181,25 @@ def test_admin_disconnect_purges_secrets(app, client):
     with app.extensions["store"].session() as s:
         inst = s.scalar(select(Installation).where(Installation.key == KEY))
     assert inst.status == "uninstalled" and inst.cache_generation == 1
+
+
+@pytest.mark.parametrize("system", list(vendors()))
+def test_admin_can_choose_any_connector_for_its_source(app, client, sandbox, system):
+    """Every registered connector has a form, and saving one puts it in its source's place."""
+    from plugin.connectors.registry import CONNECTORS
+
+    oauth_sign_in(client)
+    d, simulated = CONNECTORS[system], vendors()[system]
+    page = client.get(f"/zendesk/settings?installation={KEY}").get_data(as_text=True)
+    assert f'action="/zendesk/settings/connections/{system}"' in page
+    form = {"csrf": csrf_of(client), "installation": KEY,
+            "base_url": f"{sandbox.url}/{simulated.path}",
+            **simulated.credentials, **simulated.options}
+    saved = client.post(f"/zendesk/settings/connections/{system}", data=form,
+                        follow_redirects=True).get_data(as_text=True)
+    assert f"{d.title}: connected and saved." in saved
+    with app.extensions["store"].session() as s:
+        inst = s.scalar(select(Installation).where(Installation.key == KEY))
+        row = s.scalar(select(Connection).where(Connection.installation_id == inst.id,
+                                                Connection.source == d.source.value))
+    assert row.system == system

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 import responses
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from plugin.connectors.base import (
     AuthError,
@@ -62,6 +63,22 @@ def test_internal_note_is_a_private_comment_and_never_retried():
     with pytest.raises(UnavailableError):
         client().post_internal_note("35436", "summary")
     assert len(responses.calls) == 2  # one each: a write that may have landed is not resent
+
+
+@responses.activate
+def test_internal_note_is_resent_only_when_it_never_connected():
+    url = f"{BASE}/api/v2/tickets/35436.json"
+    refused = requests.exceptions.ConnectionError(MaxRetryError(
+        None, "/api/v2/tickets/35436.json", NewConnectionError(None, "Connection refused")))
+    responses.put(url, body=refused)
+    responses.put(url, json=fixture("update_ticket.json"))
+    client().post_internal_note("35436", "summary")
+    assert len(responses.calls) == 2
+
+    responses.replace(responses.PUT, url, body=requests.exceptions.ReadTimeout("read timed out"))
+    with pytest.raises(UpstreamTimeout):
+        client().post_internal_note("35436", "summary")
+    assert len(responses.calls) == 3  # sent, maybe posted: not resent
 
 
 @responses.activate

@@ -12,7 +12,9 @@ import time
 import jwt
 import pytest
 
+from plugin.hosts.zendesk.host import register
 from plugin.sandbox.zendesk import other_key
+from tests.conftest import repo_of
 
 
 def _b64(data: bytes) -> str:
@@ -110,13 +112,11 @@ def test_rotated_app_key_is_refetched_once(launch, zd):
 
 
 def test_other_installation_gets_its_own_frame_ancestors(app, client, zd, sandbox):
-    from plugin import installations
     from plugin.sandbox.zendesk import SANDBOX_ZENDESK_APP_ID
 
-    with app.app_context():
-        with app.extensions["store"].session() as s:
-            installations.register_zendesk(s, "acme", "42", app_id=SANDBOX_ZENDESK_APP_ID,
-                                           base_url=sandbox.url + "/zendesk")
+    with repo_of(app) as repo:
+        register(repo, "acme", "42", app_id=SANDBOX_ZENDESK_APP_ID,
+                 base_url=sandbox.url + "/zendesk")
     token = zd.sign_launch(subdomain="acme", installation_id="42")
     resp = client.post("/zendesk/sidebar?origin=https://acme.zendesk.com", data={"token": token})
     assert resp.status_code == 200
@@ -126,12 +126,11 @@ def test_other_installation_gets_its_own_frame_ancestors(app, client, zd, sandbo
 
 
 def test_first_launch_of_unknown_installation_registers_it(app, client, zd, sandbox):
-    from plugin import installations
     from plugin.sandbox.zendesk import SANDBOX_ZENDESK_APP_ID
 
     app.config["ZENDESK_APP_ID"] = SANDBOX_ZENDESK_APP_ID
     # An unregistered installation's key comes from its own Zendesk; point that at the sandbox.
-    host = app.extensions["zendesk"]
+    host = app.extensions["hosts"]["zendesk"]
     original = host.base_url
     host.base_url = lambda tenant, sub: sandbox.url + "/zendesk" if tenant is None else original(
         tenant, sub)
@@ -139,9 +138,8 @@ def test_first_launch_of_unknown_installation_registers_it(app, client, zd, sand
     resp = client.post("/zendesk/sidebar?origin=https://newshop.zendesk.com", data={"token": token})
     assert resp.status_code == 200
     assert "installation_id=7" in resp.get_data(as_text=True)
-    with app.app_context():
-        with app.extensions["store"].session() as s:
-            tenant = installations.find(s, "zendesk:newshop:7")
+    with repo_of(app) as repo:
+        tenant = repo.find("zendesk:newshop:7")
     assert tenant is not None and tenant.active
 
 
@@ -166,13 +164,11 @@ def test_no_token_or_secret_reaches_the_logs(launch, zd, caplog):
 
 def test_valid_token_replayed_against_another_installation_is_refused(app, client, zd, sandbox):
     """Acme's genuine token, posted from the sandbox account's Zendesk, opens nothing."""
-    from plugin import installations
     from plugin.sandbox.zendesk import SANDBOX_ZENDESK_APP_ID
 
-    with app.app_context():
-        with app.extensions["store"].session() as s:
-            installations.register_zendesk(s, "acme", "42", app_id=SANDBOX_ZENDESK_APP_ID,
-                                           base_url=sandbox.url + "/zendesk")
+    with repo_of(app) as repo:
+        register(repo, "acme", "42", app_id=SANDBOX_ZENDESK_APP_ID,
+                 base_url=sandbox.url + "/zendesk")
     acme_token = zd.sign_launch(subdomain="acme", installation_id="42")
     resp = client.post("/zendesk/sidebar?origin=https://order-truth-sandbox.zendesk.com",
                        data={"token": acme_token})

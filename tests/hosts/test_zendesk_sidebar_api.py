@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import repo_of
+
 RECORD = "/zendesk/api/record"
 
 
@@ -110,12 +112,9 @@ def test_bad_action_requests(client, session, body):
 
 
 def test_feature_toggle_disables_notes(app, client, session):
-    from plugin import installations
-
-    with app.app_context():
-        with app.extensions["store"].session() as s:
-            tenant = installations.find(s, "zendesk:order-truth-sandbox:1")
-            installations.update_settings(s, tenant.id, {"features": {"post_notes": False}})
+    with repo_of(app) as repo:
+        tenant = repo.find("zendesk:order-truth-sandbox:1")
+        repo.update_settings(tenant.id, {"features": {"post_notes": False}})
     assert action(client, session, 103).status_code == 403
     body = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"},
                       headers=session).get_data(as_text=True)
@@ -130,10 +129,10 @@ def test_disconnect_ends_live_sessions(client, session, runner):
 
 
 def test_session_cannot_be_pointed_at_another_installation(app, client, session, sandbox):
-    from plugin import installations
+    from plugin.hosts.zendesk.host import register
 
-    with app.extensions["store"].session() as s:
-        installations.register_zendesk(s, "acme", "42", base_url=sandbox.url + "/zendesk")
+    with repo_of(app) as repo:
+        register(repo, "acme", "42", base_url=sandbox.url + "/zendesk")
     resp = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003",
                                             "installation": "zendesk:acme:42"}, headers=session)
     # Still the sandbox installation: its frame policy, its data.

@@ -15,11 +15,12 @@ import pytest
 import requests
 
 from plugin.connectors.shopify_pos import DEFAULT_API_VERSION
-from plugin.sandbox.scenarios import SANDBOX_CREDENTIALS
 from plugin.sandbox.server import SandboxServer
 from plugin.sandbox.state import SandboxState
+from plugin.sandbox.upstreams import vendors
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+SANDBOX_CREDENTIALS = {system: v.credentials for system, v in vendors().items()}
 NS = SANDBOX_CREDENTIALS["netsuite"]
 SUITEQL = "/netsuite/services/rest/query/v1/suiteql"
 ORDERS_QUERY = "query($query: String) { orders(first: 1, query: $query) { nodes { id } } }"

@@ -52,4 +52,5 @@ def test_connector_base_urls():
         "stripe": "http://127.0.0.1:5001/stripe",
         "netsuite": "http://127.0.0.1:5001/netsuite",
         "shopify_pos": "http://127.0.0.1:5001/shopify",
+        "shopify_payments": "http://127.0.0.1:5001/shopify-payments",
     }

@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 
 from .package import InvalidBaseUrl, InvalidPackage, build_package
 
-zendesk_cli = AppGroup("zendesk", help="The Zendesk app: build the package to upload to Zendesk.")
+zendesk_cli = AppGroup("zendesk", help="The Zendesk app: its package, installations and writes.")
 
 
 @zendesk_cli.command("package", with_appcontext=False)
@@ -43,20 +43,7 @@ def _sidebar_url(path: Path) -> str:
 
 @zendesk_cli.command("retry-pending")
 def retry_pending() -> None:
-    """Retry ticket notes and tags whose earlier attempts failed (safe to run from cron)."""
-    from flask import current_app
+    """Retry this helpdesk's ticket notes and tags whose earlier attempts failed (cron-safe)."""
+    from ...cli import retry_pending_writes
 
-    from ... import installations
-    from ..actions import retry_pending as retry
-
-    store = current_app.extensions["store"]
-    box = current_app.extensions["secret_box"]
-    zendesk = current_app.extensions["zendesk"]
-
-    with store.session() as session:
-        def api_for(installation_id: int):
-            tenant = installations.get(session, installation_id, box)
-            return zendesk.api(tenant) if tenant is not None and tenant.active else None
-
-        done = retry(session, api_for)
-    click.echo(f"{done} pending write(s) completed")
+    click.echo(f"{retry_pending_writes('zendesk')} pending write(s) completed")

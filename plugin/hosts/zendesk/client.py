@@ -143,9 +143,14 @@ class ZendeskClient(ApiClient):
         )
 
     def post_internal_note(self, ticket_id: str, body: str) -> None:
-        """Add a private comment; never retried here (a lost response may still have posted)."""
+        """Add a private comment.
+
+        Resent only when the first attempt provably never connected: a lost response
+        may still have posted, and a second note is worse than a reported failure.
+        """
         self._request("PUT", f"/api/v2/tickets/{ticket_id}.json",
-                      json={"ticket": {"comment": {"body": body, "public": False}}})
+                      json={"ticket": {"comment": {"body": body, "public": False}}},
+                      retry_if_unsent=True)
 
     def comments(self, ticket_id: str, *, newest_first: bool = False,
                  max_pages: int = _MAX_COMMENT_PAGES) -> Iterator[dict[str, Any]]:

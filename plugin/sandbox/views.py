@@ -1,4 +1,5 @@
-"""A pretend helpdesk: ticket list and ticket view that launch the real Zendesk sidebar flow."""
+"""The sandbox's pages: a pretend helpdesk that launches the real Zendesk sidebar flow, and the
+widget on its own for the sandbox installation (/widget?order_id=1002)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,20 @@ import requests
 from flask import Blueprint, abort, current_app, render_template, request
 
 from ..connectors.base import NotFoundError, UpstreamError
-from ..sandbox.scenarios import SCENARIOS
-from ..sandbox.zendesk import (
-    SANDBOX_API_EMAIL,
-    SANDBOX_API_TOKEN,
-    SANDBOX_ORDER_FIELD_ID,
-    UNKNOWN_ORDER_NUMBER,
-)
-from .zendesk import host
+from ..core.orderid import InvalidOrderId, parse_order_id
+from ..installations import Tenant
+from ..views.context import hosts, repo, service
+from . import sandbox_url as configured_url
+from .scenarios import SCENARIOS
+from .seed import SANDBOX_KEY
+from .zendesk import SANDBOX_API_EMAIL, SANDBOX_API_TOKEN, SANDBOX_ORDER_FIELD_ID, UNKNOWN_ORDER_NUMBER
 
 bp = Blueprint("sandbox_pages", __name__, url_prefix="/sandbox")
+widget_bp = Blueprint("widget", __name__, url_prefix="/widget")
 
 
 def sandbox_url() -> str:
-    from ..sandbox.server import get_sandbox
-
-    return current_app.config.get("SANDBOX_URL") or get_sandbox().url
+    return configured_url(current_app.config)
 
 
 def _tickets() -> list[dict]:
@@ -33,8 +32,8 @@ def _tickets() -> list[dict]:
 
 
 def _api():
-    return host().client_for(sandbox_url() + "/zendesk",
-                             {"email": SANDBOX_API_EMAIL, "api_token": SANDBOX_API_TOKEN})
+    return hosts()["zendesk"].client_for(  # type: ignore[attr-defined]
+        sandbox_url() + "/zendesk", {"email": SANDBOX_API_EMAIL, "api_token": SANDBOX_API_TOKEN})
 
 
 @bp.get("")
@@ -78,3 +77,28 @@ def launch(ticket_id: int):
         abort(502, description=f"The sandbox Zendesk couldn't sign a launch ({type(exc).__name__}).")
     origin = request.host_url.rstrip("/")
     return render_template("sandbox/launch.html", token=token, origin=origin, ticket_id=ticket_id)
+
+
+def _tenant() -> Tenant:
+    tenant = repo().find(SANDBOX_KEY)
+    if tenant is None:
+        abort(404)
+    return tenant
+
+
+@widget_bp.get("")
+def show():
+    """The whole widget for ?order_id=…; the order-ID form when there is none."""
+    tenant = _tenant()
+    raw = request.args.get("order_id")
+    if raw is None or raw.strip() == "":
+        return render_template("widget/page.html", truth=None, error=None, order_id="",
+                               tenant=tenant)
+    try:
+        order = parse_order_id(raw, tenant.order_name_prefix)
+    except InvalidOrderId as exc:
+        return render_template("widget/page.html", truth=None, error=exc.reason,
+                               order_id=raw, tenant=tenant), 400
+    truth = service().lookup(tenant, order, refresh=request.args.get("refresh") == "1")
+    return render_template("widget/page.html", truth=truth, error=None, order_id=order.number,
+                           tenant=tenant)

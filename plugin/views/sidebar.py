@@ -1,4 +1,8 @@
-"""Zendesk sidebar: the signed launch, then the widget's session-authenticated API."""
+"""The sidebar, for any helpdesk host: the signed launch, then the widget's session API.
+
+URLs keep the host's name (/zendesk/sidebar, /zendesk/api/record …); the host behind it
+verifies launches and talks to its helpdesk, everything else here is host-neutral.
+"""
 
 from __future__ import annotations
 
@@ -8,54 +12,41 @@ from functools import wraps
 
 from flask import Blueprint, abort, current_app, g, jsonify, render_template, request
 
-from .. import installations
+from ..connectors.base import NotFoundError, UpstreamError
 from ..core.orderid import InvalidOrderId, find_candidates, parse_order_id
 from ..hosts import actions
-from ..hosts.base import LaunchRejected
+from ..hosts.base import Host, HostApi, HostTicket, LaunchRejected
 from ..hosts.note import flag_tags, render_note
 from ..hosts.session import SessionRejected, csrf_ok
 from ..installations import Tenant
-from .context import db, service
+from .context import bind_host, db, repo, service
 
 log = logging.getLogger(__name__)
-bp = Blueprint("zendesk", __name__, url_prefix="/zendesk")
+bp = Blueprint("sidebar", __name__, url_prefix="/<host_name>")
 
 _TICKET_ID = re.compile(r"[0-9]{1,20}")
 _ACTION_KEY = re.compile(r"[A-Za-z0-9-]{8,64}")
-
-
-def host():
-    return current_app.extensions["zendesk"]
 
 
 def sessions():
     return current_app.extensions["sessions"]
 
 
-def box():
-    return current_app.extensions["secret_box"]
+bind_host(bp)
 
 
-def frame_policy(tenant: Tenant | None) -> str:
-    """CSP that lets only this installation's Zendesk frame the response."""
-    zd = tenant.zendesk if tenant else {}
-    if zd.get("origin") == "self":
-        ancestors = "'self'"
-    elif zd.get("subdomain"):
-        ancestors = f"https://{zd['subdomain']}.zendesk.com"
-    else:
-        # A refused launch names no installation; its page carries no data, so let any
-        # Zendesk (and the sandbox) frame it rather than leave the agent a blank sidebar.
-        ancestors = "'self' https://*.zendesk.com"
-    return (f"frame-ancestors {ancestors}; default-src 'self'; "
-            "script-src 'self' https://static.zdassets.com; style-src 'self'; img-src 'self' data:; "
+def frame_policy(host: Host, tenant: Tenant | None) -> str:
+    """CSP that lets only this installation's helpdesk frame the response."""
+    scripts = " ".join(["'self'", *host.script_sources(tenant)])
+    return (f"frame-ancestors {host.frame_ancestors(tenant)}; default-src 'self'; "
+            f"script-src {scripts}; style-src 'self'; img-src 'self' data:; "
             "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'")
 
 
 @bp.after_request
 def _headers(resp):
-    tenant = g.get("tenant")
-    resp.headers["Content-Security-Policy"] = frame_policy(tenant)
+    if "host" in g:
+        resp.headers["Content-Security-Policy"] = frame_policy(g.host, g.get("tenant"))
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Referrer-Policy"] = "no-referrer"
     resp.headers["X-Content-Type-Options"] = "nosniff"
@@ -63,39 +54,31 @@ def _headers(resp):
 
 
 def _refuse(reason: str, status: int):
-    return render_template("zendesk/refused.html", reason=reason), status
+    return render_template("sidebar/refused.html", reason=reason), status
 
 
 @bp.post("/sidebar")
 def sidebar():
-    """Zendesk POSTs the signed launch token here; answer with the widget and a session."""
-    own_origin = request.host_url
+    """The helpdesk POSTs its signed launch here; answer with the widget and a session."""
+    host: Host = g.host
     try:
-        launch = host().verify(db(), request.form.get("token"), origin=request.args.get("origin"),
-                               own_origin=own_origin)
+        launch = host.verify_launch(repo(), request)
     except LaunchRejected as exc:
-        log.info("sidebar launch refused: %s", exc.reason)
+        log.info("%s sidebar launch refused: %s", host.name, exc.reason)
         return _refuse(exc.reason, exc.status)
-    tenant = installations.find(db(), launch.installation_key, box())
+    tenant = repo().find(launch.installation_key)
     if tenant is None:
-        if not current_app.config["ZENDESK_AUTO_REGISTER"]:
-            return _refuse("This Zendesk isn't registered with Order Truth.", 403)
         # First signed launch of a private app: register it and point the admin to set-up.
-        installations.register_zendesk(db(), launch.account, launch.host_installation_id,
-                                       app_id=current_app.config.get("ZENDESK_APP_ID"))
-        tenant = installations.find(db(), launch.installation_key, box())
-        log.info("registered Zendesk installation %s", launch.installation_key)
-    assert tenant is not None
+        tenant = host.register(repo(), launch)
+        if tenant is None:
+            return _refuse(f"This {host.title} isn't registered with Order Truth.", 403)
+        log.info("registered %s installation %s", host.name, launch.installation_key)
     g.tenant = tenant
     token, csrf = sessions().issue(tenant.id, tenant.key, tenant.generation)
-    connected = host().credentials(tenant) is not None
     return render_template(
-        "zendesk/sidebar.html", tenant=tenant, session_token=token, csrf=csrf,
-        connected=connected, sandbox=bool(tenant.zendesk.get("sandbox")),
-        setup_url=f"{request.host_url.rstrip('/')}/zendesk/install?subdomain="
-                  f"{tenant.zendesk.get('subdomain', '')}"
-                  f"&installation_id={tenant.zendesk.get('installation_id', '')}",
-    )
+        "sidebar/page.html", host=host, tenant=tenant, session_token=token, csrf=csrf,
+        connected=host.api(tenant) is not None, scripts=host.sidebar_scripts(tenant),
+        setup_url=host.setup_url(tenant, request.host_url))
 
 
 def session_required(view):
@@ -109,8 +92,8 @@ def session_required(view):
             sess = sessions().verify(token)
         except SessionRejected as exc:
             return jsonify(error={"code": "unauthorized", "message": str(exc)}), 401
-        tenant = installations.get(db(), sess.installation_id, box())
-        if (tenant is None or tenant.key != sess.installation_key
+        tenant = repo().get(sess.installation_id)
+        if (tenant is None or tenant.key != sess.installation_key or tenant.host != g.host.name
                 or tenant.generation != sess.generation or not tenant.active):
             return jsonify(error={"code": "unauthorized",
                                   "message": "This installation is no longer connected."}), 401
@@ -128,17 +111,15 @@ def _ticket_id(raw: str | None) -> str:
     return raw
 
 
-def _check_ticket(tenant: Tenant, ticket_id: str):
-    """Re-read the ticket in this installation's Zendesk; refuse ids it doesn't know."""
-    api = host().api(tenant)
+def _check_ticket(tenant: Tenant, ticket_id: str) -> tuple[HostApi | None, HostTicket | None]:
+    """Re-read the ticket in this installation's helpdesk; refuse ids it doesn't know."""
+    api = g.host.api(tenant)
     if api is None:
         return None, None
-    from ..connectors.base import NotFoundError, UpstreamError
-
     try:
         return api, api.get_ticket(ticket_id)
     except NotFoundError:
-        abort(404, description="That ticket isn't in this Zendesk account.")
+        abort(404, description=f"That ticket isn't in this {g.host.title} account.")
     except UpstreamError as exc:
         log.warning("could not re-read ticket %s: %s", ticket_id, exc)
         return api, None
@@ -153,13 +134,13 @@ def record():
     try:
         order = parse_order_id(request.args.get("order_id"), tenant.order_name_prefix)
     except InvalidOrderId as exc:
-        return render_template("zendesk/_problem.html", message=exc.reason), 400
+        return render_template("sidebar/_problem.html", message=exc.reason), 400
     api, ticket = _check_ticket(tenant, ticket_id)
     truth = service().lookup(tenant, order, refresh=request.args.get("refresh") == "1")
     return render_template(
-        "zendesk/_record.html", truth=truth, ticket_id=ticket_id,
+        "sidebar/_record.html", truth=truth, ticket_id=ticket_id,
         can_write=api is not None, ticket_verified=ticket is not None,
-        features=tenant.features, tags=flag_tags(truth))
+        features=tenant.features, tags=flag_tags(truth), host_title=g.host.title)
 
 
 # Order IDs found in a ticket that are looked up before giving up (each is a full lookup).
@@ -233,7 +214,8 @@ def ticket_action(ticket_id: str):
     api, _ticket = _check_ticket(tenant, ticket_id)
     if api is None:
         return jsonify(error={"code": "not_connected",
-                              "message": "Connect Zendesk in the app settings to write to tickets."}), 409
+                              "message": f"Connect {g.host.title} in the app settings to write "
+                                         "to tickets."}), 409
     action_key = f"{kind}-{key}"
 
     def payload() -> dict:

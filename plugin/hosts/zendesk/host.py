@@ -1,0 +1,193 @@
+"""Zendesk as a host: where an installation's Zendesk lives, its keys, launches and API client."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from ...connectors.base import ConnectorConfig
+from ...installations import HELPDESK, Installations, Tenant
+from ..base import Launch, LaunchRejected
+from .client import ZendeskClient
+from .launch import LaunchTarget, SeenTokens, installation_key, verify_launch
+
+if TYPE_CHECKING:
+    import click
+    from flask import Blueprint, Request
+
+log = logging.getLogger(__name__)
+
+PUBLIC_KEY_SECONDS = 3600
+# A forged token must not turn every request into a key download.
+KEY_REFETCH_MIN_SECONDS = 60
+
+
+def default_base_url(subdomain: str) -> str:
+    return f"https://{subdomain}.zendesk.com"
+
+
+class ZendeskHost:
+    """Everything Zendesk-specific, bound to this deployment's config."""
+
+    name = "zendesk"
+    title = "Zendesk"
+    api_hosts = (".zendesk.com",)
+
+    def __init__(self, config: dict[str, Any], cache: Any, http: requests.Session) -> None:
+        self.config = config
+        self.cache = cache
+        self.http = http
+
+    # -- where things are
+
+    def base_url(self, tenant: Tenant | None, subdomain: str) -> str:
+        """The installation's Zendesk API base: its stored base URL, else the account's."""
+        zd = tenant.host_settings(self.name) if tenant else {}
+        return str(zd.get("base_url") or default_base_url(subdomain))
+
+    def app_id(self, tenant: Tenant | None) -> str | None:
+        value = (tenant.host_settings(self.name).get("app_id") if tenant else None) \
+            or self.config.get("ZENDESK_APP_ID")
+        return str(value) if value else None
+
+    def _client(self, base_url: str, credentials: dict[str, str] | None = None) -> ZendeskClient:
+        return ZendeskClient(ConnectorConfig(
+            base_url=base_url, credentials=credentials or {},
+            connect_timeout=self.config["UPSTREAM_CONNECT_TIMEOUT"],
+            read_timeout=self.config["ZENDESK_READ_TIMEOUT"],
+        ), self.http)
+
+    def credentials(self, tenant: Tenant) -> dict[str, str] | None:
+        """How the server authenticates to this installation's Zendesk, if it can."""
+        stored = tenant.connections.get(HELPDESK)
+        return stored.credentials if stored is not None else None
+
+    def api(self, tenant: Tenant) -> ZendeskClient | None:
+        """An authenticated client for the installation's Zendesk, or None when not connected."""
+        creds = self.credentials(tenant)
+        if not creds:
+            return None
+        return self._client(self.base_url(tenant, self.subdomain(tenant)), creds)
+
+    def client_for(self, base_url: str, credentials: dict[str, str] | None = None) -> ZendeskClient:
+        return self._client(base_url, credentials)
+
+    @staticmethod
+    def subdomain(tenant: Tenant) -> str:
+        return str(tenant.host_settings("zendesk").get("subdomain", ""))
+
+    def account_label(self, tenant: Tenant) -> str:
+        return f"{self.subdomain(tenant)}.zendesk.com"
+
+    def setup_url(self, tenant: Tenant, root_url: str) -> str:
+        zd = tenant.host_settings(self.name)
+        return (f"{root_url.rstrip('/')}/zendesk/install?subdomain={zd.get('subdomain', '')}"
+                f"&installation_id={zd.get('installation_id', '')}")
+
+    # -- the sidebar page
+
+    def frame_ancestors(self, tenant: Tenant | None) -> str:
+        zd = tenant.host_settings(self.name) if tenant else {}
+        if zd.get("origin") == "self":
+            return "'self'"
+        if zd.get("subdomain"):
+            return f"https://{zd['subdomain']}.zendesk.com"
+        # A refused launch names no installation; its page carries no data, so let any
+        # Zendesk frame it rather than leave the agent a blank sidebar.
+        return "'self' https://*.zendesk.com"
+
+    def _sdk_url(self, tenant: Tenant | None) -> str:
+        zd = tenant.host_settings(self.name) if tenant else {}
+        return str(zd.get("zaf_sdk_url") or self.config["ZENDESK_ZAF_SDK_URL"])
+
+    def sidebar_scripts(self, tenant: Tenant) -> list[str]:
+        """Zendesk's ZAF SDK (or the installation's stand-in), then our ZAF adapter."""
+        return [self._sdk_url(tenant), "/static/hosts/zendesk.js"]
+
+    def script_sources(self, tenant: Tenant | None) -> list[str]:
+        url = self._sdk_url(tenant)
+        if url.startswith("https://"):
+            return ["https://" + url.removeprefix("https://").split("/", 1)[0]]
+        return []
+
+    # -- launches
+
+    def fetch_key(self, base_url: str, app_id: str, refresh: bool) -> str:
+        """The app's public key, cached; refetched at most once a minute on a bad signature."""
+        key = f"zendesk:pubkey:{base_url}:{app_id}"
+        if not refresh:
+            pem = self.cache.get(key)
+            if pem:
+                return str(pem)
+        elif not self.cache.add(f"{key}:refetched", 1, timeout=KEY_REFETCH_MIN_SECONDS):
+            pem = self.cache.get(key)
+            if pem:
+                return str(pem)
+        pem = self._client(base_url).public_key_pem(app_id)
+        self.cache.set(key, pem, timeout=PUBLIC_KEY_SECONDS)
+        return pem
+
+    def verify_launch(self, repo: Installations, request: Request) -> Launch:
+        """Verify the POSTed ZAF token against the installation it names."""
+        own_origin = request.host_url
+
+        def target_for(subdomain: str, host_installation_id: str) -> LaunchTarget:
+            tenant = repo.find(installation_key(subdomain, host_installation_id))
+            if tenant is not None and tenant.status == "uninstalled":
+                when = tenant.uninstalled_at.strftime("%-d %b %Y") if tenant.uninstalled_at else ""
+                return LaunchTarget("", "", frozenset(), disconnected_message=(
+                    f"Order Truth was disconnected from this Zendesk{' on ' + when if when else ''}. "
+                    "An admin can reconnect it from the app's settings."))
+            app_id = self.app_id(tenant)
+            if not app_id:
+                raise LaunchRejected(
+                    "This Order Truth server has no Zendesk app id configured (ZENDESK_APP_ID).")
+            origins = {default_base_url(subdomain)}
+            if tenant is not None and tenant.host_settings(self.name).get("origin") == "self":
+                origins.add(own_origin.rstrip("/").lower())
+            return LaunchTarget(self.base_url(tenant, subdomain), app_id, frozenset(origins))
+
+        return verify_launch(request.form.get("token"), origin=request.args.get("origin"),
+                             target_for=target_for, fetch_key=self.fetch_key,
+                             seen=SeenTokens(repo.session))
+
+    def register(self, repo: Installations, launch: Launch) -> Tenant | None:
+        """The installation a genuine launch names, registered unless auto-registration is off."""
+        if not self.config["ZENDESK_AUTO_REGISTER"]:
+            return None
+        return register(repo, launch.account, launch.host_installation_id,
+                        app_id=self.config.get("ZENDESK_APP_ID"))
+
+    # -- the rest
+
+    def blueprints(self) -> list[Blueprint]:
+        from .views import bp
+
+        return [bp]
+
+    def cli(self) -> click.Group | None:
+        from .cli import zendesk_cli
+
+        return zendesk_cli
+
+    def package(self, base_url: str, output: Path, *, allow_localhost: bool = False) -> Path:
+        from .package import build_package
+
+        return build_package(base_url, output, allow_localhost=allow_localhost)
+
+
+def register(repo: Installations, subdomain: str, host_installation_id: str, *,
+             app_id: str | None = None, base_url: str | None = None,
+             name: str | None = None, extra: dict[str, Any] | None = None) -> Tenant:
+    """Create (or reactivate after a disconnect) a Zendesk installation."""
+    zendesk: dict[str, Any] = {"subdomain": subdomain, "installation_id": host_installation_id,
+                               **(extra or {})}
+    if app_id:
+        zendesk["app_id"] = app_id
+    if base_url:
+        zendesk["base_url"] = base_url.rstrip("/")
+    return repo.register(installation_key(subdomain, host_installation_id), host="zendesk",
+                         name=name or f"{subdomain}.zendesk.com", settings={"zendesk": zendesk})

@@ -1,0 +1,1 @@
+"""One module per simulated vendor, named by the connector descriptors' `sandbox` field."""

@@ -1,0 +1,159 @@
+"""An installation's settings page, for any helpdesk host: features, connections, disconnect.
+
+Admins arrive signed in by their helpdesk's own flow (for Zendesk: /zendesk/install); the
+connection forms are built from the connector descriptors, and each connection is checked
+against the vendor's live API before it is saved. Secrets are never shown back.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from marshmallow import ValidationError
+
+from ..connectors.base import ConnectorConfig
+from ..connectors.registry import CONNECTORS
+from ..installations import DEFAULT_FEATURES, Tenant
+from ..tenant_settings import SETTINGS, as_changes, current, validate_changes
+from ..upstream_urls import check_upstream_url
+from .admin import check_csrf, csrf_token, require_admin
+from .context import bind_host, repo
+
+log = logging.getLogger(__name__)
+bp = Blueprint("settings", __name__, url_prefix="/<host_name>/settings")
+
+FEATURE_LABELS = {
+    "pos_source": "Ask the shop / store POS as a fourth source",
+    "post_notes": "Let agents post the summary as an internal note",
+    "add_tags": "Let agents tag tickets with the flags found",
+}
+
+
+bind_host(bp)
+
+
+@bp.after_request
+def _headers(resp):
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Frame-Options"] = "DENY"
+    resp.headers["Content-Security-Policy"] = (
+        "frame-ancestors 'none'; default-src 'self'; style-src 'self'; form-action 'self' https:")
+    return resp
+
+
+def _tenant_or_404(key: str | None) -> Tenant:
+    tenant = repo().find(key) if key else None
+    if tenant is None or tenant.host != g.host.name:
+        abort(404, description=f"No such {g.host.title} installation.")
+    return tenant
+
+
+def _back(tenant: Tenant):
+    return redirect(url_for("settings.page", installation=tenant.key))
+
+
+@bp.get("")
+def page():
+    """Features, settings and upstream connections for one installation (admins only)."""
+    tenant = _tenant_or_404(request.args.get("installation"))
+    admin = require_admin(tenant)
+    sources = []
+    for d in CONNECTORS.values():
+        stored = tenant.connections.get(d.source.value)
+        mine = stored is not None and stored.system == d.system
+        sources.append({"descriptor": d, "values": stored.options if mine and stored else {},
+                        "base_url": stored.base_url if mine and stored else "",
+                        "configured": mine})
+    return render_template("settings/page.html", page="settings", host=g.host, tenant=tenant,
+                           admin=admin, features=tenant.features, feature_labels=FEATURE_LABELS,
+                           sources=sources, settings=current(tenant.settings), setting_specs=SETTINGS,
+                           csrf=csrf_token(), connected=g.host.api(tenant) is not None,
+                           account=g.host.account_label(tenant),
+                           setup_url=g.host.setup_url(tenant, request.host_url))
+
+
+@bp.post("/features")
+def save_features():
+    check_csrf()
+    tenant = _tenant_or_404(request.form.get("installation"))
+    require_admin(tenant)
+    features = {name: request.form.get(name) == "on" for name in DEFAULT_FEATURES | FEATURE_LABELS}
+    repo().update_settings(tenant.id, {"features": features})
+    flash("Settings saved.")
+    return _back(tenant)
+
+
+@bp.post("/options")
+def save_options():
+    """The installation's own settings (prefix, order-number shape, time zone, windows)."""
+    check_csrf()
+    tenant = _tenant_or_404(request.form.get("installation"))
+    require_admin(tenant)
+    raw = {name: request.form[name].strip() for name in SETTINGS
+           if request.form.get(name, "").strip() != ""}
+    try:
+        values = validate_changes(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{SETTINGS[k].help if k in SETTINGS else k}: {' '.join(map(str, v))}"
+                             for k, v in sorted(exc.messages.items()))
+        flash(f"Not saved — {problems}")
+        return _back(tenant)
+    repo().update_settings(tenant.id, as_changes(values))
+    flash("Settings saved.")
+    return _back(tenant)
+
+
+@bp.post("/connections/<system>")
+def save_source(system: str):
+    """Store one upstream's credentials after checking them against the live API."""
+    check_csrf()
+    tenant = _tenant_or_404(request.form.get("installation"))
+    require_admin(tenant)
+    d = CONNECTORS.get(system)
+    if d is None:
+        abort(404)
+    creds = {f.name: (request.form.get(f.name) or "").strip() for f in d.credentials}
+    base_url = (request.form.get("base_url") or "").strip()
+    options = {f.name: (request.form.get(f.name) or "").strip() for f in d.options}
+    options = {k: v for k, v in options.items() if v}
+    try:
+        base_url = check_upstream_url(d.title, d.hosts, base_url, current_app.config)
+    except ValueError as exc:
+        flash(f"{d.title}: not saved — {exc}")
+        return _back(tenant)
+    http = current_app.extensions["order_truth"].session
+    message = d.check(ConnectorConfig(base_url=base_url, credentials=creds, options=options), http)
+    if message:
+        flash(f"{d.title}: not saved — {message}")
+    else:
+        repo().save_connection(tenant.id, source=d.source.value, system=system,
+                               base_url=base_url, credentials=creds, options=options)
+        flash(f"{d.title}: connected and saved.")
+    return _back(tenant)
+
+
+@bp.post("/disconnect")
+def disconnect():
+    """Uninstall: purge secrets and cached data; later launches are refused."""
+    check_csrf()
+    tenant = _tenant_or_404(request.form.get("installation"))
+    admin = require_admin(tenant)
+    repo().disconnect(tenant.id)
+    session.pop("admin", None)
+    log.info("installation %s disconnected by %s user %s", tenant.key, g.host.title,
+             admin["user_id"])
+    return render_template("settings/page.html", page="disconnected", host=g.host, tenant=tenant,
+                           account=g.host.account_label(tenant), csrf=csrf_token(), admin=None)
+

@@ -1,0 +1,263 @@
+"""ShopifyPaymentsClient on recorded Admin GraphQL payloads, and the sandbox through it."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from plugin.connectors.base import (
+    AuthError,
+    BadResponseError,
+    ConfigError,
+    ConnectorConfig,
+    RateLimitedError,
+)
+from plugin.connectors.registry import CONNECTORS, build_client
+from plugin.connectors.shopify_payments import DESCRIPTOR, ShopifyPaymentsClient
+from plugin.connectors.shopify_pos import DEFAULT_API_VERSION
+from plugin.core.model import DisputeState, OrderRef, RefundState, SourceName, Tender
+from plugin.core.money import Money
+from plugin.sandbox.scenarios import SCENARIOS
+
+BASE = "https://order-truth-demo.myshopify.com"
+URL = BASE + f"/admin/api/{DEFAULT_API_VERSION}/graphql.json"
+TOKEN = "shpat_SECRETpaymentsTokenForTests"
+ORDER = OrderRef(number="1001", name="#1001")
+DISPUTE = "gid://shopify/ShopifyPaymentsDispute/22334455"
+CAPTURE = "gid://shopify/OrderTransaction/7201859353895"
+
+
+@pytest.fixture
+def client(sleeps):
+    return ShopifyPaymentsClient(ConnectorConfig(BASE, {"access_token": TOKEN}), sleep=sleeps)
+
+
+def sent(call):
+    return json.loads(call.request.body)
+
+
+# ---------------------------------------------------------------- payments, refunds, disputes
+
+
+def test_card_money_on_shopify_payments_is_the_processor_view(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("shopify_payments", "order_payments"))
+    mocked.post(URL, json=fixture_json("shopify_payments", "dispute_nodes"))
+    facts = client.fetch(ORDER)
+
+    # The capture is the payment; the authorization before it and the gift card are not.
+    (payment,) = facts.payments
+    assert (payment.payment_id, payment.amount) == (CAPTURE, Money(13000, "USD"))
+    assert (payment.tender, payment.tender_label) == (Tender.CARD, "Visa ending 4242")
+    assert payment.created_at == datetime(2026, 3, 1, 15, 40, 2, tzinfo=UTC)
+
+    # Only card refunds: the gift-card refund is the shop's (the POS connector reads it).
+    assert [(r.amount.amount_minor, r.state, r.status_raw) for r in facts.refunds] == [
+        (4000, RefundState.SUCCEEDED, "SUCCESS"),
+        (1250, RefundState.PENDING, "PENDING"),
+        (1250, RefundState.FAILED, "FAILURE"),
+    ]
+    assert {r.payment_id for r in facts.refunds} == {CAPTURE}
+    # A pending refund has no processedAt yet: its creation time stands in.
+    assert facts.refunds[1].created_at == datetime(2026, 3, 10, 9, 1, 5, tzinfo=UTC)
+
+    (dispute,) = facts.disputes
+    assert dispute.dispute_id == DISPUTE and dispute.payment_id == CAPTURE
+    assert dispute.amount == Money(7750, "USD")
+    assert dispute.state is DisputeState.OPEN and dispute.reason == "PRODUCT_NOT_RECEIVED"
+    assert dispute.due_by == datetime(2026, 4, 3, 23, 59, 59, tzinfo=UTC)
+    assert dispute.created_at == datetime(2026, 3, 20, 18, 22, 3, tzinfo=UTC)
+
+
+def test_queries_send_the_token_the_order_name_and_the_dispute_ids(client, mocked,
+                                                                   fixture_json):
+    mocked.post(URL, json=fixture_json("shopify_payments", "order_payments"))
+    mocked.post(URL, json=fixture_json("shopify_payments", "dispute_nodes"))
+    client.fetch(ORDER)
+    first, second = mocked.calls
+    assert first.request.headers["X-Shopify-Access-Token"] == TOKEN
+    assert sent(first)["variables"] == {"query": "name:#1001"}
+    assert "transactions(first: 50) { ...TransactionFields }" in sent(first)["query"]
+    assert "fragment TransactionFields on OrderTransaction" in sent(first)["query"]
+    assert sent(second)["variables"] == {"ids": [DISPUTE]}
+    assert "... on ShopifyPaymentsDispute" in sent(second)["query"]
+
+
+def test_search_hits_for_other_names_are_not_this_order(client, mocked, fixture_json):
+    body = fixture_json("shopify_payments", "order_payments")
+    body["data"]["orders"]["nodes"] = body["data"]["orders"]["nodes"][:1]  # only "#10010"
+    mocked.post(URL, json=body)
+    facts = client.fetch(ORDER)
+    assert not facts.found and facts.order_name == "#1001"
+
+
+def test_unknown_order_is_not_found(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("shopify_payments", "orders_none"))
+    assert not client.fetch(ORDER).found
+
+
+def test_order_paid_through_another_gateway_has_nothing_here(client, mocked, fixture_json):
+    # PayPal took the money: Shopify Payments has no payment, so no dispute lookup either.
+    mocked.post(URL, json=fixture_json("shopify_payments", "order_paid_elsewhere"))
+    facts = client.fetch(OrderRef(number="1002", name="#1002"))
+    assert not facts.found and facts.refunds == () and facts.disputes == ()
+    assert len(mocked.calls) == 1
+
+
+def test_customer_currency_and_wallet(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("shopify_payments", "order_presentment_currency"))
+    (payment,) = client.fetch(OrderRef(number="1003", name="#1003")).payments
+    # What the customer paid in, with the shop's settlement figure beside it.
+    assert payment.amount == Money(10000, "CAD")
+    assert payment.amount_shop == Money(7341, "USD")
+    assert (payment.tender, payment.tender_label) == (Tender.WALLET,
+                                                      "Apple Pay (Mastercard ending 5454)")
+
+
+def test_without_the_disputes_scope_a_chargeback_still_shows_at_the_cautious_amount(
+        client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("shopify_payments", "order_payments"))
+    mocked.post(URL, json=fixture_json("shopify_payments", "dispute_nodes_access_denied"))
+    (dispute,) = client.fetch(ORDER).disputes
+    assert dispute.state is DisputeState.OPEN and dispute.status_raw == "NEEDS_RESPONSE"
+    assert dispute.amount == Money(13000, "USD")  # the whole payment: amount unknown
+    assert dispute.due_by is None
+
+
+@pytest.mark.parametrize(("status", "state"), [
+    ("UNDER_REVIEW", DisputeState.OPEN),
+    ("WON", DisputeState.WON),
+    ("LOST", DisputeState.LOST),
+    ("ACCEPTED", DisputeState.LOST),       # conceded: the cardholder keeps the money
+    ("PREVENTED", DisputeState.CLOSED),    # 2026-10: never became a chargeback
+    ("CHARGE_REFUNDED", DisputeState.CLOSED),
+    ("ESCALATED_TO_MARS", DisputeState.UNKNOWN),
+])
+def test_dispute_statuses(client, mocked, fixture_json, status, state):
+    nodes = fixture_json("shopify_payments", "dispute_nodes")
+    nodes["data"]["nodes"][0]["status"] = status
+    mocked.post(URL, json=fixture_json("shopify_payments", "order_payments"))
+    mocked.post(URL, json=nodes)
+    (dispute,) = client.fetch(ORDER).disputes
+    assert (dispute.state, dispute.status_raw) == (state, status)
+
+
+@pytest.mark.parametrize(("status", "state"), [
+    ("AWAITING_RESPONSE", RefundState.PENDING),
+    ("ERROR", RefundState.FAILED),
+    ("UNKNOWN", RefundState.UNKNOWN),
+    (None, RefundState.UNKNOWN),
+])
+def test_refund_statuses(client, mocked, fixture_json, status, state):
+    body = fixture_json("shopify_payments", "order_payments")
+    order = body["data"]["orders"]["nodes"][1]
+    order["disputes"] = []
+    refund = next(t for t in order["transactions"] if t["kind"] == "REFUND")
+    refund["status"] = status
+    mocked.post(URL, json=body)
+    assert client.fetch(ORDER).refunds[0].state is state
+
+
+def test_order_of_transactions_does_not_change_the_facts(client, mocked, fixture_json):
+    body = fixture_json("shopify_payments", "order_payments")
+    shuffled = copy.deepcopy(body)
+    shuffled["data"]["orders"]["nodes"][1]["transactions"].reverse()
+    for payload in (body, shuffled):
+        mocked.post(URL, json=payload)
+        mocked.post(URL, json=fixture_json("shopify_payments", "dispute_nodes"))
+    first, second = client.fetch(ORDER), client.fetch(ORDER)
+    assert first.payments == second.payments
+    assert sorted(first.refunds, key=lambda r: r.refund_id) == sorted(
+        second.refunds, key=lambda r: r.refund_id)
+
+
+# ---------------------------------------------------------------- failures
+
+
+def test_throttled_query_is_rate_limited(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("shopify", "throttled"))
+    with pytest.raises(RateLimitedError) as info:
+        client.fetch(ORDER)
+    assert info.value.code == "THROTTLED"
+    assert info.value.retry_after == pytest.approx(1.5)  # (152 asked - 2 left) / 100 per s
+
+
+def test_access_denied_for_the_order_itself_is_not_swallowed(client, mocked, fixture_json):
+    # Only the dispute details may be missing; without read_orders there is nothing to show.
+    mocked.post(URL, json=fixture_json("shopify", "access_denied"))
+    with pytest.raises(BadResponseError) as info:
+        client.fetch(ORDER)
+    assert info.value.code == "ACCESS_DENIED"
+
+
+def test_bad_token_is_an_auth_error(client, mocked, fixture_json):
+    mocked.post(URL, status=401, json=fixture_json("shopify", "invalid_token"))
+    with pytest.raises(AuthError):
+        client.fetch(ORDER)
+
+
+@pytest.mark.parametrize("body", [
+    {"data": {"orders": None}},
+    {"data": {"orders": {"nodes": [{"name": "#1001"}]}}},
+    ["not", "an", "object"],
+])
+def test_garbage_is_a_bad_response(client, mocked, body):
+    mocked.post(URL, json=body)
+    with pytest.raises(BadResponseError):
+        client.fetch(ORDER)
+
+
+def test_garbage_amount_is_a_bad_response(client, mocked, fixture_json):
+    body = fixture_json("shopify_payments", "order_payments")
+    body["data"]["orders"]["nodes"][1]["transactions"][1]["amountSet"]["presentmentMoney"][
+        "amount"] = "lots"
+    mocked.post(URL, json=body)
+    with pytest.raises(BadResponseError):
+        client.fetch(ORDER)
+
+
+def test_shop_option_gives_the_base_url_and_a_bad_one_is_refused(mocked, fixture_json):
+    configured = ShopifyPaymentsClient(ConnectorConfig(
+        "", {"access_token": TOKEN}, options={"shop": "order-truth-demo.myshopify.com"}))
+    mocked.post(URL, json=fixture_json("shopify_payments", "orders_none"))
+    configured.fetch(ORDER)
+    with pytest.raises(ConfigError):
+        ShopifyPaymentsClient(ConnectorConfig("", {"access_token": TOKEN},
+                                              options={"shop": "not a shop"})).fetch(ORDER)
+
+
+# ---------------------------------------------------------------- registry and sandbox
+
+
+def test_registered_as_a_processor_from_its_descriptor():
+    assert CONNECTORS["shopify_payments"] is DESCRIPTOR
+    assert DESCRIPTOR.source is SourceName.PROCESSOR
+    client = build_client("shopify_payments", ConnectorConfig(BASE, {"access_token": TOKEN}))
+    assert isinstance(client, ShopifyPaymentsClient)
+
+
+# Where Shopify Payments honestly reads differently from Stripe on the same scenario.
+DIFFERENT = {
+    # Stripe refunds quote the ERP memo in their metadata, so two refunds on one memo are a
+    # duplicate. Shopify Payments refunds quote nothing: one pairs with the memo by amount,
+    # the other is a refund the ERP never booked — true, and no more certain than that.
+    "duplicate_refund": {"PROCESSOR_REFUND_NOT_IN_ERP"},
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_sandbox_scenarios_read_the_same_through_shopify_payments(runner, scenario):
+    def record(installation):
+        out = runner.invoke(args=["truth", scenario.order_number, "--json",
+                                  "--installation", installation])
+        assert out.exit_code == 0, out.output
+        return json.loads(out.output)
+
+    stripe, shopify = record("sandbox"), record("sandbox-shopify-payments")
+    assert shopify["sources"]["processor"]["system"] == "shopify_payments"
+    expected = DIFFERENT.get(scenario.name, {f["code"] for f in stripe["flags"]})
+    assert {f["code"] for f in shopify["flags"]} == expected
+    assert shopify["headline_meanings"] == stripe["headline_meanings"]
+    assert shopify["sources"]["processor"]["status"] == stripe["sources"]["processor"]["status"]

@@ -207,51 +207,43 @@ def erp_refund_not_at_processor(ctx: Context) -> Iterator[Flag]:
     if not ctx.knows_order(PROCESSOR) or processor is None or not processor.payments:
         # Paid some other way (cash, cheque): the processor is not the place to look.
         return
-    pairing = ctx.books.processor_pairing
-    for currency in sorted({b.amount.currency for b in pairing.bookings}):
-        claimed = [b for b in (*pairing.bookings, *(b for m in pairing.matches
-                                                     for b in m.bookings))
-                   if b.amount.currency == currency]
-        moved = sum_in(currency, (r.amount for r in processor.refunds
-                                  if r.state in LIVE_REFUND_STATES))
-        claimed_total = sum_in(currency, (b.amount for b in claimed))
-        tolerance = ctx.settings.rounding_minor_per_document * len(claimed)
-        if moved.amount_minor + tolerance >= claimed_total.amount_minor:
-            continue  # the processor paid at least what the ERP says, however it was booked
-        for b in pairing.bookings:
-            if b.amount.currency != currency:
-                continue
-            lag = ctx.settings.processor_lag if b.paid else ctx.settings.erp_posting_lag
-            if ctx.now - b.at <= lag:
-                continue
-            yield _zone2(ctx, b, processor.refunds, moved)
+    for b, unpaid in ctx.books.unconfirmed:
+        lag = ctx.settings.processor_lag if b.paid else ctx.settings.erp_posting_lag
+        if ctx.now - b.at <= lag:
+            continue
+        yield _zone2(ctx, b, unpaid)
 
 
-def _zone2(ctx: Context, b: Booking, refunds: tuple[ProcessorRefund, ...], moved: Money) -> Flag:
+def _zone2(ctx: Context, b: Booking, unpaid: Money) -> Flag:
     quoted = sorted(b.quoted)
     quotes = f" (it quotes {', '.join(quoted)})" if quoted else ""
+    part = unpaid.amount_minor < b.amount.amount_minor
+    key = f"refund:{ctx.order.number}:{b.key}"
     if b.paid:
         what = f"recorded refund {b.key} for {b.amount.format()} as paid on {ctx.when(b.at)}"
-        outcome = "the customer has not been paid"
-        action = (f"Issue the {b.amount.format()} refund at the processor with idempotency key "
-                  f"refund:{ctx.order.number}:{b.key}, or reverse the ERP refund if it was "
-                  "recorded in error.")
+        outcome = (f"{unpaid.format()} of it has not reached the customer" if part
+                   else "the customer has not been paid")
+        action = (f"Issue the {unpaid.format()} {'still owed ' if part else ''}at the processor "
+                  f"with idempotency key {key}, or correct the ERP refund if it was recorded "
+                  "in error.")
     else:
         what = f"approved credit memo {b.key} for {b.amount.format()} on {ctx.when(b.at)}"
-        outcome = "nothing has been paid out for it anywhere"
-        action = (f"Pay the {b.amount.format()} out (refund at the processor with idempotency "
-                  f"key refund:{ctx.order.number}:{b.key}, or as store credit), or void the memo.")
+        outcome = (f"{unpaid.format()} of it has not been paid out anywhere" if part
+                   else "nothing has been paid out for it anywhere")
+        action = (f"Pay the {unpaid.format()} out (refund at the processor with idempotency "
+                  f"key {key}, or as store credit), or void the memo.")
+    moved = (b.amount - unpaid).format()
     return Flag(
         code=FlagCode.ERP_REFUND_NOT_AT_PROCESSOR,
         severity=Severity.CRITICAL if b.paid else Severity.HIGH,
-        message=f"The ERP {what}{quotes}, but the payment processor has no refund for it: "
-                f"{outcome}.",
+        message=(f"The ERP {what}{quotes}, but the payment processor "
+                 + (f"shows refunds covering only {moved} of it" if part
+                    else "has no refund for it")
+                 + f": {outcome}."),
         evidence=(
             Evidence(ERP, f"{'Refund' if b.paid else 'Credit memo'} {b.key} "
                           f"{b.amount.format()} on {ctx.when(b.at)}"),
-            Evidence(PROCESSOR, f"Refunds on the order total {moved.format()} "
-                                f"({len(refunds)} refund{'s' if len(refunds) != 1 else ''}); "
-                                "none books this one"),
+            Evidence(PROCESSOR, f"Unbooked refunds that could be it: {moved}"),
         ),
         suggested_action=action,
         subject=b.key,
@@ -263,36 +255,29 @@ def processor_refund_not_in_erp(ctx: Context) -> Iterator[Flag]:
     """The processor paid a refund that finance never booked."""
     if not ctx.knows_order(ERP):
         return
-    pairing = ctx.books.processor_pairing
-    booked = [b for m in pairing.matches for b in m.bookings] + list(pairing.bookings)
-    for ref in pairing.movements:
-        p = next(r for r in ctx.refunds if r.key == ref.key).processor
+    for move, unbooked in ctx.books.unbooked:
+        p = next(r for r in ctx.refunds if r.key == move.key).processor
         if p is None or p.state is not RefundState.SUCCEEDED:
             continue
         if ctx.now - p.created_at <= ctx.settings.erp_posting_lag:
             continue
-        currency = p.amount.currency
-        paid = sum_in(currency, (r.amount for r in ctx.facts.processor.refunds
-                                 if r.state is RefundState.SUCCEEDED)) if ctx.facts.processor \
-            else Money.zero(currency)
-        books_total = sum_in(currency, (b.amount for b in booked))
-        if books_total.amount_minor + len(booked) * ctx.settings.rounding_minor_per_document \
-                >= paid.amount_minor:
-            continue  # the ERP booked at least what was paid, however it split it
+        part = unbooked.amount_minor < p.amount.amount_minor
         yield Flag(
             code=FlagCode.PROCESSOR_REFUND_NOT_IN_ERP,
             severity=Severity.HIGH,
             message=(
                 f"Refund {p.refund_id} of {p.amount.format()} succeeded at the processor on "
-                f"{ctx.when(p.created_at)}, but the ERP has no credit memo or customer refund "
-                "for it."
+                f"{ctx.when(p.created_at)}, but "
+                + (f"the ERP's bookings cover only {(p.amount - unbooked).format()} of it."
+                   if part else "the ERP has no credit memo or customer refund for it.")
             ),
             evidence=(
                 Evidence(PROCESSOR, f"Refund {p.refund_id} {p.amount.format()} succeeded"),
-                Evidence(ERP, f"Refunds booked total {books_total.format()}; none books this one"),
+                Evidence(ERP, f"Not booked: {unbooked.format()}"),
             ),
             suggested_action=(
-                f"Post the credit memo and customer refund in the ERP, quoting {p.refund_id}."
+                f"Post the credit memo and customer refund in the ERP for {unbooked.format()}, "
+                f"quoting {p.refund_id}."
             ),
             subject=p.refund_id,
         )
@@ -375,47 +360,73 @@ def store_return_not_in_inventory(ctx: Context) -> Iterator[Flag]:
 # ---------------------------------------------------------------- money
 
 
-@rule
-def duplicate_refund(ctx: Context) -> Iterator[Flag]:
-    """The same refund twice: same return (or none), same amount, nearly the same time."""
+@dataclass(frozen=True)
+class _Repeat:
+    """Refunds that look like one refund issued more than once."""
+
+    refunds: tuple[ProcessorRefund, ...]
+    return_key: str | None
+    inferred: bool  # some of them name no return: tied to the others by amount and time
+
+
+def _repeats(ctx: Context) -> list[_Repeat]:
+    """Same payment, same amount, same return (or none named), each soon after the last,
+    worth more together than the return they are for."""
     if not ctx.knows_order(PROCESSOR) or ctx.facts.processor is None:
-        return
+        return []
     returns = ctx.books.refund_returns
     live = sorted((r for r in ctx.facts.processor.refunds if r.state in LIVE_REFUND_STATES),
                   key=lambda r: (r.created_at, r.refund_id))
     seen: set[str] = set()
+    out = []
     for i, a in enumerate(live):
         if a.refund_id in seen:
             continue
         group = [a]
+        key = returns.get(a.refund_id)
         for b in live[i + 1:]:
+            other = returns.get(b.refund_id)
             if (b.refund_id not in seen and b.payment_id == a.payment_id
-                    and b.amount == a.amount
-                    and returns.get(b.refund_id) == returns.get(a.refund_id)
+                    and b.amount == a.amount and (other == key or None in (other, key))
                     and b.created_at - group[-1].created_at <= ctx.settings.duplicate_window):
                 group.append(b)
+                key = key or other
         if len(group) < 2:
             continue
-        key = returns.get(a.refund_id)
+        named = {returns.get(p.refund_id) for p in group}
         value = _value_of(ctx, key) if key else None
         total = sum_in(a.amount.currency, (p.amount for p in group))
         if value is not None and value.currency == total.currency and \
                 total.amount_minor <= value.amount_minor:
             continue  # equal parts of one return (two identical items), not a repeat
         seen.update(p.refund_id for p in group)
+        out.append(_Repeat(tuple(group), key, inferred=len(named) > 1))
+    return out
+
+
+@rule
+def duplicate_refund(ctx: Context) -> Iterator[Flag]:
+    """The same refund twice: same return (or none), same amount, nearly the same time."""
+    for repeat in _repeats(ctx):
+        group, key = repeat.refunds, repeat.return_key
+        a = group[0]
+        total = sum_in(a.amount.currency, (p.amount for p in group))
         ids = ", ".join(p.refund_id for p in group)
         yield Flag(
             code=FlagCode.DUPLICATE_REFUND,
-            severity=Severity.CRITICAL,
+            # Tied to the return by amount and time alone, it is likely, not certain.
+            severity=Severity.HIGH if repeat.inferred else Severity.CRITICAL,
             message=(
                 f"{len(group)} refunds ({ids}) of {a.amount.format()} each"
                 + (f" for return {key}" if key else " with no return behind them")
-                + f", {total.format()} in all, look like the same refund issued more than once."
+                + f", {total.format()} in all, look like the same refund issued more than once"
+                + (" (not all of them name the return)." if repeat.inferred else ".")
             ),
             evidence=tuple(
                 Evidence(PROCESSOR, f"Refund {p.refund_id} {p.amount.format()} "
                                     f"{p.state.value.lower()} on {ctx.when(p.created_at)}"
-                                    + (f", return {key}" if key else ""))
+                                    + (f", return {ctx.books.refund_returns[p.refund_id]}"
+                                       if p.refund_id in ctx.books.refund_returns else ""))
                 for p in group
             ),
             suggested_action=(
@@ -485,39 +496,49 @@ def over_refund(ctx: Context) -> Iterator[Flag]:
 @rule
 def refund_amount_mismatch(ctx: Context) -> Iterator[Flag]:
     """A refund and its booking differ, or a return got back more than it is worth."""
-    if ctx.knows_order(PROCESSOR) and ctx.knows_order(ERP):
-        for match in ctx.books.processor_pairing.matches:
-            if match.difference == 0 or not any(m.live for m in match.movements):
+    if ctx.knows_order(ERP):
+        for source, pairing in ((PROCESSOR, ctx.books.processor_pairing),
+                                (POS, ctx.books.shop_pairing)):
+            if not ctx.knows_order(source) and not (source is POS and ctx.settled(POS)):
                 continue
-            yield _mismatch(ctx, match)
+            for match in pairing.matches:
+                if match.difference == 0 or not any(m.live for m in match.movements):
+                    continue
+                yield _mismatch(ctx, match, source)
     yield from _over_value(ctx)
 
 
-def _mismatch(ctx: Context, match: Match) -> Flag:
+def _mismatch(ctx: Context, match: Match, source: SourceName) -> Flag:
     booked = sum_in(match.currency, (b.amount for b in match.bookings))
     moved = sum_in(match.currency, (m.amount for m in match.movements if m.live))
     rounding = abs(match.difference) <= match.tolerance
     diff = Money(abs(match.difference), match.currency)
     refs = ", ".join(m.key for m in match.movements if m.live)
     docs = _docs(match.bookings)
+    where = "at the processor" if source is PROCESSOR else "at the store or as credit"
+    more = (f"{diff.format()} more booked than paid" if match.difference > 0
+            else f"{diff.format()} more paid than booked")
+    if rounding:
+        action = "Nothing for the customer; finance may post a rounding adjustment."
+    elif match.difference > 0:
+        action = ("Compare the line, tax and shipping breakdown of the ERP documents with what "
+                  f"was paid; if the customer is owed the {diff.format()}, pay it, otherwise "
+                  "correct the ERP.")
+    else:
+        action = ("Compare the line, tax and shipping breakdown of the ERP documents with what "
+                  "was paid, then correct the ERP or note the extra as goodwill.")
     return Flag(
         code=FlagCode.REFUND_AMOUNT_MISMATCH,
         severity=Severity.LOW if rounding else Severity.MEDIUM,
         message=(
-            f"The ERP booked {booked.format()} ({docs}) for refunds of {moved.format()} at the "
-            f"processor ({refs}): {diff.format()} apart"
-            + (", which is rounding." if rounding else ".")
+            f"The ERP booked {booked.format()} ({docs}) for {moved.format()} paid back {where} "
+            f"({refs}): {more}" + (", which is rounding." if rounding else ".")
         ),
         evidence=(
             Evidence(ERP, f"{docs}: {booked.format()}"),
-            Evidence(PROCESSOR, f"{refs}: {moved.format()}"),
+            Evidence(source, f"{refs}: {moved.format()}"),
         ),
-        suggested_action=(
-            "Nothing for the customer; finance may post a rounding adjustment."
-            if rounding else
-            "Compare the line, tax and shipping breakdown of the ERP documents with the "
-            "processor refunds, then correct whichever side is wrong."
-        ),
+        suggested_action=action,
         subject=docs,
     )
 
@@ -526,20 +547,21 @@ def _over_value(ctx: Context) -> Iterator[Flag]:
     """Per return: refunds, credit and exchanges worth more than the return."""
     if ctx.currency is None:
         return
+    repeated = {p.refund_id for r in _repeats(ctx) for p in r.refunds}
     for ret in ctx.returns:
         value = return_value(ret)
         if value is None or value.currency != ctx.currency:
             continue
         given = [e for e in ctx.books.counted(ctx.currency) if e.return_key == ret.key
                  and e.kind is not MoneyOutKind.CHARGEBACK]
-        total = sum_in(ctx.currency, (e.amount for e in given if e.amount))
+        # A credit bonus (more store credit than the goods were worth) is the merchant's gift.
+        total = sum_in(ctx.currency, (e.funded for e in given if e.funded is not None))
         tolerance = ctx.settings.rounding_minor_per_document * max(1, len(given)) \
             + ctx.settings.amount_tolerance_minor
         if total.amount_minor <= value.amount_minor + tolerance:
             continue
-        amounts = {e.amount for e in given}
-        if len(amounts) < len(given) and all(e.kind is MoneyOutKind.REFUND for e in given):
-            continue  # repeats of one amount: the duplicate rule speaks for it
+        if all(e.kind is MoneyOutKind.REFUND and e.key in repeated for e in given):
+            continue  # the duplicate flag already speaks for these refunds
         yield Flag(
             code=FlagCode.REFUND_AMOUNT_MISMATCH,
             severity=Severity.MEDIUM,
@@ -728,8 +750,11 @@ def received_not_refunded(ctx: Context) -> Iterator[Flag]:
         given = [e for e in ctx.books.entries if e.return_key == ret.key
                  and (e.counted or e.kind in (MoneyOutKind.ERP_CREDIT_MEMO,
                                               MoneyOutKind.ERP_REFUND))]
-        if not given and len(mail_returns) == 1:
-            given = [e for e in ctx.books.entries if e.counted
+        if not given:
+            # Money back after the goods arrived that names no return may be for this one:
+            # then "nothing has gone back" can't be said.
+            given = [e for e in ctx.books.entries if e.counted and e.return_key is None
+                     and e.kind is not MoneyOutKind.CHARGEBACK
                      and e.at >= received_at - timedelta(days=1)]
         if given or any(r.return_key == ret.key for r in ctx.refunds):
             continue

@@ -145,7 +145,7 @@ def compose_headline(
     for ret in ordered:
         if ret.key in store_keys and ret.key in money_for_store:
             continue  # the store refund's sentence already says where and when
-        _return(w, ret, _which(ret, ordered))
+        _return(w, ret, _which(ret, ordered, settings))
     can_deny = not silent
     moved = any(m in w.meanings for m in (*MONEY_MOVED, Meaning.REFUND_PENDING,
                                           Meaning.REFUND_NEEDS_ACTION, Meaning.REFUND_BEING_CHECKED,
@@ -180,6 +180,8 @@ def _money(w: _Writer, books: Books) -> set[str]:
         if e.kind in (MoneyOutKind.ERP_CREDIT_MEMO, MoneyOutKind.ERP_REFUND) and not e.counted:
             continue
         if e.kind is MoneyOutKind.CHARGEBACK and e.state != "lost":
+            continue
+        if e.kind is MoneyOutKind.EXCHANGE and e.state == "cancelled":
             continue
         groups[(e.kind.value + ":" + e.state, e.destination)].append(e)
         if e.kind in (MoneyOutKind.STORE_REFUND, MoneyOutKind.ERP_REFUND) and e.return_key:
@@ -278,15 +280,15 @@ def _card_refund(w: _Writer, entries: list[LedgerEntry], state: str, destination
 
 def _unconfirmed(w: _Writer, books: Books, reports: dict[SourceName, SourceReport]) -> None:
     """Refunds recorded that nothing confirms: say they were recorded, never that money moved."""
-    pending = [(b.amount, b.at, b.paid) for b in books.processor_pairing.bookings]
+    pending = [(unpaid, b.at, b.paid, SourceName.PROCESSOR) for b, unpaid in books.unconfirmed]
     if not pending:  # the ERP and the portal usually record the same refund: say it once
-        pending = [(amount, at, True) for _, amount, at in books.portal_claims]
+        pending = [(amount, at, True, owner) for _, amount, at, owner in books.portal_claims]
     if not pending:
         return
-    amounts = format_totals(amount for amount, _, _ in pending)
-    when = w.date(max(at for _, at, _ in pending))
-    verb = "recorded" if any(paid for _, _, paid in pending) else "approved"
-    if reports[SourceName.PROCESSOR].status.answered:
+    amounts = format_totals(amount for amount, _, _, _ in pending)
+    when = w.date(max(at for _, at, _, _ in pending))
+    verb = "recorded" if any(paid for _, _, paid, _ in pending) else "approved"
+    if all(reports[owner].status.answered for _, _, _, owner in pending):
         w.say(f"a refund of {amounts} was {verb} on {when}, but we can't see it on its way to "
               "you yet; we're checking", Meaning.REFUND_UNCONFIRMED)
     else:
@@ -294,13 +296,20 @@ def _unconfirmed(w: _Writer, books: Books, reports: dict[SourceName, SourceRepor
               "has been sent", Meaning.REFUND_UNCONFIRMED)
 
 
-def _which(ret: MergedReturn, ordered: list[MergedReturn]) -> str:
-    """"your return", or with several: "your return from 3 March" ("first", "second" on ties)."""
+def _which(ret: MergedReturn, ordered: list[MergedReturn], settings: ReconcileSettings) -> str:
+    """"your return", or with several: "your return from 3 March" ("first", "second" on ties).
+
+    Days are the merchant's, as the sentence prints them.
+    """
     if len(ordered) == 1:
         return "your return"
     if ret.created_at is None:
         return "another return"
-    same_day = [r for r in ordered if r.created_at and r.created_at.date() == ret.created_at.date()]
+
+    def day(r: MergedReturn) -> object:
+        return r.created_at.astimezone(settings.zone).date() if r.created_at else None
+
+    same_day = [r for r in ordered if day(r) == day(ret)]
     if len(same_day) == 1:
         return "your return from {date}"
     nth = ("first", "second", "third", "fourth", "fifth")

@@ -11,7 +11,7 @@ memo spent on another order).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .model import (
@@ -22,6 +22,7 @@ from .model import (
     ErpCustomerRefund,
     Facts,
     Payment,
+    PortalRefund,
     ProcessorRefund,
     RefundState,
     ShopTransaction,
@@ -32,9 +33,10 @@ from .model import (
     Tender,
 )
 from .money import Money, sum_in
-from .pairing import Booking, Movement, Pairing, pair
+from .pairing import Booking, Movement, Pairing, fits, pair, tender_family
 from .record import LedgerEntry, MergedRefund, MergedReturn, MoneyOutKind, TenderBalance
 from .settings import ReconcileSettings
+from .states import RETURN_ABANDONED
 
 PORTAL, PROCESSOR, ERP, POS = (SourceName.PORTAL, SourceName.PROCESSOR, SourceName.ERP,
                                SourceName.POS)
@@ -51,9 +53,15 @@ class Books:
     shop_pairing: Pairing
     refund_returns: dict[str, str]  # processor refund id → the return it refunded
     shop_refunds: tuple[ShopTransaction, ...]  # the shop's own (non-processor) refunds
+    # ERP bookings for the processor that nothing confirms, with the part still unpaid once
+    # what compatible unbooked refunds (same return or none) moved is set against them.
+    unconfirmed: tuple[tuple[Booking, Money], ...] = ()
+    # Processor refunds no booking records, with the part no compatible booking covers.
+    unbooked: tuple[tuple[Movement, Money], ...] = ()
     unconfirmed_portal_refunds: tuple[tuple[str, str, Money], ...] = ()  # (return, ref, amount)
-    # Refunds the portal says it sent through the processor that nothing there confirms.
-    portal_claims: tuple[tuple[str, Money, datetime], ...] = ()
+    # Refunds the portal says it made that the system it names (processor or shop) doesn't
+    # show: (return, amount, when, that system).
+    portal_claims: tuple[tuple[str, Money, datetime, SourceName], ...] = ()
     notes: list[str] = field(default_factory=list)
 
     def counted(self, currency: str) -> list[LedgerEntry]:
@@ -85,7 +93,13 @@ def tender_words(tender: Tender, label: str | None, location: str | None = None)
 
 def build(facts: Facts, returns: tuple[MergedReturn, ...], reports: dict[SourceName, SourceReport],
           settings: ReconcileSettings) -> Books:
-    """Pair, classify and list every movement of value back to the customer."""
+    """Pair, classify and list every movement of value back to the customer.
+
+    The primary records (processor, shop, portal credit) become entries first; then the
+    ERP's bookings are paired with them — card bookings with processor refunds, shop-side
+    bookings (cash, gift card …) with the shop's refunds, store returns and portal credit —
+    and an ERP booking counts on its own only where nothing else records that money.
+    """
     ra_return = {r.erp_ra.internal_id: r.key for r in returns if r.erp_ra is not None}
     processor = facts.processor
     p_refunds = list(processor.refunds) if processor else []
@@ -97,24 +111,9 @@ def build(facts: Facts, returns: tuple[MergedReturn, ...], reports: dict[SourceN
             t.kind is ShopTransactionKind.PAYMENT for t in shop_txns))
     credited = {r.return_id for r in (facts.portal.returns if facts.portal else ())
                 if (r.credit_issued and r.credit_issued.amount_minor > 0)
-                or r.exchange_order or r.exchange_value is not None}
-    card_books, shop_books, memo_entries = _bookings(facts, ra_return, via_processor, credited)
-    tolerance = settings.rounding_minor_per_document, settings.amount_tolerance_minor
-
-    def pairs(books: list[Booking], moves: Iterable[Movement]) -> Pairing:
-        return pair(books, moves, tolerance_per_document=tolerance[0],
-                    extra_tolerance=tolerance[1], window=settings.refund_match_window)
-
-    p_pairing = pairs(card_books, (_movement(r, refund_returns) for r in p_refunds))
+                or (r.state not in RETURN_ABANDONED
+                    and (r.exchange_order or r.exchange_value is not None))}
     shop_refunds = tuple(t for t in shop_txns if t.kind is ShopTransactionKind.REFUND)
-    s_pairing = pairs(shop_books, (_shop_movement(t, returns) for t in shop_refunds))
-    # A refund the ERP pairing ties to a return inherits it.
-    for match in p_pairing.matches:
-        keys = {b.return_key for b in match.bookings if b.return_key}
-        if len(keys) == 1:
-            key = keys.pop()
-            for m in match.movements:
-                refund_returns.setdefault(m.key, key)
 
     entries: list[LedgerEntry] = []
     payment_labels = {p.payment_id: (p.tender, p.tender_label) for p in payments}
@@ -127,7 +126,7 @@ def build(facts: Facts, returns: tuple[MergedReturn, ...], reports: dict[SourceN
             return_key=refund_returns.get(r.refund_id), payment_id=r.payment_id))
     if processor:
         for d in processor.disputes:
-            if d.state in (DisputeState.LOST, DisputeState.OPEN):
+            if d.state in (DisputeState.LOST, DisputeState.OPEN, DisputeState.UNKNOWN):
                 entries.append(LedgerEntry(
                     key=d.dispute_id, kind=MoneyOutKind.CHARGEBACK, source=PROCESSOR,
                     amount=d.amount, tender=Tender.CARD, destination="the card issuer (chargeback)",
@@ -141,14 +140,44 @@ def build(facts: Facts, returns: tuple[MergedReturn, ...], reports: dict[SourceN
             counted=t.status in (ShopTransactionStatus.SUCCESS, ShopTransactionStatus.PENDING,
                                  ShopTransactionStatus.UNKNOWN),
             return_key=_store_return_key(t, returns), amount_shop=t.amount_shop))
-    entries.extend(_store_returns_without_transactions(facts, shop_refunds))
-    portal_credits = _portal_entries(facts, reports, settings, entries)
-    entries.extend(portal_credits)
-    entries.extend(_booking_entries(facts, ra_return, p_pairing, s_pairing, memo_entries,
-                                    portal_credits))
+    store_entries = _store_returns_without_transactions(facts, returns)
+    portal_entries = _portal_entries(facts, reports, settings, returns)
+    entries.extend(store_entries)
+    entries.extend(portal_entries)
+
+    card_books, shop_books, memo_uses = _bookings(facts, ra_return, via_processor, credited)
+    tolerance = settings.rounding_minor_per_document, settings.amount_tolerance_minor
+
+    def pairs(books: list[Booking], moves: Iterable[Movement]) -> Pairing:
+        return pair(books, moves, tolerance_per_document=tolerance[0],
+                    extra_tolerance=tolerance[1], window=settings.refund_match_window)
+
+    p_pairing = pairs(card_books, (_movement(r, refund_returns) for r in p_refunds))
+    shop_side = [_shop_movement(t, returns) for t in shop_refunds]
+    shop_side.extend(_entry_movement(e) for e in (*store_entries, *portal_entries)
+                     if e.counted and e.amount is not None
+                     and e.kind is not MoneyOutKind.REFUND)
+    s_pairing = pairs(shop_books, shop_side)
+    # A refund the ERP pairing ties to a return inherits it.
+    for match in p_pairing.matches:
+        keys = {b.return_key for b in match.bookings if b.return_key}
+        if len(keys) == 1:
+            key = keys.pop()
+            for m in match.movements:
+                refund_returns.setdefault(m.key, key)
+    for i, e in enumerate(entries):
+        if e.kind is MoneyOutKind.REFUND and e.return_key is None and e.key in refund_returns:
+            entries[i] = replace(e, return_key=refund_returns[e.key])
+
+    cover = _Cover(settings.rounding_minor_per_document)
+    covered_shop = cover.shop_bookings(s_pairing)
+    unconfirmed, unbooked = cover.processor(p_pairing, s_pairing)
+    entries = _with_booked_tenders(entries, s_pairing, facts)
+    entries.extend(_booking_entries(facts, ra_return, p_pairing, s_pairing, memo_uses,
+                                    portal_entries, covered_shop))
     entries.sort(key=lambda e: (e.at, e.key))
-    unconfirmed = _unconfirmed_portal_refunds(facts, reports, settings, p_refunds, payments)
-    claims = _portal_claims(facts, settings, p_refunds, unconfirmed)
+    unconfirmed_portal = _unconfirmed_portal_refunds(facts, settings, p_refunds, payments)
+    claims = _portal_claims(facts, reports, settings, p_refunds, shop_refunds, refund_returns)
     return Books(
         payments=payments,
         entries=tuple(entries),
@@ -157,9 +186,66 @@ def build(facts: Facts, returns: tuple[MergedReturn, ...], reports: dict[SourceN
         shop_pairing=s_pairing,
         refund_returns=refund_returns,
         shop_refunds=shop_refunds,
-        unconfirmed_portal_refunds=unconfirmed,
+        unconfirmed=unconfirmed,
+        unbooked=unbooked,
+        unconfirmed_portal_refunds=unconfirmed_portal,
         portal_claims=claims,
     )
+
+
+class _Cover:
+    """Set unpaired bookings against unpaired movements they could record, oldest first.
+
+    Only compatible pairs net (same currency, same return or none, no clashing tenders), so
+    a gap on one return is never hidden by an unrelated movement on another. One movement's
+    amount is used up once, whichever booking it covers.
+    """
+
+    def __init__(self, per_document: int) -> None:
+        self.per_document = per_document
+        self.left: dict[str, int] = {}
+
+    def _take(self, book: Booking, moves: list[Movement]) -> int:
+        """What of `book` the movements still holding value can't cover (minor units)."""
+        need = book.amount.amount_minor
+        ranked = sorted((m for m in moves if fits(book, m) and self.left.get(m.key, 0) > 0),
+                        key=lambda m: (not (book.return_key and m.return_key == book.return_key),
+                                       abs(m.at - book.at), m.key))
+        for m in ranked:
+            used = min(need, self.left[m.key])
+            self.left[m.key] -= used
+            need -= used
+            if need == 0:
+                break
+        return need
+
+    def shop_bookings(self, s_pairing: Pairing) -> set[str]:
+        """Shop-side bookings another shop-side record already covers (they don't count)."""
+        moves = [m for m in s_pairing.movements if m.live]
+        for m in moves:
+            self.left[m.key] = m.amount.amount_minor
+        return {b.key for b in s_pairing.bookings if self._take(b, moves) <= self.per_document}
+
+    def processor(self, p_pairing: Pairing, s_pairing: Pairing
+                  ) -> tuple[tuple[tuple[Booking, Money], ...], tuple[tuple[Movement, Money], ...]]:
+        """Unconfirmed card bookings with what is unpaid, and unbooked refunds with the rest.
+
+        A booking whose tender the ERP doesn't know (a credit memo) may also be covered by
+        what the till or the gift card paid back for that return.
+        """
+        card_moves = [m for m in p_pairing.movements if m.live]
+        for m in card_moves:
+            self.left[m.key] = m.amount.amount_minor
+        shop_moves = [m for m in s_pairing.movements if m.live]
+        unconfirmed = []
+        for b in p_pairing.bookings:
+            pool = card_moves + (shop_moves if b.tender is None else [])
+            unpaid = self._take(b, pool)
+            if unpaid > self.per_document:
+                unconfirmed.append((b, Money(unpaid, b.amount.currency)))
+        unbooked = tuple((m, Money(self.left[m.key], m.amount.currency)) for m in card_moves
+                         if self.left[m.key] > self.per_document)
+        return tuple(unconfirmed), unbooked
 
 
 # ---------------------------------------------------------------- inputs
@@ -229,7 +315,19 @@ def _shop_movement(t: ShopTransaction, returns: tuple[MergedReturn, ...]) -> Mov
     return Movement(key=t.transaction_id, amount=t.amount, at=t.created_at,
                     live=t.status is not ShopTransactionStatus.FAILED,
                     ids=frozenset(x for x in (t.transaction_id, t.refund_id) if x),
-                    return_key=_store_return_key(t, returns))
+                    return_key=_store_return_key(t, returns), tender=_tender_key(t.tender))
+
+
+def _entry_movement(e: LedgerEntry) -> Movement:
+    """A store return or a portal credit, as a shop-side movement an ERP booking may record."""
+    assert e.amount is not None
+    return Movement(key=e.key, amount=e.amount, at=e.at, live=True, ids=frozenset({e.key}),
+                    return_key=e.return_key, tender=_tender_key(e.tender))
+
+
+def _tender_key(tender: Tender) -> str | None:
+    """The tender as pairing compares it; unknown matches anything."""
+    return None if tender in (Tender.UNKNOWN, Tender.OTHER) else tender.value
 
 
 def _shop_state(status: ShopTransactionStatus) -> str:
@@ -273,7 +371,7 @@ def _bookings(facts: Facts, ra_return: dict[str, str], via_processor: bool,
             ids=frozenset({c.tran_id, c.internal_id, *(m.tran_id for m in its),
                            *(m.internal_id for m in its)}),
             quoted=frozenset((*c.quoted_ids, *(q for m in its for q in m.quoted_ids))),
-            return_key=keys.pop() if len(keys) == 1 else None)
+            return_key=keys.pop() if len(keys) == 1 else None, tender=_tender_key(c.tender))
         if c.tender.via_processor and (via_processor or c.tender is not Tender.UNKNOWN):
             card.append(booking)
         else:
@@ -307,11 +405,12 @@ def _memo_use(m: ErpCreditMemo, paid_by: dict[str, list[ErpCustomerRefund]]) -> 
 # ---------------------------------------------------------------- entries
 
 
-def _store_returns_without_transactions(facts: Facts,
-                                        shop_refunds: tuple[ShopTransaction, ...]) -> list[LedgerEntry]:
+def _store_returns_without_transactions(facts: Facts, returns: tuple[MergedReturn, ...]
+                                        ) -> list[LedgerEntry]:
     """A store return the shop reported without its payment lines still paid something back."""
     if facts.pos is None or facts.pos.transactions:
         return []
+    keys = {r.store_return.refund_id: r.key for r in returns if r.store_return is not None}
     out = []
     for s in facts.pos.store_returns:
         if s.amount is None or s.amount.amount_minor <= 0:
@@ -319,12 +418,36 @@ def _store_returns_without_transactions(facts: Facts,
         out.append(LedgerEntry(
             key=s.refund_id, kind=MoneyOutKind.STORE_REFUND, source=POS, amount=s.amount,
             tender=Tender.UNKNOWN, destination=f"a refund at {s.location or 'the store'}",
-            state="succeeded", at=s.created_at, counted=True, return_key=s.refund_id))
+            state="succeeded", at=s.created_at, counted=True,
+            return_key=keys.get(s.refund_id, s.refund_id)))
+    return out
+
+
+def _with_booked_tenders(entries: list[LedgerEntry], s_pairing: Pairing,
+                         facts: Facts) -> list[LedgerEntry]:
+    """A shop refund of unknown tender takes the tender of the ERP booking that records it."""
+    erp = facts.erp
+    if erp is None:
+        return entries
+    crefs = {c.tran_id: c for c in erp.customer_refunds}
+    out = []
+    for e in entries:
+        match = s_pairing.match_of_movement(e.key) if e.tender is Tender.UNKNOWN else None
+        booked = {(crefs[b.key].tender, crefs[b.key].location) for b in match.bookings
+                  if b.key in crefs} if match else set()
+        if len(booked) == 1:
+            tender, location = booked.pop()
+            if tender is not Tender.UNKNOWN:
+                store = e.destination.removeprefix("a refund at ")
+                e = replace(e, tender=tender,
+                            destination=tender_words(tender, None, location or store))
+        out.append(e)
     return out
 
 
 def _portal_entries(facts: Facts, reports: dict[SourceName, SourceReport],
-                    settings: ReconcileSettings, so_far: list[LedgerEntry]) -> list[LedgerEntry]:
+                    settings: ReconcileSettings,
+                    returns: tuple[MergedReturn, ...]) -> list[LedgerEntry]:
     """Store credit, gift cards and exchanges the portal issued (it is their record)."""
     if facts.portal is None:
         return []
@@ -332,20 +455,30 @@ def _portal_entries(facts: Facts, reports: dict[SourceName, SourceReport],
     gateways = {g.casefold() for g in settings.processor_gateways}
     for ret in facts.portal.returns:
         at = ret.updated_at or ret.created_at
-        if ret.credit_issued is not None and ret.credit_issued.amount_minor > 0:
+        credit = ret.credit_issued
+        if credit is not None and credit.amount_minor > 0:
+            # Credit beyond what the goods were worth is the merchant's bonus for choosing
+            # credit: the customer has it, but it didn't come out of their payment.
+            bonus = None
+            if ret.total is not None and ret.total.currency == credit.currency \
+                    and credit.amount_minor > ret.total.amount_minor:
+                bonus = credit - ret.total
             out.append(LedgerEntry(
                 key=f"{ret.return_id}:credit", kind=MoneyOutKind.STORE_CREDIT, source=PORTAL,
-                amount=ret.credit_issued, tender=ret.credit_tender,
+                amount=credit, tender=ret.credit_tender,
                 destination=tender_words(ret.credit_tender, None), state="issued", at=at,
-                counted=True, return_key=ret.return_id))
+                counted=True, return_key=ret.return_id, bonus=bonus))
         if ret.exchange_order or ret.exchange_value is not None:
+            cancelled = ret.state in RETURN_ABANDONED
             out.append(LedgerEntry(
                 key=f"{ret.return_id}:exchange", kind=MoneyOutKind.EXCHANGE, source=PORTAL,
                 amount=ret.exchange_value, tender=Tender.OTHER,
                 destination=(f"replacement order {ret.exchange_order}" if ret.exchange_order
                              else "a replacement order"),
-                state="completed" if ret.state.value == "CLOSED" else "in_progress", at=at,
-                counted=ret.exchange_value is not None, return_key=ret.return_id))
+                state="cancelled" if cancelled else
+                "completed" if ret.state.value == "CLOSED" else "in_progress", at=at,
+                counted=ret.exchange_value is not None and not cancelled,
+                return_key=ret.return_id))
         for i, pr in enumerate(ret.refunds):
             # The portal's word on money the processor or the shop moved: counted only where
             # that system isn't used at all, so it is the only record.
@@ -365,7 +498,7 @@ def _portal_entries(facts: Facts, reports: dict[SourceName, SourceReport],
 
 def _booking_entries(facts: Facts, ra_return: dict[str, str], p_pairing: Pairing,
                      s_pairing: Pairing, uses: list[_MemoUse],
-                     portal_credits: list[LedgerEntry]) -> list[LedgerEntry]:
+                     portal_credits: list[LedgerEntry], covered: set[str]) -> list[LedgerEntry]:
     """The ERP's customer refunds and credit memos, each saying what it books."""
     erp = facts.erp
     if erp is None:
@@ -381,9 +514,10 @@ def _booking_entries(facts: Facts, ra_return: dict[str, str], p_pairing: Pairing
     out: list[LedgerEntry] = []
     for c in erp.customer_refunds:
         books = confirmed.get(c.tran_id, ())
-        # A refund the shop side handles (cash, cheque …) that no shop refund confirms is the
-        # only record of that money: it counts. A card refund never counts from the ERP alone.
-        own = c.tran_id in shop_keys and not books
+        # A refund the shop side handles (cash, cheque …) that no shop refund, store return or
+        # portal credit records is the only record of that money: it counts. A card refund
+        # never counts from the ERP alone.
+        own = c.tran_id in shop_keys and not books and c.tran_id not in covered
         out.append(LedgerEntry(
             key=c.tran_id, kind=MoneyOutKind.ERP_REFUND, source=ERP, amount=c.amount,
             tender=c.tender, destination=tender_words(c.tender, None, c.location),
@@ -418,47 +552,69 @@ def _first(*values: str | None) -> str | None:
     return next((v for v in values if v), None)
 
 
-def _unconfirmed_portal_refunds(facts: Facts, reports: dict[SourceName, SourceReport],
-                                settings: ReconcileSettings, refunds: list[ProcessorRefund],
+def _unconfirmed_portal_refunds(facts: Facts, settings: ReconcileSettings,
+                                refunds: list[ProcessorRefund],
                                 payments: tuple[Payment, ...]) -> tuple[tuple[str, str, Money], ...]:
     """Portal refunds quoting a processor reference the processor doesn't have."""
     if facts.portal is None or facts.processor is None or not facts.processor.payments:
         return ()
     known = {r.refund_id for r in refunds} | {p.payment_id for p in payments} | {
         i for p in payments for i in p.ids}
-    gateways = {g.casefold() for g in settings.processor_gateways}
     out = []
     for ret in facts.portal.returns:
         for pr in ret.refunds:
             if not pr.provider_refund_id or pr.provider_refund_id in known:
                 continue
-            gateway = (pr.gateway or "").casefold()
-            if gateways and gateway not in gateways:
+            if not _through_processor(pr, settings):
                 continue  # refunded through another gateway (a gift card, the shop)
-            if not gateways and not pr.tender.via_processor:
-                continue
             out.append((ret.return_id, pr.provider_refund_id, pr.amount))
     return tuple(out)
 
 
-def _portal_claims(facts: Facts, settings: ReconcileSettings, refunds: list[ProcessorRefund],
-                   unconfirmed: tuple[tuple[str, str, Money], ...]
-                   ) -> tuple[tuple[str, Money, datetime], ...]:
-    """Portal refunds through the processor that the processor doesn't show."""
-    if facts.portal is None or facts.processor is None:
-        return ()
+def _through_processor(pr: PortalRefund, settings: ReconcileSettings) -> bool:
     gateways = {g.casefold() for g in settings.processor_gateways}
-    any_live = any(r.state in LIVE_REFUND_STATES for r in refunds)
-    bad_refs = {ref for _, ref, _ in unconfirmed}
+    if gateways:
+        return (pr.gateway or "").casefold() in gateways
+    return pr.tender.via_processor
+
+
+def _portal_claims(facts: Facts, reports: dict[SourceName, SourceReport],
+                   settings: ReconcileSettings, refunds: list[ProcessorRefund],
+                   shop_refunds: tuple[ShopTransaction, ...], refund_returns: dict[str, str]
+                   ) -> tuple[tuple[str, Money, datetime, SourceName], ...]:
+    """Portal refunds the system that moved them (processor or shop) doesn't show.
+
+    Whether that system answered without it, knows nothing of the order, or didn't answer:
+    the refund is recorded, not confirmed. (Where the merchant doesn't use that system the
+    portal's word is the record, counted in the ledger instead.)
+    """
+    if facts.portal is None:
+        return ()
+    known = {r.refund_id for r in refunds}
+    if facts.processor:
+        known.update(p.payment_id for p in facts.processor.payments)
     out = []
     for ret in facts.portal.returns:
         for pr in ret.refunds:
-            through = (pr.gateway or "").casefold() in gateways if gateways \
-                else pr.tender.via_processor
-            if not through:
+            owner = PROCESSOR if _through_processor(pr, settings) else POS
+            if not reports[owner].status.in_use:
                 continue
-            if pr.provider_refund_id in bad_refs or (not pr.provider_refund_id and not any_live):
-                out.append((ret.return_id, pr.amount, ret.updated_at or ret.created_at))
+            ref = pr.provider_refund_id
+            live_here = [r for r in refunds if r.state in LIVE_REFUND_STATES
+                         and refund_returns.get(r.refund_id) in (None, ret.return_id)]
+            # Seen: the system quotes its reference, or shows a live refund of that amount for
+            # this return (a garbled reference, a gateway named differently), or, when the
+            # portal gives no reference, any live refund for it.
+            seen = (ref is not None and ref in known) \
+                or any(r.amount == pr.amount for r in live_here) \
+                or (ref is None and owner is PROCESSOR and bool(live_here)) \
+                or any(t.status is not ShopTransactionStatus.FAILED and (
+                    (ref is not None and ref in (t.transaction_id, t.refund_id, *t.ids))
+                    or (t.amount == pr.amount and tender_family(_tender_key(t.tender))
+                        in (None, tender_family(_tender_key(pr.tender)))))
+                    for t in shop_refunds)
+            if not seen:
+                out.append((ret.return_id, pr.amount, ret.updated_at or ret.created_at, owner))
     return tuple(out)
 
 
@@ -552,7 +708,7 @@ def balances(books: Books, facts: Facts, currency: str) -> Balances:
         tenders=tuple(tenders),
         processor=proc_balance,
         order_captured=sum_in(currency, (p.amount_captured for p in books.payments)),
-        order_given_back=sum_in(currency, (e.amount for e in counted if e.amount)),
+        order_given_back=sum_in(currency, (e.funded for e in counted if e.funded is not None)),
         chargebacks=sum_in(currency, (e.amount for e in counted
                                       if e.kind is MoneyOutKind.CHARGEBACK and e.amount)),
         refunded=refunded,

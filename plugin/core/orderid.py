@@ -35,10 +35,10 @@ def parse_order_id(raw: str | None, name_prefix: str = "#") -> OrderRef:
     if raw is None or not str(raw).strip():
         raise InvalidOrderId("An order ID is required.")
     text = str(raw).strip()
-    for prefix in dict.fromkeys((name_prefix, "#")):
+    # "#" first, then the shop's prefix: "#EU-1001" with prefix "EU-" is order 1001.
+    for prefix in dict.fromkeys(("#", name_prefix)):
         if prefix and text[: len(prefix)].casefold() == prefix.casefold():
             text = text[len(prefix):].strip()
-            break
     if not text:
         raise InvalidOrderId("An order ID is required.")
     if len(text) > 40:

@@ -9,8 +9,15 @@ rounding, or quoting a failed attempt instead of its retry. The passes, in order
 1. identifiers either side quotes (connected components, so splits and batches group);
 2. retries: a booking that quotes a failed attempt also books that attempt's retry;
 3. per return: the unpaired movements and bookings of one return whose sums agree;
-4. per order and currency: everything left, when the sums agree;
-5. amounts: one booking to one movement (or a small set summing to it), nearest in time.
+4. per order and currency: everything left, when the sums agree and no two returns are
+   mixed (a batch of several returns' refunds booked as one document is fine);
+5. amounts: one booking to one movement (or a small set summing to it), nearest in time;
+6. leftovers: what one return still has on both sides belongs together whatever the
+   amounts (the difference is a mismatch to explain, not a missing refund); and a lone
+   booking with a lone untagged movement near it in time.
+
+Failed attempts are then tied to a later live refund of the same amount on the same
+payment: the retry (a booking may have quoted either).
 
 Every input is sorted first, so no result depends on the order a vendor listed records.
 """
@@ -25,7 +32,7 @@ from itertools import combinations
 from .money import Money
 
 # Movement sets tried in pass 5 are at most this large (orders have a handful of refunds).
-_MAX_SUBSET = 3
+_MAX_SUBSET = 4
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class Movement:
     quoted: frozenset[str] = frozenset()  # ids of other documents it quotes
     return_key: str | None = None
     payment_id: str | None = None
+    tender: str | None = None  # how it moved, when the pairing must not mix tenders
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class Booking:
     quoted: frozenset[str] = frozenset()
     return_key: str | None = None
     paid: bool = True  # False: approved (an open credit memo), not yet paid
+    tender: str | None = None  # as for Movement; None: any
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ class Match:
 
     bookings: tuple[Booking, ...]
     movements: tuple[Movement, ...]
-    how: str  # "id" | "retry" | "return" | "order" | "amount"
+    how: str  # "id" | "retry" | "return" | "order" | "amount" | "leftover"
     difference: int  # bookings − live movements, in minor units of `currency`
     currency: str
     tolerance: int
@@ -98,6 +107,8 @@ def pair(bookings: Iterable[Booking], movements: Iterable[Movement], *,
     state.by_return()
     state.by_order()
     state.by_amount(window)
+    state.leftovers(window)
+    state.retries_by_amount()
     return state.result()
 
 
@@ -190,7 +201,7 @@ class _State:
 
     def _if_sums_agree(self, books: list[Booking], moves: list[Movement], how: str) -> None:
         currencies = {b.amount.currency for b in books} | {m.amount.currency for m in moves}
-        if not books or not moves or len(currencies) != 1:
+        if not books or not moves or len(currencies) != 1 or _mixed_tenders(books, moves):
             return
         booked = sum(b.amount.amount_minor for b in books)
         moved = sum(m.amount.amount_minor for m in moves)
@@ -201,26 +212,55 @@ class _State:
 
     def by_amount(self, window: timedelta) -> None:
         for book in self.free_books():
-            moves = [m for m in self.free_moves()
-                     if m.amount.currency == book.amount.currency
-                     and _compatible(m.return_key, book.return_key)]
+            moves = [m for m in self.free_moves() if fits(book, m)]
             chosen = _best_subset(book, moves, self.tolerance, window)
             if chosen:
                 self.take([book], chosen, "amount")
         # And the other way round: one refund booked as several documents.
         for move in self.free_moves():
-            books = [b for b in self.free_books()
-                     if b.amount.currency == move.amount.currency
-                     and _compatible(move.return_key, b.return_key)]
+            books = [b for b in self.free_books() if fits(b, move)]
             for size in range(2, min(_MAX_SUBSET, len(books)) + 1):
-                fits = [c for c in combinations(books, size)
+                sets = [c for c in combinations(books, size)
                         if abs(sum(b.amount.amount_minor for b in c) - move.amount.amount_minor)
                         <= self.tolerance(c, [move])]
-                if fits:
-                    best = min(fits, key=lambda c: (_spread(move.at, [b.at for b in c]),
+                if sets:
+                    best = min(sets, key=lambda c: (_spread(move.at, [b.at for b in c]),
                                                     [b.key for b in c]))
                     self.take(list(best), [move], "amount")
                     break
+
+    # -- pass 6: leftovers
+
+    def leftovers(self, window: timedelta) -> None:
+        keys = sorted({b.return_key for b in self.free_books() if b.return_key})
+        for key in keys:
+            books = [b for b in self.free_books() if b.return_key == key]
+            moves = [m for m in self.free_moves() if m.return_key == key]
+            currencies = {b.amount.currency for b in books} | {m.amount.currency for m in moves}
+            if books and moves and len(currencies) == 1 \
+                    and not _mixed_tenders(books, moves):
+                self.take(books, moves, "leftover")
+        for currency in sorted({b.amount.currency for b in self.free_books()}):
+            books = [b for b in self.free_books() if b.amount.currency == currency]
+            moves = [m for m in self.free_moves() if m.amount.currency == currency]
+            if len(books) == 1 and len(moves) == 1 and moves[0].return_key is None \
+                    and fits(books[0], moves[0]) and abs(books[0].at - moves[0].at) <= window:
+                self.take(books, moves, "leftover")
+
+    # -- retries of failed attempts nobody quoted
+
+    def retries_by_amount(self) -> None:
+        retried = set(self.out.retries.values())
+        for failed in self.moves:
+            if failed.live or failed.key in retried:
+                continue
+            retry = next((m for m in self.moves
+                          if m.live and m.key not in self.out.retries and m.at >= failed.at
+                          and m.amount == failed.amount and m.payment_id == failed.payment_id
+                          and _compatible(m.return_key, failed.return_key)), None)
+            if retry is not None:
+                self.out.retries[retry.key] = failed.key
+                retried.add(failed.key)
 
     def result(self) -> Pairing:
         self.out.bookings = self.free_books()
@@ -256,10 +296,32 @@ def _compatible(a: str | None, b: str | None) -> bool:
     return a is None or b is None or a == b
 
 
-def _conflicting_returns(books: list[Booking], moves: list[Movement]) -> bool:
-    known = {b.return_key for b in books if b.return_key} | {
-        m.return_key for m in moves if m.return_key}
+# Tenders that are one thing to the customer: value to spend in the shop again.
+_SAME_TENDER = {"gift_card": "credit", "store_credit": "credit"}
+
+
+def tender_family(tender: str | None) -> str | None:
+    return _SAME_TENDER.get(tender, tender) if tender else None
+
+
+def fits(b: Booking, m: Movement) -> bool:
+    """Could this booking record this movement: currency, return and tender all agree."""
+    return (b.amount.currency == m.amount.currency and _compatible(m.return_key, b.return_key)
+            and not _mixed_tenders([b], [m]))
+
+
+def _mixed_tenders(books: Sequence[Booking], moves: Sequence[Movement]) -> bool:
+    """Known tenders on the two sides that differ (cash booked against store credit …)."""
+    known = ({tender_family(b.tender) for b in books}
+             | {tender_family(m.tender) for m in moves}) - {None}
     return len(known) > 1
+
+
+def _conflicting_returns(books: list[Booking], moves: list[Movement]) -> bool:
+    """Both sides name returns, and not all the same one: summing them would net gaps out."""
+    on_books = {b.return_key for b in books if b.return_key}
+    on_moves = {m.return_key for m in moves if m.return_key}
+    return bool(on_books and on_moves) and len(on_books | on_moves) > 1
 
 
 def _components(edges: dict[str, set[str]]) -> list[tuple[set[str], set[str]]]:

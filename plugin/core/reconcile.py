@@ -9,14 +9,16 @@ from typing import Protocol, TypeVar
 
 from . import flags as flagrules
 from .headline import compose_headline
-from .ledger import Balances, Books, balances, build
+from .ledger import Balances, balances, build
 from .model import (
+    DisputeState,
     ErpFacts,
     Facts,
     OrderRef,
     PortalReturn,
     RefundState,
     SourceName,
+    SourceReport,
     SourceResults,
     StoreReturn,
 )
@@ -58,7 +60,7 @@ def reconcile(
         currency=currency, returns=returns, refunds=books.refunds, books=books, balances=sums,
     )
     flags = flagrules.evaluate(ctx)
-    eligibility = _eligibility(facts, books, sums, flags)
+    eligibility = _eligibility(facts, reports, sums, flags)
     disputes = facts.processor.disputes if facts.processor else ()
     headline = compose_headline(order=order, now=now, settings=settings, found=found,
                                 reports=reports, returns=returns, books=books, disputes=disputes)
@@ -161,9 +163,13 @@ def order_currency(facts: Facts) -> str | None:
 # ---------------------------------------------------------------- eligibility
 
 
-def _eligibility(facts: Facts, books: Books, sums: Balances | None,
+def _eligibility(facts: Facts, reports: dict[SourceName, SourceReport], sums: Balances | None,
                  flags: tuple[Flag, ...]) -> RefundEligibility:
     """Refundable to the original payment: what it took, less everything given back any way."""
+    if not reports[SourceName.PROCESSOR].status.in_use:
+        return RefundEligibility(None, None, None, None, False,
+                                 "No payment processor is connected; refunds can't be issued "
+                                 "or checked from here.")
     if facts.processor is None:
         return RefundEligibility(None, None, None, None, False,
                                  "The payment processor did not answer; refund amount unknown.")
@@ -183,6 +189,12 @@ def _eligibility(facts: Facts, books: Books, sums: Balances | None,
     if any(d.is_open for d in facts.processor.disputes):
         return answer(False, "A dispute is open on this payment; refunding now may pay the "
                              "customer twice.")
+    unread = [d for d in facts.processor.disputes if d.state is DisputeState.UNKNOWN]
+    if unread:
+        d = unread[0]
+        return answer(False, f"The processor reports dispute {d.dispute_id} in a status we "
+                             f"can't read ({d.status_raw}); check it before refunding, or the "
+                             "customer may be paid twice.")
     blocking = {f.code for f in flags} & flagrules.BLOCKS_REFUNDS
     if blocking:
         names = " and ".join(sorted(c.value.lower().replace("_", " ") for c in blocking))

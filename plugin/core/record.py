@@ -172,6 +172,14 @@ class LedgerEntry:
     payment_id: str | None = None
     confirms: tuple[str, ...] = ()  # for a booking: the entries it books
     amount_shop: Money | None = None
+    bonus: Money | None = None  # part of `amount` the merchant added (credit bonus), not a payback
+
+    @property
+    def funded(self) -> Money | None:
+        """What of it came out of the customer's payment."""
+        if self.amount is None or self.bonus is None:
+            return self.amount
+        return self.amount - self.bonus
 
 
 @dataclass(frozen=True)

@@ -30,21 +30,26 @@ _PROGRESS = {
 
 
 def merge_returns(facts: Facts) -> tuple[MergedReturn, ...]:
-    """Portal returns paired with ERP RAs, RAs the portal doesn't have, then store returns."""
+    """Store returns with their RAs first, then portal returns with theirs, then the rest.
+
+    Store RAs are claimed first: an RA whose goods came back at a store is never a mail
+    return's, however few of each there are.
+    """
     portal_returns = list(facts.portal.returns) if facts.portal else []
     erp = facts.erp
     ras = list(erp.return_authorizations) if erp else []
-    pairs = _pair_with_ras(portal_returns, ras)
+    stores = list(facts.pos.store_returns) if facts.pos else []
+    at_store = _store_ras(stores, ras, facts)
+    store_ra_ids = {ra.internal_id for ra in at_store.values()}
+    pairs = _pair_with_ras(portal_returns, [ra for ra in ras if ra.internal_id not in store_ra_ids],
+                           _store_locations(facts), erp)
     merged: list[MergedReturn] = []
-    used: set[str] = set()
+    used = set(store_ra_ids)
     for ret in portal_returns:
         ra = pairs.get(ret.return_id)
         if ra is not None:
             used.add(ra.internal_id)
         merged.append(_merged(ret.return_id, "mail", ret, ra, erp))
-    stores = list(facts.pos.store_returns) if facts.pos else []
-    at_store = _store_ras(stores, [ra for ra in ras if ra.internal_id not in used], erp)
-    used.update(ra.internal_id for ra in at_store.values())
     for ra in ras:
         if ra.internal_id not in used:
             merged.append(_merged(ra.tran_id, "erp", None, ra, erp))
@@ -52,17 +57,33 @@ def merge_returns(facts: Facts) -> tuple[MergedReturn, ...]:
     return tuple(merged)
 
 
+def _store_locations(facts: Facts) -> set[str]:
+    """The shop floors the store returns name (casefolded)."""
+    if facts.pos is None:
+        return set()
+    names = {(s.location or "").casefold() for s in facts.pos.store_returns}
+    names.update((line.location or "").casefold() for s in facts.pos.store_returns
+                 for line in s.lines)
+    return names - {""}
+
+
 def _store_ras(stores: list[StoreReturn], ras: list[ErpReturnAuthorization],
-               erp: ErpFacts | None) -> dict[str, ErpReturnAuthorization]:
-    """The ERP's RA for a store return: the one whose receipts took those SKUs in at that store."""
+               facts: Facts) -> dict[str, ErpReturnAuthorization]:
+    """The ERP's RA for each store return.
+
+    The one whose item receipts took those SKUs in at that store; else, before its receipt
+    posts, the one the ERP's refund at that same store was made from.
+    """
     out: dict[str, ErpReturnAuthorization] = {}
+    erp = facts.erp
     if erp is None:
         return out
+    candidates = [ra for ra in ras if not ra.portal_return_id]
     taken: set[str] = set()
     for store in stores:
         wanted = {(line.sku, (line.location or store.location or "").casefold())
                   for line in store.lines}
-        for ra in ras:
+        for ra in candidates:
             if ra.internal_id in taken:
                 continue
             got = {(line.sku, (line.location or "").casefold()) for r in erp.item_receipts
@@ -71,22 +92,60 @@ def _store_ras(stores: list[StoreReturn], ras: list[ErpReturnAuthorization],
                 out[store.refund_id] = ra
                 taken.add(ra.internal_id)
                 break
+    for store in stores:
+        if store.refund_id in out:
+            continue
+        where = {(store.location or "").casefold()} | _till_locations(facts, store)
+        where.discard("")
+        refunded_from = [ra for ra in candidates if ra.internal_id not in taken
+                         and not any(r.created_from == ra.internal_id for r in erp.item_receipts)
+                         and any(c.created_from == ra.internal_id
+                                 and (c.location or "").casefold() in where
+                                 for c in erp.customer_refunds)]
+        if len(refunded_from) == 1:
+            out[store.refund_id] = refunded_from[0]
+            taken.add(refunded_from[0].internal_id)
     return out
 
 
-def _pair_with_ras(portal_returns: list[PortalReturn],
-                   ras: list[ErpReturnAuthorization]) -> dict[str, ErpReturnAuthorization]:
-    """Link by the portal id the RA carries; one unlinked RA and one unlinked return pair too."""
+def _till_locations(facts: Facts, store: StoreReturn) -> set[str]:
+    """Where the shop says it paid a store return's refund."""
+    if facts.pos is None:
+        return set()
+    return {(t.location or "").casefold() for t in facts.pos.transactions
+            if t.refund_id == store.refund_id}
+
+
+def _pair_with_ras(portal_returns: list[PortalReturn], ras: list[ErpReturnAuthorization],
+                   store_locations: set[str],
+                   erp: ErpFacts | None) -> dict[str, ErpReturnAuthorization]:
+    """Link by the portal id the RA carries; else by total when that is unambiguous.
+
+    ERPs that don't carry the portal id: a return and an RA pair when their totals agree and
+    neither has another candidate, or when exactly one of each is left. An RA whose goods
+    were received at a store is never a mail return's.
+    """
     by_portal_id: dict[str, ErpReturnAuthorization] = {}
     for ra in ras:  # inputs are sorted, so the oldest RA quoting an id keeps it
         if ra.portal_return_id and ra.portal_return_id not in by_portal_id:
             by_portal_id[ra.portal_return_id] = ra
     pairs = {r.return_id: by_portal_id[r.return_id] for r in portal_returns
              if r.return_id in by_portal_id}
+    at_store = {r.created_from for r in (erp.item_receipts if erp else ())
+                if any((line.location or "").casefold() in store_locations for line in r.lines)}
     unmatched = [r for r in portal_returns if r.return_id not in pairs]
-    unlinked = [ra for ra in ras if not ra.portal_return_id]
+    unlinked = [ra for ra in ras if not ra.portal_return_id and ra.internal_id not in at_store]
+
+    def same_total(r: PortalReturn, ra: ErpReturnAuthorization) -> bool:
+        return r.total is not None and ra.total is not None and r.total == ra.total
+
+    for ret in list(unmatched):
+        fits = [ra for ra in unlinked if same_total(ret, ra)]
+        if len(fits) == 1 and sum(same_total(r, fits[0]) for r in unmatched) == 1:
+            pairs[ret.return_id] = fits[0]
+            unmatched.remove(ret)
+            unlinked.remove(fits[0])
     if len(unmatched) == 1 and len(unlinked) == 1:
-        # ERPs that don't carry the portal id: with one of each there is nothing to confuse.
         pairs[unmatched[0].return_id] = unlinked[0]
     return pairs
 

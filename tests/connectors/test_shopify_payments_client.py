@@ -240,10 +240,11 @@ def test_registered_as_a_processor_from_its_descriptor():
 
 # Where Shopify Payments honestly reads differently from Stripe on the same scenario.
 DIFFERENT = {
-    # Stripe refunds quote the ERP memo in their metadata, so two refunds on one memo are a
-    # duplicate. Shopify Payments refunds quote nothing: one pairs with the memo by amount,
-    # the other is a refund the ERP never booked — true, and no more certain than that.
-    "duplicate_refund": {"PROCESSOR_REFUND_NOT_IN_ERP"},
+    # Stripe refunds quote the ERP memo in their metadata: two refunds on one memo are a
+    # duplicate and a memo short by half. Shopify Payments refunds quote nothing: one pairs
+    # with the memo, the other is a refund the ERP never booked, and tied to the same return
+    # only by amount and time it is a likely (high, not critical) duplicate.
+    "duplicate_refund": {"DUPLICATE_REFUND", "PROCESSOR_REFUND_NOT_IN_ERP"},
 }
 
 

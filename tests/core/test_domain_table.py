@@ -32,6 +32,11 @@ def test_row(row):
     assert codes == set(expect["flags"]), story
     for code, level in expect.get("severities", {}).items():
         assert {f.severity.value for f in truth.flags if f.code.value == code} == {level}, story
+    for code, phrases in expect.get("flag_says", {}).items():
+        said = " ".join(f"{f.message} {f.suggested_action}" for f in truth.flags
+                        if f.code.value == code)
+        for phrase in phrases:
+            assert phrase.lower() in said.lower(), story
     for code, subjects in expect.get("subjects", {}).items():
         assert sorted(f.subject for f in truth.flags if f.code.value == code) == sorted(subjects), story
 

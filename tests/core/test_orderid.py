@@ -35,6 +35,7 @@ def test_prefix_is_per_installation():
 
 @pytest.mark.parametrize(("raw", "prefix", "number", "name"), [
     ("EU-1001", "EU-", "1001", "EU-1001"),   # the prefix is applied once, never doubled
+    ("#EU-1001", "EU-", "1001", "EU-1001"),  # "#" and the prefix both typed
     ("eu-1001", "EU-", "1001", "EU-1001"),
     ("1001", "EU-", "1001", "EU-1001"),
     ("#1001", "EU-", "1001", "EU-1001"),

@@ -21,8 +21,9 @@ from plugin.app import create_app  # noqa: E402
 from plugin.connectors.registry import build_client  # noqa: E402
 from plugin.core.model import OrderRef, SourceName  # noqa: E402
 from plugin.core.reconcile import reconcile  # noqa: E402
-from plugin.installations import SANDBOX_KEY, connector_configs, find  # noqa: E402
+from plugin.installations import Installations, connector_configs  # noqa: E402
 from plugin.sandbox.faults import FaultSpec  # noqa: E402
+from plugin.sandbox.seed import SANDBOX_KEY  # noqa: E402
 from plugin.sandbox.server import SandboxServer  # noqa: E402
 
 DELAYS_MS = {"portal": 300, "processor": 200, "erp": 100, "pos": 50}
@@ -46,7 +47,7 @@ def main() -> None:
     order = OrderRef(args.order, f"#{args.order}")
     with app.app_context():
         with app.extensions["store"].session() as session:
-            tenant = find(session, SANDBOX_KEY)
+            tenant = Installations(session, app.extensions["secret_box"]).find(SANDBOX_KEY)
         configs = connector_configs(tenant, app.config)
 
         def solo(source: SourceName) -> float:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, g
 
 from . import config as config_module
+from .arrival import ArrivalClock
 from .extensions import cache
 from .hosts.registry import build_hosts
 from .hosts.session import SessionTokens
-from .installations import Installations, ensure_standalone
+from .installations import Installations, TenantCache, ensure_standalone
 from .logs import RedactSecrets
 from .service import OrderTruthService
 from .store.crypto import SecretBox
@@ -31,6 +34,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         instance_relative_config=True,
     )
     config_module.load(app, test_config)
+    app.wsgi_app = ArrivalClock(app.wsgi_app)  # type: ignore[method-assign]
     configure_logging(app)
     register_extensions(app)
     register_addons(app)
@@ -58,6 +62,7 @@ def register_extensions(app: Flask) -> None:
     service = OrderTruthService(app.config, cache)
     app.extensions["order_truth"] = service
     app.extensions["secret_box"] = SecretBox(str(app.config["ENCRYPTION_KEY"]))
+    app.extensions["tenants"] = TenantCache()
     app.extensions["sessions"] = SessionTokens(app.config["SECRET_KEY"])
     app.extensions["hosts"] = build_hosts(app.config, cache, service.session)
 
@@ -66,14 +71,33 @@ def register_store(app: Flask) -> None:
     store = Store(app.config["DATABASE_URL"])
     app.extensions["store"] = store
     if app.config["AUTO_MIGRATE"]:
-        store.migrate()
-        seed_installations(app)
+        # Every gunicorn worker starts here at once: one at a time migrates and seeds.
+        with startup_lock(Path(app.instance_path)):
+            store.migrate()
+            seed_installations(app)
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
         session = g.pop("db", None)
         if session is not None:
             session.close()
+
+
+@contextmanager
+def startup_lock(instance: Path) -> Iterator[None]:
+    """An exclusive lock across this host's processes (auto-migration is a one-host default)."""
+    instance.mkdir(parents=True, exist_ok=True)
+    with (instance / ".startup.lock").open("w") as handle:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: run unlocked
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def register_addons(app: Flask) -> None:

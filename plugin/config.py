@@ -54,11 +54,17 @@ class ConfigSchema(Schema):
                                            validate=validate.Range(min=0.1, max=30))
     # Slack after the deadline so the deadline, not a racing socket timeout, reports a source.
     FANOUT_DEADLINE_GRACE = fields.Float(load_default=0.25, validate=validate.Range(min=0, max=5))
-    # Four sources per lookup times gunicorn's 8 threads: no lookup queues behind another.
-    FANOUT_MAX_WORKERS = fields.Integer(load_default=32, validate=validate.Range(min=1, max=256))
-    # Workers one installation's one upstream may hold (default: a quarter of the pool).
+    # Source lookups in flight per process (default: 1024 under gevent, where they are
+    # greenlets; 32 with OS threads).
+    FANOUT_MAX_WORKERS = fields.Integer(load_default=None, allow_none=True,
+                                        validate=validate.Range(min=1, max=4096))
+    # Lookups one installation's one upstream may have in flight per process (default: a
+    # quarter of the workers); more wait for a slot within their deadline.
     FANOUT_PER_UPSTREAM = fields.Integer(load_default=None, allow_none=True,
-                                         validate=validate.Range(min=1, max=256))
+                                         validate=validate.Range(min=1, max=4096))
+    # A request that arrives (or waited in a queue) with less than this left of its deadline
+    # is shed with 503 + Retry-After instead of being answered late.
+    SHED_BELOW_SECONDS = fields.Float(load_default=0.25, validate=validate.Range(min=0, max=10))
     SOURCE_CACHE_SECONDS = fields.Integer(load_default=30, validate=validate.Range(min=0))
     UPSTREAM_CONNECT_TIMEOUT = fields.Float(load_default=1.0,
                                             validate=validate.Range(min=0.05, max=30))

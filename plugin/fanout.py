@@ -1,13 +1,18 @@
-"""Ask every source at once under one deadline; a late source is reported, not waited for."""
+"""Ask every source at once under one deadline; a late source is reported, not waited for.
+
+Each source's answer comes from, in order: the shared cache; a lookup of the same source
+already in flight (in this process, or in another one through Redis); or one upstream call.
+Results are yielded as they arrive, so the widget can show each source as it answers.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -21,9 +26,9 @@ from .core.model import (
     SourceResults,
     SourceStatus,
 )
+from .singleflight import LocalFlights, SharedFlights
 
 log = logging.getLogger(__name__)
-
 
 
 class FactsCache(Protocol):
@@ -33,23 +38,96 @@ class FactsCache(Protocol):
 
     def set(self, key: str, value: Any, timeout: int | None = None) -> Any: ...
 
+    def delete(self, key: str) -> Any: ...
+
+
+def facts_key(cache_prefix: str, source: SourceName, order: OrderRef) -> str:
+    """Where one source's answer about one order is cached (and its flight is keyed)."""
+    return f"{cache_prefix}:facts:{source.value}:{order.number}"
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class _Ask:
+    """One source to ask for one order."""
+
+    source: SourceName
+    system: str
+    client: BaseClient
+    order: OrderRef
+    key: str  # cache and flight key: installation revision, source, order
+    slot_key: str  # bulkhead: installation and upstream system
+
+
+class Gathering:
+    """The answers of one fan-out, as they arrive."""
+
+    def __init__(self, done: dict[SourceName, SourceResult],
+                 pending: dict[SourceName, tuple[str, Future[SourceResult]]],
+                 deadline_at: float, started: float, budget: float) -> None:
+        self.results = dict(done)
+        self.budget = budget
+        self._ready = list(done.items())
+        self._pending = dict(pending)
+        self.deadline_at = deadline_at
+        self.started = started
+
+    def as_completed(self) -> Iterator[tuple[SourceName, SourceResult]]:
+        """Each source's result as soon as it is known; late ones as timeouts at the deadline."""
+        yield from sorted(self._ready, key=lambda kv: list(SourceName).index(kv[0]))
+        self._ready = []
+        while self._pending:
+            left = self.deadline_at - time.monotonic()
+            if left <= 0:
+                break
+            futures = {fut: source for source, (_, fut) in self._pending.items()}
+            done, _ = wait(futures, timeout=left, return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: list(SourceName).index(futures[f])):
+                source = futures[fut]
+                self._pending.pop(source)
+                self.results[source] = fut.result()
+                yield source, self.results[source]
+        elapsed_ms = int((time.monotonic() - self.started) * 1000)
+        for source, (system, _) in sorted(self._pending.items(),
+                                           key=lambda kv: list(SourceName).index(kv[0])):
+            late = SourceResult(SourceReport(
+                source, system, SourceStatus.TIMEOUT, None, elapsed_ms, ErrorKind.TIMEOUT,
+                f"no answer within {self.budget:g} s"))
+            self.results[source] = late
+            yield source, late
+        self._pending = {}
+
+    def collect(self) -> SourceResults:
+        """Wait (until the deadline at most) for every source."""
+        for _ in self.as_completed():
+            pass
+        return SourceResults(**{s.value: self.results[s] for s in SourceName})
+
+
 class FanOut:
-    """A bounded worker pool shared by all requests in the process."""
+    """A bounded worker pool shared by all requests in the process.
+
+    Bulkhead: at most `per_upstream` calls to one installation's upstream at a time; a call
+    past that waits for a slot (within its deadline) instead of being refused, so an ordinary
+    busy floor is served and a hung upstream holds only its own slots.
+    """
 
     def __init__(self, max_workers: int, clock: Callable[[], datetime] = _now,
-                 per_upstream: int | None = None, grace: float = 0.25) -> None:
+                 per_upstream: int | None = None, grace: float = 0.25,
+                 shared: SharedFlights | None = None) -> None:
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fanout")
+        self.max_workers = max_workers
         self.clock = clock
-        # Bulkhead: one installation's hung upstream may hold only a few workers, so the
-        # other sources (and other installations) keep their threads.
         self.per_upstream = per_upstream or max(1, max_workers // 4)
         # Slack after the deadline, so the deadline (not a racing socket timeout) reports.
         self.grace = grace
+        self.flights = LocalFlights()
+        self.shared = shared
+        self.upstream_calls = 0  # real calls made (for the bench and tests)
+        self._queued = 0  # tasks submitted that no worker has picked up yet
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._slots_lock = threading.Lock()
 
@@ -60,94 +138,125 @@ class FanOut:
                 slot = self._slots[key] = threading.BoundedSemaphore(self.per_upstream)
             return slot
 
+    def backlog(self) -> int:
+        """Source lookups waiting for a free worker (a sign of overload)."""
+        return self._queued
+
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
-    def gather(
+    def gather(self, order: OrderRef, clients: dict[SourceName, tuple[str, BaseClient | None]],
+               **kwargs: Any) -> SourceResults:
+        """Every source's result (see `start`)."""
+        return self.start(order, clients, **kwargs).collect()
+
+    def start(
         self,
         order: OrderRef,
         clients: dict[SourceName, tuple[str, BaseClient | None]],
         *,
-        deadline: float,
+        deadline: float | None = None,
+        deadline_at: float | None = None,
         cache: FactsCache | None = None,
         cache_prefix: str = "",
         cache_seconds: int = 0,
         refresh: bool = False,
-    ) -> SourceResults:
-        """Fetch every source in parallel; whatever hasn't answered by `deadline` s times out."""
+        budget: float | None = None,
+    ) -> Gathering:
+        """Ask every source at once; `deadline_at` (monotonic) or `deadline` s from now.
+
+        `budget` is the whole deadline in seconds, as reported on a late source (it may have
+        started before this call, when the request queued).
+        """
         started = time.monotonic()
-        futures: dict[SourceName, Future[SourceResult]] = {}
-        held: dict[SourceName, threading.BoundedSemaphore] = {}
-        done_now: dict[SourceName, SourceResult] = {}
+        if deadline_at is None:
+            deadline_at = started + (deadline if deadline is not None else 2.5)
+        if budget is None:
+            budget = deadline if deadline is not None else round(deadline_at - started, 1)
+        done: dict[SourceName, SourceResult] = {}
+        pending: dict[SourceName, tuple[str, Future[SourceResult]]] = {}
+        asks: list[_Ask] = []
         for source, (system, client) in clients.items():
             if client is None:
-                done_now[source] = SourceResult(
-                    SourceReport(source, system, SourceStatus.NOT_CONFIGURED))
+                done[source] = SourceResult(SourceReport(source, system, SourceStatus.NOT_CONFIGURED))
                 continue
-            key = f"{cache_prefix}:facts:{source.value}:{order.number}"
-            if cache is not None and not refresh:
-                try:
-                    hit = cache.get(key)
-                except Exception:  # a cache outage only costs speed
-                    log.warning("cache unavailable; asking %s directly", system, exc_info=True)
-                    hit = None
-                if hit is not None:
-                    report, facts = hit
-                    done_now[source] = SourceResult(
-                        replace(report, cached=True), facts)
-                    continue
-            slot = self._slot(f"{cache_prefix}:{system}")
-            if not slot.acquire(blocking=False):
-                done_now[source] = SourceResult(SourceReport(
-                    source, system, SourceStatus.TIMEOUT, None, 0, ErrorKind.TIMEOUT,
-                    "still waiting on earlier lookups; try again shortly"))
+            asks.append(_Ask(source, system, client, order,
+                             facts_key(cache_prefix, source, order), f"{cache_prefix}:{system}"))
+        hits = self._cached(cache, [a.key for a in asks]) if cache is not None and not refresh \
+            else {}
+        for ask in asks:
+            hit = hits.get(ask.key)
+            if hit is not None:
+                report, facts = hit
+                done[ask.source] = SourceResult(replace(report, cached=True), facts)
                 continue
-            # The whole lookup shares one deadline, queueing for a worker included; the small
-            # grace lets the deadline (not a racing socket timeout) report a late source.
-            client.deadline_at = started + deadline + self.grace
-            held[source] = slot
-            futures[source] = self.pool.submit(
-                self._fetch, source, system, client, order, cache, key, cache_seconds, slot)
-        if futures:
-            wait(futures.values(), timeout=deadline)
-        elapsed_ms = int((time.monotonic() - started) * 1000)
-        for source, fut in futures.items():
-            if fut.done():
-                done_now[source] = fut.result()
-            else:
-                if fut.cancel():  # never started: its slot is ours to give back
-                    held[source].release()
-                system = clients[source][0]
-                done_now[source] = SourceResult(SourceReport(
-                    source, system, SourceStatus.TIMEOUT, None, elapsed_ms, ErrorKind.TIMEOUT,
-                    f"no answer within {deadline:g} s"))
-        return SourceResults(
-            portal=done_now[SourceName.PORTAL],
-            processor=done_now[SourceName.PROCESSOR],
-            erp=done_now[SourceName.ERP],
-            pos=done_now[SourceName.POS],
-        )
+            # The whole lookup shares one deadline; the grace lets the deadline (not a
+            # racing socket timeout) report a late source.
+            ask.client.deadline_at = deadline_at + self.grace
+            fut, _ = self.flights.join_or_start(ask.key, lambda a=ask: self._submit(
+                a, deadline_at, cache, cache_seconds, refresh))
+            pending[ask.source] = (ask.system, fut)
+        return Gathering(done, pending, deadline_at, started, budget)
 
-    def _fetch(self, source, system, client, order, cache, key, cache_seconds,
-               slot=None) -> SourceResult:
-        """Run one connector, turning every failure into a report (never raising)."""
+    def _submit(self, ask: _Ask, deadline_at: float, cache: FactsCache | None,
+                cache_seconds: int, refresh: bool) -> Future[SourceResult]:
+        with self._slots_lock:
+            self._queued += 1
+        return self.pool.submit(self._task, ask, deadline_at, cache, cache_seconds, refresh)
+
+    @staticmethod
+    def _cached(cache: FactsCache, keys: list[str]) -> dict[str, Any]:
+        if not keys:
+            return {}
         try:
-            return self._run(source, system, client, order, cache, key, cache_seconds)
-        finally:
-            if slot is not None:
+            get_many = getattr(cache, "get_many", None)
+            values = get_many(*keys) if get_many else [cache.get(k) for k in keys]
+        except Exception:  # a cache outage only costs speed
+            log.warning("cache unavailable; asking the sources directly", exc_info=True)
+            return {}
+        return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+
+    def _task(self, ask: _Ask, deadline_at: float, cache: FactsCache | None,
+              cache_seconds: int, refresh: bool) -> SourceResult:
+        """Lead the lookup of one source (across processes too, when they share Redis)."""
+        with self._slots_lock:
+            self._queued -= 1
+
+        def fetch() -> SourceResult:
+            slot = self._slot(ask.slot_key)
+            if not slot.acquire(timeout=max(0.0, deadline_at + self.grace - time.monotonic())):
+                return _late(ask, "still waiting on earlier lookups of this source")
+            try:
+                return self._run(ask, cache, cache_seconds)
+            finally:
                 slot.release()
 
-    def _run(self, source, system, client, order, cache, key, cache_seconds) -> SourceResult:
+        try:
+            if self.shared is not None:
+                return self.shared.run(ask.key, deadline_at, fetch,
+                                       lambda: _late(ask, "no answer in time"),
+                                       reuse=not refresh)
+            return fetch()
+        except Exception:  # never let a task die without a report
+            log.exception("lookup of %s failed", ask.system)
+            return SourceResult(SourceReport(ask.source, ask.system, SourceStatus.ERROR,
+                                             error_kind=ErrorKind.BAD_RESPONSE,
+                                             error="unexpected error reading this source"))
+
+    def _run(self, ask: _Ask, cache: FactsCache | None, cache_seconds: int) -> SourceResult:
+        """Run one connector, turning every failure into a report (never raising)."""
+        source, system, client = ask.source, ask.system, ask.client
+        self.upstream_calls += 1
         t0 = time.monotonic()
         try:
-            facts = client.fetch(order)
+            facts = client.fetch(ask.order)
         except UpstreamError as exc:
             status = SourceStatus.TIMEOUT if exc.kind is ErrorKind.TIMEOUT else SourceStatus.ERROR
             return SourceResult(SourceReport(
                 source, system, status, None, int((time.monotonic() - t0) * 1000), exc.kind,
                 str(exc), exc.http_status))
         except Exception:  # a connector bug must not take the whole record down
-            log.exception("connector %s crashed for order %s", system, order.number)
+            log.exception("connector %s crashed for order %s", system, ask.order.number)
             return SourceResult(SourceReport(
                 source, system, SourceStatus.ERROR, None, int((time.monotonic() - t0) * 1000),
                 ErrorKind.BAD_RESPONSE, "unexpected error reading this source"))
@@ -158,7 +267,12 @@ class FanOut:
                               int((time.monotonic() - t0) * 1000))
         if cache is not None and cache_seconds > 0:
             try:
-                cache.set(key, (report, facts), timeout=cache_seconds)
+                cache.set(ask.key, (report, facts), timeout=cache_seconds)
             except Exception:  # a cache outage only costs speed
                 log.warning("could not cache %s facts", system, exc_info=True)
         return SourceResult(report, facts)
+
+
+def _late(ask: _Ask, why: str) -> SourceResult:
+    return SourceResult(SourceReport(ask.source, ask.system, SourceStatus.TIMEOUT, None, None,
+                                     ErrorKind.TIMEOUT, why))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +58,7 @@ class Tenant:
     settings: dict[str, Any] = field(default_factory=dict)
     generation: int = 0
     uninstalled_at: datetime | None = None
+    revision: int = 0
     # Decrypted upstream and helpdesk credentials: kept out of repr so they never reach a log.
     connections: dict[str, StoredConnection] = field(default_factory=dict, repr=False)
 
@@ -78,7 +81,9 @@ class Tenant:
 
     @property
     def cache_prefix(self) -> str:
-        return f"inst:{self.id}:g{self.generation}"
+        """Cache keys of this installation: a disconnect or any settings/connection change
+        moves to new keys, so nothing cached under the old ones is read again."""
+        return f"inst:{self.id}:g{self.generation}:r{self.revision}"
 
     @property
     def active(self) -> bool:
@@ -94,24 +99,78 @@ class Tenant:
         return dict(self.settings.get(host, {}))
 
 
+class TenantCache:
+    """Decrypted tenants kept per process, each valid while its row's revision is unchanged.
+
+    Loading a tenant decrypts every connection; a request instead reads one small
+    (id, revision) row and reuses the copy when nothing changed since.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._tenants: OrderedDict[int, Tenant] = OrderedDict()
+        self.hits = 0
+        self.loads = 0
+
+    def get(self, installation_id: int, revision: int) -> Tenant | None:
+        with self._lock:
+            tenant = self._tenants.get(installation_id)
+            if tenant is None or tenant.revision != revision:
+                return None
+            self._tenants.move_to_end(installation_id)
+            self.hits += 1
+            return tenant
+
+    def put(self, tenant: Tenant) -> None:
+        with self._lock:
+            self.loads += 1
+            self._tenants[tenant.id] = tenant
+            self._tenants.move_to_end(tenant.id)
+            while len(self._tenants) > self.size:
+                self._tenants.popitem(last=False)
+
+
 class Installations:
     """The installations store: every tenant it returns has its connections decrypted."""
 
-    def __init__(self, session: Session, box: SecretBox) -> None:
+    def __init__(self, session: Session, box: SecretBox, *,
+                 tenants: TenantCache | None = None) -> None:
         self.session = session
         self.box = box
+        self.tenants = tenants
 
     # -- reading
 
     def find(self, key: str) -> Tenant | None:
         """The installation with this key."""
+        if self.tenants is not None:
+            row = self.session.execute(select(Installation.id, Installation.revision)
+                                       .where(Installation.key == key)).first()
+            return self._cached(row.id, row.revision) if row else None
         inst = self.session.scalar(select(Installation).where(Installation.key == key))
         return self._tenant(inst) if inst else None
 
     def get(self, installation_id: int) -> Tenant | None:
         """The installation with this id."""
+        if self.tenants is not None:
+            revision = self.session.scalar(select(Installation.revision)
+                                           .where(Installation.id == installation_id))
+            return self._cached(installation_id, revision) if revision is not None else None
         inst = self.session.get(Installation, installation_id)
         return self._tenant(inst) if inst else None
+
+    def _cached(self, installation_id: int, revision: int) -> Tenant | None:
+        assert self.tenants is not None
+        tenant = self.tenants.get(installation_id, revision)
+        if tenant is not None:
+            return tenant
+        inst = self.session.get(Installation, installation_id)
+        if inst is None:
+            return None
+        tenant = self._tenant(inst)
+        self.tenants.put(tenant)
+        return tenant
 
     def all(self) -> list[Installation]:
         """Every installation row, oldest first (for listings)."""
@@ -140,7 +199,7 @@ class Installations:
                 c.source, c.system, c.base_url, creds, dict(c.options or {}))
         return Tenant(inst.id, inst.key, inst.host, inst.name, inst.status,
                       dict(inst.settings or {}), inst.cache_generation or 0, inst.uninstalled_at,
-                      connections)
+                      inst.revision or 0, connections)
 
     # -- writing
 
@@ -171,6 +230,7 @@ class Installations:
             inst.settings = merged
             inst.status = "active"
             inst.uninstalled_at = None
+            _touch(inst)
         self.session.commit()
         return self._tenant(inst)
 
@@ -183,8 +243,10 @@ class Installations:
                 settings[k] = {**settings[k], **v}
             else:
                 settings[k] = v
-        inst.settings = settings
-        self.session.commit()
+        if settings != (inst.settings or {}):
+            inst.settings = settings
+            _touch(inst)
+            self.session.commit()
 
     def save_connection(self, installation_id: int, *, source: str, system: str, base_url: str,
                         credentials: dict[str, str], options: dict[str, Any] | None = None) -> None:
@@ -194,11 +256,21 @@ class Installations:
         if row is None:
             row = Connection(installation_id=installation_id, source=source)
             self.session.add(row)
+        elif (row.system, row.base_url, row.options or {}) == (system, base_url, options or {}) \
+                and self._opens_to(row.credentials_encrypted, credentials):
+            return  # unchanged: keep the revision (and everything cached under it)
         row.system = system
         row.base_url = base_url
         row.credentials_encrypted = self.box.seal(credentials)
         row.options = options or {}
+        _touch(self._row(installation_id))
         self.session.commit()
+
+    def _opens_to(self, sealed: str, credentials: dict[str, str]) -> bool:
+        try:
+            return self.box.open(sealed) == credentials
+        except SecretBoxError:
+            return False
 
     def delete_connection(self, installation_id: int, source: str) -> bool:
         row = self.session.scalar(select(Connection).where(
@@ -206,6 +278,7 @@ class Installations:
         if row is None:
             return False
         self.session.delete(row)
+        _touch(self._row(installation_id))
         self.session.commit()
         return True
 
@@ -219,6 +292,7 @@ class Installations:
         inst.status = "uninstalled"
         inst.uninstalled_at = datetime.now(UTC)
         inst.cache_generation = (inst.cache_generation or 0) + 1
+        _touch(inst)
         self.session.commit()
 
     def reactivate(self, installation_id: int) -> None:
@@ -227,6 +301,7 @@ class Installations:
         if inst is not None and inst.status != "active":
             inst.status = "active"
             inst.uninstalled_at = None
+            _touch(inst)
             self.session.commit()
 
     def remove(self, installation_id: int) -> None:
@@ -241,6 +316,11 @@ class Installations:
         if inst is None:
             raise LookupError(installation_id)
         return inst
+
+
+def _touch(inst: Installation) -> None:
+    """A new revision: other processes' decrypted copies and cached answers are stale."""
+    inst.revision = (inst.revision or 0) + 1
 
 
 # ---------------------------------------------------------------- standalone (env-configured)

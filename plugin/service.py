@@ -1,7 +1,15 @@
-"""Look up one order for one installation: build clients, fan out, reconcile."""
+"""Look up one order for one installation: build clients, fan out, reconcile.
+
+A lookup runs under one deadline counted from when the request arrived. Its merged record is
+cached (with each source's answer) under the installation's revision, so a hit costs no merge;
+writes and actions drop the order's entries with `invalidate`.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from http.cookiejar import DefaultCookiePolicy
@@ -10,44 +18,136 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from .connectors.base import ConfigError
+from .connectors.base import ConfigError, settle_environment
 from .connectors.registry import CONNECTORS, build_client, default_system
 from .core.model import ErrorKind, OrderRef, SourceName, SourceReport, SourceResult, SourceStatus
 from .core.reconcile import reconcile
 from .core.record import OrderTruth
-from .fanout import FactsCache, FanOut
+from .fanout import FactsCache, FanOut, Gathering, facts_key
 from .installations import Tenant, connector_configs
+from .singleflight import RedisFlights, SharedFlights
+
+log = logging.getLogger(__name__)
+
+
+class Overloaded(Exception):
+    """Too little of the request's deadline is left to look anything up: shed it (503)."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def gevent_patched() -> bool:
+    """True when gevent has monkey-patched threading (gunicorn's gevent worker)."""
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency, but optional here
+        return False
+    return bool(monkey.is_module_patched("threading"))
 
 
 def shared_session(pool_size: int) -> requests.Session:
     """One pooled HTTP session for all upstream calls in the process."""
-    session = requests.Session()
+    session = settle_environment(requests.Session())
     # Shared by every installation: never carry one tenant's upstream cookies to another's calls.
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
+    # Keep-alive per upstream host: many installations share one vendor host.
+    adapter = HTTPAdapter(pool_connections=32, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
 
 
+def record_key(tenant: Tenant, order: OrderRef) -> str:
+    return f"{tenant.cache_prefix}:record:{order.number}"
+
+
+class Lookup:
+    """One order being looked up: each source's report as it answers, then the record."""
+
+    def __init__(self, service: OrderTruthService, tenant: Tenant, order: OrderRef, *,
+                 gathering: Gathering | None = None, record: OrderTruth | None = None,
+                 broken: dict[SourceName, SourceResult] | None = None,
+                 processor_system: str = "", now: datetime | None = None) -> None:
+        self.service = service
+        self.tenant = tenant
+        self.order = order
+        self.gathering = gathering
+        self.record = record
+        self.broken = broken or {}
+        self.processor_system = processor_system
+        self.now = now
+
+    @property
+    def deadline_at(self) -> float | None:
+        return self.gathering.deadline_at if self.gathering else None
+
+    def sections(self) -> Iterator[tuple[SourceName, SourceReport]]:
+        """Each source's report as soon as it is known (all at once for a cached record)."""
+        if self.record is not None:
+            yield from ((s, self.record.sources[s]) for s in SourceName)
+            return
+        assert self.gathering is not None
+        for source, result in self.gathering.as_completed():
+            yield source, self.broken.get(source, result).report
+
+    def finish(self) -> OrderTruth:
+        """The merged record, once every source answered or the deadline passed."""
+        if self.record is not None:
+            return self.record
+        assert self.gathering is not None
+        results = self.gathering.collect()
+        if self.broken:
+            results = type(results)(**{
+                s.value: self.broken.get(s, getattr(results, s.value)) for s in SourceName})
+        processor = CONNECTORS.get(self.processor_system)
+        settings = replace(self.tenant.reconcile_settings, processor_gateways=(
+            processor.shop_gateways if processor else frozenset()))
+        self.record = reconcile(self.order, results, self.now or datetime.now(UTC), settings)
+        self.service.remember(self.tenant, self.order, self.record)
+        return self.record
+
+
 class OrderTruthService:
     """Everything needed to answer "what is the truth about this order?"."""
 
-    def __init__(self, config: dict[str, Any], cache: FactsCache | None) -> None:
+    def __init__(self, config: Mapping[str, Any], cache: FactsCache | None) -> None:
         self.config = config
         self.cache = cache
-        workers = config["FANOUT_MAX_WORKERS"]
+        workers = config.get("FANOUT_MAX_WORKERS") or (1024 if gevent_patched() else 32)
+        self.redis = _redis(config.get("REDIS_URL"))
+        # Flights share the cache's namespace, so deployments sharing one Redis stay apart.
+        shared: SharedFlights | None = RedisFlights(
+            self.redis, prefix=f"{config.get('CACHE_KEY_PREFIX') or ''}ot:sf") \
+            if self.redis else None
         self.fanout = FanOut(workers, per_upstream=config["FANOUT_PER_UPSTREAM"],
-                             grace=config["FANOUT_DEADLINE_GRACE"])
-        self.session = shared_session(workers)
+                             grace=config["FANOUT_DEADLINE_GRACE"], shared=shared)
+        self.session = shared_session(min(workers, 256))
+        self.records_served = 0  # records answered from the record cache (bench, tests)
 
     def close(self) -> None:
         self.fanout.shutdown()
         self.session.close()
 
+    # -- looking up
+
     def lookup(self, tenant: Tenant, order: OrderRef, *, refresh: bool = False,
-               now: datetime | None = None) -> OrderTruth:
+               now: datetime | None = None, arrived: float | None = None) -> OrderTruth:
         """The merged record for `order` as `tenant` sees it."""
+        return self.begin(tenant, order, refresh=refresh, now=now, arrived=arrived).finish()
+
+    def begin(self, tenant: Tenant, order: OrderRef, *, refresh: bool = False,
+              now: datetime | None = None, arrived: float | None = None) -> Lookup:
+        """Start a lookup; `arrived` is the request's arrival on the monotonic clock.
+
+        Raises Overloaded when the request already queued for most of its deadline.
+        """
+        deadline_at = self.deadline_at(arrived)
+        if not refresh:
+            hit = self._cached_record(tenant, order)
+            if hit is not None:
+                return Lookup(self, tenant, order, record=hit)
         clients: dict[SourceName, tuple[str, Any]] = {}
         broken: dict[SourceName, SourceResult] = {}
         for source, entry in connector_configs(tenant, self.config).items():
@@ -62,19 +162,82 @@ class OrderTruthService:
                     source, system, SourceStatus.ERROR, error_kind=ErrorKind.CONFIG,
                     error=str(exc)))
                 clients[source] = (system, None)
-        results = self.fanout.gather(
-            order,
-            clients,
-            deadline=self.config["FANOUT_DEADLINE_SECONDS"],
-            cache=self.cache,
-            cache_prefix=tenant.cache_prefix,
-            cache_seconds=self.config["SOURCE_CACHE_SECONDS"],
-            refresh=refresh,
-        )
-        if broken:
-            results = type(results)(**{
-                s.value: broken.get(s, getattr(results, s.value)) for s in SourceName})
-        processor = CONNECTORS.get(clients[SourceName.PROCESSOR][0])
-        settings = replace(tenant.reconcile_settings, processor_gateways=(
-            processor.shop_gateways if processor else frozenset()))
-        return reconcile(order, results, now or datetime.now(UTC), settings)
+        gathering = self.fanout.start(
+            order, clients, deadline_at=deadline_at, cache=self.cache,
+            cache_prefix=tenant.cache_prefix, cache_seconds=self.config["SOURCE_CACHE_SECONDS"],
+            refresh=refresh, budget=float(self.config["FANOUT_DEADLINE_SECONDS"]))
+        return Lookup(self, tenant, order, gathering=gathering, broken=broken,
+                      processor_system=clients[SourceName.PROCESSOR][0], now=now)
+
+    def deadline_at(self, arrived: float | None) -> float:
+        """The monotonic time the answer is due: the deadline counts from arrival."""
+        now = time.monotonic()
+        start = now if arrived is None else min(arrived, now)
+        deadline_at = start + float(self.config["FANOUT_DEADLINE_SECONDS"])
+        floor = float(self.config["SHED_BELOW_SECONDS"])
+        if deadline_at - now < floor:
+            waited = now - start
+            raise Overloaded(f"The request waited {waited:.1f} s for a free worker; "
+                             "try again in a moment.", retry_after=max(1, round(waited)))
+        if self.fanout.backlog() >= self.fanout.max_workers:
+            raise Overloaded("Order Truth is busy answering other agents; try again in a "
+                             "moment.", retry_after=1)
+        return deadline_at
+
+    # -- the record cache
+
+    def _cached_record(self, tenant: Tenant, order: OrderRef) -> OrderTruth | None:
+        if self.cache is None or self.config["SOURCE_CACHE_SECONDS"] <= 0:
+            return None
+        try:
+            hit = self.cache.get(record_key(tenant, order))
+        except Exception:  # a cache outage only costs speed
+            log.warning("cache unavailable; looking the order up", exc_info=True)
+            return None
+        if not isinstance(hit, OrderTruth):
+            return None
+        self.records_served += 1
+        return replace(hit, sources={s: replace(r, cached=r.status.answered)
+                                     for s, r in hit.sources.items()})
+
+    def remember(self, tenant: Tenant, order: OrderRef, truth: OrderTruth) -> None:
+        """Cache a complete record for as long as its oldest source answer stays fresh."""
+        seconds = int(self.config["SOURCE_CACHE_SECONDS"])
+        if self.cache is None or seconds <= 0 or truth.partial:
+            return
+        if any(r.status is SourceStatus.ERROR for r in truth.sources.values()):
+            return
+        ages = [(truth.generated_at - r.as_of).total_seconds()
+                for r in truth.sources.values() if r.as_of is not None]
+        ttl = int(seconds - max(ages, default=0))
+        if ttl <= 0:
+            return
+        try:
+            self.cache.set(record_key(tenant, order), truth, timeout=ttl)
+        except Exception:  # a cache outage only costs speed
+            log.warning("could not cache the record", exc_info=True)
+
+    def invalidate(self, tenant: Tenant, order: OrderRef) -> None:
+        """Forget everything cached about an order (after a write or action changed it)."""
+        keys = [record_key(tenant, order),
+                *(facts_key(tenant.cache_prefix, s, order) for s in SourceName)]
+        if self.cache is not None:
+            for key in keys:
+                try:
+                    self.cache.delete(key)
+                except Exception:
+                    log.warning("could not drop a cached entry", exc_info=True)
+        if isinstance(self.fanout.shared, RedisFlights):
+            self.fanout.shared.forget(keys[1:])
+
+
+def _redis(url: str | None) -> Any:
+    if not url:
+        return None
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    # Fail fast: a Redis outage costs a lookup one short timeout, then a pause (RedisFlights).
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5,
+                                retry=Retry(NoBackoff(), 0))

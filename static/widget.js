@@ -6,10 +6,12 @@
   var session = body.dataset.session;
   var csrf = body.dataset.csrf;
   var recordUrl = body.dataset.recordUrl;
+  var streamUrl = body.dataset.streamUrl;
   var actionsUrl = body.dataset.actionsUrl;
   var resolveUrl = body.dataset.resolveUrl;
   var contextEl = document.getElementById("ot-context");
   var recordEl = document.getElementById("ot-record");
+  var statusEl = document.getElementById("ot-status");
   var lookupForm = document.getElementById("ot-lookup");
   var orderInput = document.getElementById("ot-order");
   var host = window.OrderTruthHost;
@@ -44,20 +46,73 @@
     return fetch(url, options);
   }
 
+  // One polite announcement per lookup; the record itself is not a live region.
+  function announce(text) { statusEl.textContent = text; }
+
   function load(id, refresh) {
     orderId = id;
     orderInput.value = id;
     recordEl.setAttribute("aria-busy", "true");
-    var url = recordUrl + "?ticket_id=" + encodeURIComponent(ticketId) + "&order_id=" + encodeURIComponent(id) + (refresh ? "&refresh=1" : "");
-    return api(url).then(function (resp) {
-      return resp.text().then(function (html) {
-        if (resp.status === 401) { recordEl.innerHTML = ""; say("Session ended: reopen the ticket."); return; }
-        recordEl.innerHTML = html;  // server-rendered, every upstream string escaped
-        wire();
-      });
-    }).catch(function () {
+    announce("Looking up order " + id + "…");
+    var query = "?ticket_id=" + encodeURIComponent(ticketId) + "&order_id=" + encodeURIComponent(id) + (refresh ? "&refresh=1" : "");
+    var streaming = streamUrl && window.ReadableStream && window.TextDecoder;
+    var done = streaming ? api(streamUrl + query).then(readStream) : api(recordUrl + query).then(readWhole);
+    return done.catch(function () {
       recordEl.textContent = "Couldn't reach Order Truth. Check your connection and refresh.";
-    }).then(function () { recordEl.removeAttribute("aria-busy"); resize(); });
+    }).then(function () {
+      recordEl.removeAttribute("aria-busy");
+      announce("");
+      resize();
+    });
+  }
+
+  function ended(resp) {
+    if (resp.status !== 401) { return false; }
+    recordEl.innerHTML = "";
+    say("Session ended: reopen the ticket.");
+    return true;
+  }
+
+  function readWhole(resp) {
+    return resp.text().then(function (html) {
+      if (ended(resp)) { return; }
+      recordEl.innerHTML = html;  // server-rendered, every upstream string escaped
+      wire();
+    });
+  }
+
+  // The streamed record: one JSON object per line (start, one per source, then record).
+  function readStream(resp) {
+    var type = resp.headers.get("Content-Type") || "";
+    if (!resp.ok || type.indexOf("ndjson") < 0 || !resp.body) { return readWhole(resp); }
+    var reader = resp.body.getReader();
+    var decoder = new TextDecoder();
+    var buffered = "";
+    function part(line) {
+      if (!line) { return; }
+      var msg = JSON.parse(line);
+      if (msg.type === "start") {
+        recordEl.innerHTML = msg.html;
+      } else if (msg.type === "source") {
+        var slot = document.getElementById("source-" + msg.source);
+        if (slot) { slot.outerHTML = msg.html; }
+      } else if (msg.type === "record") {
+        recordEl.innerHTML = msg.html;
+        wire();
+      }
+      resize();
+    }
+    function pump() {
+      return reader.read().then(function (chunk) {
+        if (chunk.done) { part(buffered.trim()); return; }
+        buffered += decoder.decode(chunk.value, { stream: true });
+        var lines = buffered.split("\n");
+        buffered = lines.pop();
+        lines.forEach(part);
+        return pump();
+      });
+    }
+    return pump();
   }
 
   function newKey() {

@@ -101,3 +101,23 @@ def test_failed_note_is_shown_and_retry_posts_once(live_app, page, sandbox):
     frame.locator(".ot-action-status.ok").wait_for(timeout=15000)
     internal = [c for c in sandbox.state.zendesk.ticket(102)["comments"] if not c["public"]]
     assert len(internal) == 1
+
+
+def test_sections_fill_in_as_sources_answer_with_one_polite_announcement(live_app, page, sandbox):
+    from plugin.sandbox.faults import FaultSpec
+
+    sandbox.state.faults.set("erp", FaultSpec(delay_ms=350))  # two calls: ~0.7 s in all
+    page.goto(f"{live_app}/sandbox/tickets/103")
+    frame = sidebar(page)
+    # The frame is up and the fast sources answered while the ERP is still being asked.
+    frame.locator('#source-portal[data-status="ok"]').wait_for(timeout=15000)
+    assert frame.locator('#source-erp[data-status="pending"]').count() == 1
+    assert "Asking each system" in frame.locator(".ot-placeholder").inner_text()
+    assert frame.locator("#ot-record").get_attribute("aria-live") is None
+    assert frame.locator("#ot-record").get_attribute("aria-busy") == "true"
+    assert frame.locator("#ot-status").inner_text() == "Looking up order 1003…"
+    # Then the whole record, flags and headline included, and the status falls quiet.
+    frame.locator('[data-code="ERP_REFUND_NOT_AT_PROCESSOR"]').wait_for(timeout=15000)
+    frame.locator(".ot-headline").wait_for(timeout=5000)
+    assert frame.locator("#ot-record").get_attribute("aria-busy") is None
+    assert frame.locator("#ot-status").inner_text() == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -33,12 +34,14 @@ EMPTY = {
 class FakeClient:
     """Stands in for a connector: returns facts, raises, or blocks until released."""
 
-    def __init__(self, source, *, raises=None, gate=None, started=None):
+    def __init__(self, source, *, raises=None, gate=None, started=None, delay=0.0):
         self.source, self.raises, self.gate, self.started = source, raises, gate, started
+        self.delay = delay
         self.calls = 0
 
     def fetch(self, order):
         self.calls += 1
+        time.sleep(self.delay)
         if self.started is not None:
             self.started.set()
         if self.gate is not None:
@@ -60,6 +63,9 @@ class DictCache:
 
     def set(self, key, value, timeout=None):
         self.data[key] = value
+
+    def delete(self, key):
+        self.data.pop(key, None)
 
 
 @pytest.fixture
@@ -190,12 +196,15 @@ def test_hung_upstream_holds_only_its_own_slots():
     fan = FanOut(8, per_upstream=2)
     gate = threading.Event()
     try:
-        for _ in range(2):  # two lookups leave two workers stuck on the ERP
-            r = fan.gather(ORDER, clients(erp=FakeClient(SourceName.ERP, gate=gate)), deadline=0.2)
+        for n in range(2):  # two lookups leave two workers stuck on the ERP
+            r = fan.gather(OrderRef(f"10{n}", f"#10{n}"),
+                           clients(erp=FakeClient(SourceName.ERP, gate=gate)), deadline=0.2)
             assert r.erp.report.status is SourceStatus.TIMEOUT
+        # A third waits for a slot (it isn't refused), and is late only at its deadline.
+        t0 = time.monotonic()
         third = fan.gather(ORDER, clients(erp=FakeClient(SourceName.ERP, gate=gate)), deadline=0.2)
-        assert third.erp.report.error == "still waiting on earlier lookups; try again shortly"
-        assert third.erp.report.elapsed_ms == 0
+        assert third.erp.report.status is SourceStatus.TIMEOUT
+        assert time.monotonic() - t0 >= 0.19
         assert all(third.reports()[s].status.answered
                    for s in (SourceName.PORTAL, SourceName.PROCESSOR, SourceName.POS))
         # Another installation's ERP has slots of its own.
@@ -203,4 +212,18 @@ def test_hung_upstream_holds_only_its_own_slots():
         assert other.erp.report.status.answered
     finally:
         gate.set()
+        fan.shutdown()
+
+
+def test_a_busy_floor_waits_for_a_slot_instead_of_being_told_busy():
+    """Ten agents on ten orders of one installation, two ERP slots: every record answers."""
+    fan = FanOut(64, per_upstream=2)
+    slow = {s: (s.value, FakeClient(s, delay=0.05)) for s in SourceName}
+    try:
+        with ThreadPoolExecutor(10) as agents:
+            records = list(agents.map(
+                lambda n: fan.gather(OrderRef(str(n), f"#{n}"), slow, deadline=2),
+                range(10)))
+        assert all(r.reports()[s].status.answered for r in records for s in SourceName)
+    finally:
         fan.shutdown()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import re
 import time
 from abc import ABC, abstractmethod
@@ -321,7 +323,7 @@ class ApiClient:
 
     @staticmethod
     def _new_session() -> requests.Session:
-        session = requests.Session()
+        session = settle_environment(requests.Session())
         # Retries are ours (status-aware, idempotency-aware); urllib3 must not add its own.
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=10, max_retries=0)
         session.mount("https://", adapter)
@@ -510,8 +512,13 @@ class ApiClient:
                 system=self.system, http_status=resp.status_code,
             ) from e
 
-    def load(self, schema: Schema, payload: Any) -> Any:
-        """Validate a vendor body with a marshmallow schema; a mismatch is BadResponseError."""
+    def load(self, schema: Schema | type[Schema], payload: Any) -> Any:
+        """Validate a vendor body with a marshmallow schema; a mismatch is BadResponseError.
+
+        Pass the schema class: its instance is built once per process, not per call.
+        """
+        if isinstance(schema, type):
+            schema = schema_instance(schema)
         try:
             return schema.load(payload)
         except ValidationError as e:
@@ -540,6 +547,30 @@ class ApiClient:
         except MoneyError as e:
             raise self.bad_response(str(e)) from e
 
+
+
+@functools.cache
+def schema_instance(cls: type[Schema]) -> Schema:
+    """One instance per schema class (building one costs more than validating a body)."""
+    return cls()
+
+
+_PROXY_VARS = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
+
+
+def settle_environment(session: requests.Session,
+                       environ: Mapping[str, str] | None = None) -> requests.Session:
+    """Read the environment's proxy and CA-bundle settings once, not on every call.
+
+    A session that trusts the environment re-reads every variable (and ~/.netrc) per
+    request. Only proxies need that (no_proxy is matched per URL); a CA bundle is fixed.
+    """
+    env = os.environ if environ is None else environ
+    session.trust_env = any(k.lower() in _PROXY_VARS and v for k, v in env.items())
+    bundle = env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE")
+    if not session.trust_env and bundle:
+        session.verify = bundle
+    return session
 
 
 class BaseClient(ApiClient, ABC):

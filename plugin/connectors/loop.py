@@ -169,7 +169,7 @@ class LoopClient(BaseClient):
             return PortalFacts(order_name=order.name)
         # One return comes back as an object, several as an array.
         items = body if isinstance(body, list) else [body]
-        loaded = [self.load(LoopReturnSchema(), item) for item in items]
+        loaded = [self.load(LoopReturnSchema, item) for item in items]
         return PortalFacts(
             order_name=order.name,
             returns=tuple(self._normalise(raw, order) for raw in loaded),

@@ -380,7 +380,7 @@ class NetSuiteClient(BaseClient):
         """Every sale, RA, receipt, credit memo and refund of the order, with their links."""
         graph = _Graph(order.name)
         for raw in self.suiteql(chain_query(order.name)):
-            row = self.load(DocumentRowSchema(), raw)
+            row = self.load(DocumentRowSchema, raw)
             if row["type"] not in DOC_TYPES:
                 logger.debug("netsuite: ignoring %s row in the chain", row["type"])
                 continue
@@ -418,7 +418,7 @@ class NetSuiteClient(BaseClient):
                 # A SuiteQL POST only reads, so a throttled attempt may be repeated.
                 idempotent=True,
             )
-            page = self.load(SuiteQLPageSchema(), self._json(resp))
+            page = self.load(SuiteQLPageSchema, self._json(resp))
             items.extend(page["items"])
             if not page["has_more"] or not page["items"]:
                 return items
@@ -429,7 +429,7 @@ class NetSuiteClient(BaseClient):
     def _receipt_lines(self, receipt_ids: list[str]) -> dict[str, list[StockLine]]:
         by_receipt: dict[str, dict[tuple[str, str | None], int]] = {}
         for row in self.suiteql(receipt_lines_query(receipt_ids)):
-            line = self.load(ReceiptLineRowSchema(), row)
+            line = self.load(ReceiptLineRowSchema, row)
             key = (line["sku"], line["location"])
             lines = by_receipt.setdefault(line["receipt"], {})
             # NetSuite signs line quantities by direction; the fact is how many units moved.

@@ -156,7 +156,7 @@ class ShopifyPaymentsClient(ShopifyAdminClient):
     def fetch(self, order: OrderRef) -> ProcessorFacts:
         """The order's Shopify Payments captures, refunds and disputes."""
         body = self.graphql(ORDER_PAYMENTS_QUERY, {"query": order_search(order.name)})
-        nodes = self.load(ORDERS_RESPONSE(), body)["data"]["orders"]["nodes"]
+        nodes = self.load(ORDERS_RESPONSE, body)["data"]["orders"]["nodes"]
         node = next((n for n in nodes if n["name"] == order.name), None)
         if node is None:
             return ProcessorFacts(order_name=order.name)
@@ -207,7 +207,7 @@ class ShopifyPaymentsClient(ShopifyAdminClient):
             # a chargeback exists and its status; amounts and deadlines are unknown.
             logger.warning("shopify_payments: no dispute details (%s)", e)
             body = {"data": {"nodes": []}}
-        details = {n["id"]: n for n in self.load(DisputesResponseSchema(), body)["data"]["nodes"]
+        details = {n["id"]: n for n in self.load(DisputesResponseSchema, body)["data"]["nodes"]
                    if n and n.get("id")}
         captured = payments[0].amount_captured
         out = []

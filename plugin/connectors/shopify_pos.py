@@ -346,7 +346,7 @@ class ShopifyPosClient(ShopifyAdminClient):
     def fetch(self, order: OrderRef) -> PosFacts:
         """The order's payments and refunds by tender, and its store returns."""
         body = self.graphql(ORDER_REFUNDS_QUERY, {"query": order_search(order.name)})
-        nodes = self.load(ORDERS_RESPONSE(), body)["data"]["orders"]["nodes"]
+        nodes = self.load(ORDERS_RESPONSE, body)["data"]["orders"]["nodes"]
         # Search matches loosely (prefixes, tokens); only the exact order name is this order.
         matches = [n for n in nodes if n["name"] == order.name]
         if not matches:

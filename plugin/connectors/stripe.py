@@ -263,7 +263,7 @@ class StripeClient(BaseClient):
             "limit": SEARCH_LIMIT,
             "expand[]": "data.latest_charge",
         }
-        schema = PAGE_SCHEMAS[PaymentIntentSchema]()
+        schema = PAGE_SCHEMAS[PaymentIntentSchema]
         found: list[dict[str, Any]] = []
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
@@ -281,7 +281,7 @@ class StripeClient(BaseClient):
     def _list(self, path: str, params: dict[str, Any],
               item: type[Schema]) -> list[dict[str, Any]]:
         """All objects of a list endpoint, following has_more (bounded)."""
-        schema = PAGE_SCHEMAS[item]()
+        schema = PAGE_SCHEMAS[item]
         params = {**params, "limit": LIST_LIMIT}
         out: list[dict[str, Any]] = []
         for _ in range(MAX_PAGES):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,6 +71,18 @@ class SandboxState:
     faults: FaultBoard = field(default_factory=FaultBoard)
     ledger: RefundLedger = field(default_factory=RefundLedger)
     zendesk: SandboxZendesk = field(init=False, repr=False, compare=False)
+    # HTTP requests each source role received (for tests and the bench: single-flight proof).
+    requests: Counter[str] = field(default_factory=Counter, repr=False, compare=False)
+    _requests_lock: threading.Lock = field(default_factory=threading.Lock, repr=False,
+                                           compare=False)
+
+    def count_request(self, source: str) -> None:
+        with self._requests_lock:
+            self.requests[source] += 1
+
+    def request_counts(self) -> dict[str, int]:
+        with self._requests_lock:
+            return dict(self.requests)
 
     def __post_init__(self) -> None:
         # Bound late so the Zendesk account follows the state's clock even if `now` is replaced.
@@ -94,3 +107,5 @@ class SandboxState:
         self.faults.clear()
         self.ledger.clear()
         self.zendesk.reset()
+        with self._requests_lock:
+            self.requests.clear()

@@ -121,6 +121,12 @@ def list_scenarios() -> Response:
     return json_response(scenarios_json())
 
 
+@control.get("/stats")
+def stats() -> Response:
+    """HTTP requests each source role has received since the last reset."""
+    return json_response({"requests": state().request_counts()})
+
+
 @control.post("/reset")
 def reset() -> Response:
     """Clear faults and refunds created through the Stripe API."""

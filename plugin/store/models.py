@@ -35,6 +35,9 @@ class Installation(Base):
     uninstalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # Bumped on disconnect: every cache key embeds it, so purged data is unreachable at once.
     cache_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Bumped by every change to the installation or its connections: processes that keep a
+    # decrypted copy compare it (one cheap read) and cached answers are keyed by it.
+    revision: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
     connections: Mapped[list[Connection]] = relationship(
         back_populates="installation", cascade="all, delete-orphan"

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, g, request
 from sqlalchemy.orm import Session
 
+from ..arrival import ARRIVED
 from ..hosts.base import Host
 from ..installations import Installations, Tenant
 from ..service import OrderTruthService
@@ -33,11 +34,29 @@ def db() -> Session:
     return g.db  # type: ignore[no-any-return]
 
 
+def release_db() -> None:
+    """Hand the request's database connection back to the pool before waiting on upstreams.
+
+    A lookup holds its request for up to the whole deadline; keeping a pooled connection all
+    that time would cap concurrent lookups at the pool size. The session reconnects if used.
+    """
+    session = g.get("db")
+    if session is not None:
+        session.close()
+
+
 def repo() -> Installations:
     """The installations repository for this request (connections always decrypted)."""
     if "repo" not in g:
-        g.repo = Installations(db(), current_app.extensions["secret_box"])
+        g.repo = Installations(db(), current_app.extensions["secret_box"],
+                               tenants=current_app.extensions["tenants"])
     return g.repo  # type: ignore[no-any-return]
+
+
+def arrived() -> float | None:
+    """When this request arrived (monotonic clock), queueing included when a proxy says."""
+    value = request.environ.get(ARRIVED)
+    return float(value) if value is not None else None
 
 
 def service() -> OrderTruthService:

@@ -6,20 +6,34 @@ verifies launches and talks to its helpdesk, everything else here is host-neutra
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections.abc import Iterator
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, g, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+    stream_with_context,
+)
 
 from ..connectors.base import NotFoundError, UpstreamError
+from ..core.model import SourceName
 from ..core.orderid import InvalidOrderId, find_candidates, parse_order_id
 from ..hosts import actions
 from ..hosts.base import Host, HostApi, HostTicket, LaunchRejected
 from ..hosts.note import flag_tags, render_note
 from ..hosts.session import SessionRejected, csrf_ok
 from ..installations import Tenant
-from .context import bind_host, db, repo, service
+from ..service import Lookup
+from .context import arrived, bind_host, db, release_db, repo, service
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sidebar", __name__, url_prefix="/<host_name>")
@@ -125,22 +139,67 @@ def _check_ticket(tenant: Tenant, ticket_id: str) -> tuple[HostApi | None, HostT
         return api, None
 
 
+def _start_lookup(tenant: Tenant) -> tuple[Lookup, str, HostApi | None, HostTicket | None]:
+    """Validate the request, start the fan-out, and re-read the ticket while it runs."""
+    ticket_id = _ticket_id(request.args.get("ticket_id"))
+    order = parse_order_id(request.args.get("order_id"), tenant.order_name_prefix)
+    release_db()
+    lookup = service().begin(tenant, order, refresh=request.args.get("refresh") == "1",
+                             arrived=arrived())
+    api, ticket = _check_ticket(tenant, ticket_id)
+    return lookup, ticket_id, api, ticket
+
+
+def _render_record(lookup: Lookup, ticket_id: str, api: HostApi | None,
+                   ticket: HostTicket | None) -> str:
+    truth = lookup.finish()
+    return render_template(
+        "sidebar/_record.html", truth=truth, ticket_id=ticket_id,
+        can_write=api is not None, ticket_verified=ticket is not None,
+        features=g.tenant.features, tags=flag_tags(truth), host_title=g.host.title)
+
+
 @bp.get("/api/record")
 @session_required
 def record():
     """The merged record for the ticket's order, as the widget's HTML fragment."""
-    tenant: Tenant = g.tenant
-    ticket_id = _ticket_id(request.args.get("ticket_id"))
     try:
-        order = parse_order_id(request.args.get("order_id"), tenant.order_name_prefix)
+        lookup, ticket_id, api, ticket = _start_lookup(g.tenant)
     except InvalidOrderId as exc:
         return render_template("sidebar/_problem.html", message=exc.reason), 400
-    api, ticket = _check_ticket(tenant, ticket_id)
-    truth = service().lookup(tenant, order, refresh=request.args.get("refresh") == "1")
-    return render_template(
-        "sidebar/_record.html", truth=truth, ticket_id=ticket_id,
-        can_write=api is not None, ticket_verified=ticket is not None,
-        features=tenant.features, tags=flag_tags(truth), host_title=g.host.title)
+    return _render_record(lookup, ticket_id, api, ticket)
+
+
+@bp.get("/api/record/stream")
+@session_required
+def record_stream():
+    """The record in parts, one JSON object per line, as they become known.
+
+    `start` (the frame: headline placeholder and every source "asking"), one `source` per
+    source as it answers (or times out at the deadline), then `record` (flags, headline and
+    sections). A fetch() stream rather than EventSource: the session travels in the
+    Authorization header, which EventSource cannot send.
+    """
+    try:
+        lookup, ticket_id, api, ticket = _start_lookup(g.tenant)
+    except InvalidOrderId as exc:
+        return render_template("sidebar/_problem.html", message=exc.reason), 400
+
+    def parts() -> Iterator[str]:
+        yield _line("start", html=render_template(
+            "sidebar/_pending.html", order=lookup.order, sources=list(SourceName)))
+        for source, report in lookup.sections():
+            yield _line("source", source=source.value, html=render_template(
+                "widget/_source.html", source=source, report=report, truth=None))
+        yield _line("record", html=_render_record(lookup, ticket_id, api, ticket))
+
+    resp = Response(stream_with_context(parts()), mimetype="application/x-ndjson")
+    resp.headers["X-Accel-Buffering"] = "no"  # let a buffering proxy pass each line at once
+    return resp
+
+
+def _line(kind: str, **fields: str) -> str:
+    return json.dumps({"type": kind, **fields}) + "\n"
 
 
 # Order IDs found in a ticket that are looked up before giving up (each is a full lookup).
@@ -153,7 +212,8 @@ def resolve_order():
     """Which order a ticket is about: its Order ID field, else order numbers in its text.
 
     The server reads the ticket itself when Zendesk is connected (the browser's copy is used
-    only when it can't), tries each candidate in turn, and says which one it used.
+    only when it can't). With several candidates it looks each up in turn and says which one
+    it used; a single one is returned at once and the record says whether it exists.
     """
     tenant: Tenant = g.tenant
     body = request.get_json(silent=True)
@@ -171,13 +231,22 @@ def resolve_order():
         [("the ticket subject", subject), ("the ticket description", description)],
         name_prefix=tenant.order_name_prefix, shape=tenant.order_id_shape)]
     tried: list[dict[str, str]] = []
-    for raw, where in candidates[:MAX_TRIED]:
+    release_db()
+    if len(candidates) == 1:
+        # Nothing to choose between: the record (streamed next) says whether it exists.
+        raw, where = candidates[0]
+        try:
+            return jsonify(order_id=parse_order_id(raw, tenant.order_name_prefix).number,
+                           source=where, found=None, tried=tried)
+        except InvalidOrderId:
+            tried.append({"order_id": raw, "from": where, "result": "not an order ID"})
+    for raw, where in candidates[:MAX_TRIED] if len(candidates) > 1 else ():
         try:
             order = parse_order_id(raw, tenant.order_name_prefix)
         except InvalidOrderId:
             tried.append({"order_id": raw, "from": where, "result": "not an order ID"})
             continue
-        if service().lookup(tenant, order).found:
+        if service().lookup(tenant, order, arrived=arrived()).found:
             return jsonify(order_id=order.number, source=where, found=True, tried=tried)
         tried.append({"order_id": order.number, "from": where, "result": "not found"})
     first = tried[0] if tried else None
@@ -227,5 +296,8 @@ def ticket_action(ticket_id: str):
     result = actions.submit(db(), api, installation_id=tenant.id, ticket_id=ticket_id,
                             order_number=order.number, kind=kind, key=action_key,
                             payload_factory=payload)
+    if result.status == "done":
+        # The ticket changed: the next look at this order starts from the sources.
+        service().invalidate(tenant, order)
     status = {"done": 200, "in_progress": 202, "failed": 502, "rejected": 422}[result.status]
     return jsonify(status=result.status, message=result.message, tags=list(result.tags)), status

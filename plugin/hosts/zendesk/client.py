@@ -123,17 +123,17 @@ class ZendeskClient(ApiClient):
             "client_secret": client_secret, "redirect_uri": redirect_uri,
             "code_verifier": code_verifier, "scope": scope,
         })
-        return self.load(_TokenGrant(), self._json(resp))["access_token"]
+        return self.load(_TokenGrant, self._json(resp))["access_token"]
 
     # -- HostApi
 
     def current_user(self) -> HostUser:
-        data = self.load(_UserEnvelope(), self._json(self._request("GET", "/api/v2/users/me.json")))
+        data = self.load(_UserEnvelope, self._json(self._request("GET", "/api/v2/users/me.json")))
         user = data["user"]
         return HostUser(str(user["id"]), user["name"] or "", user["email"], user["role"])
 
     def get_ticket(self, ticket_id: str) -> HostTicket:
-        data = self.load(_TicketEnvelope(),
+        data = self.load(_TicketEnvelope,
                          self._json(self._request("GET", f"/api/v2/tickets/{ticket_id}.json")))
         t = data["ticket"]
         return HostTicket(
@@ -158,7 +158,7 @@ class ZendeskClient(ApiClient):
         path: str | None = f"/api/v2/tickets/{ticket_id}/comments.json"
         params: dict[str, Any] | None = {"sort_order": "desc" if newest_first else "asc"}
         for _ in range(max_pages):
-            page = self.load(_CommentPage(), self._json(self._request("GET", path, params=params)))
+            page = self.load(_CommentPage, self._json(self._request("GET", path, params=params)))
             yield from page["comments"]
             nxt = page["next_page"]
             # Follow only links back to this same Zendesk: the bearer token goes with them.
@@ -186,5 +186,5 @@ class ZendeskClient(ApiClient):
                     raise
                 (self._sleep or time.sleep)(0.2 * (attempt + 1))
                 continue
-            return list(self.load(_Tags(), self._json(resp))["tags"])
+            return list(self.load(_Tags, self._json(resp))["tags"])
         raise AssertionError("unreachable")  # pragma: no cover

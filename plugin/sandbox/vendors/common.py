@@ -90,6 +90,7 @@ def vendor_blueprint(name: str, path: str, source: SourceName,
     def _fault_then_authenticate() -> None:
         g.source = source
         g.vendor_error = error
+        state().count_request(source.value)
         apply_fault(state().faults.get(source), source, error, global_fault=True)
         authenticate()
 

@@ -1,0 +1,59 @@
+"""When a request arrived, so its deadline counts queueing too.
+
+A front proxy or router that stamps `X-Request-Start` (Heroku, nginx `t=${msec}`) lets the
+deadline include time spent queued before a worker took the request; without the header the
+clock starts when the worker does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+ARRIVED = "order_truth.arrived"  # WSGI environ key: arrival on the monotonic clock
+_MAX_QUEUE = 60.0  # a stamp further back than this is a clock problem, not queueing
+
+
+def request_start(header: str | None) -> float | None:
+    """Seconds since the epoch from `X-Request-Start` (`t=` s, ms or µs), or None."""
+    if not header:
+        return None
+    raw = header.strip()
+    if raw.startswith("t="):
+        raw = raw[2:]
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    if not value > 0:
+        return None
+    if value > 1e14:  # microseconds
+        return value / 1e6
+    if value > 1e11:  # milliseconds
+        return value / 1e3
+    return value
+
+
+def arrival(header: str | None, *, now_wall: float, now_mono: float) -> float:
+    """Arrival on the monotonic clock: now, or earlier by the queueing the header shows."""
+    started = request_start(header)
+    if started is None:
+        return now_mono
+    waited = now_wall - started
+    if not 0 <= waited <= _MAX_QUEUE:  # a stamp from the future, or from a skewed clock
+        return now_mono
+    return now_mono - waited
+
+
+class ArrivalClock:
+    """WSGI middleware that records each request's arrival in `environ[ARRIVED]`."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                 ) -> Iterable[bytes]:
+        environ[ARRIVED] = arrival(environ.get("HTTP_X_REQUEST_START"),
+                                   now_wall=time.time(), now_mono=time.monotonic())
+        return self.app(environ, start_response)

@@ -1,0 +1,173 @@
+"""A support floor's view: streamed sections, the record cache, deadlines from arrival, shedding."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from plugin.arrival import arrival, request_start
+from plugin.core.orderid import parse_order_id
+from plugin.sandbox.faults import FaultSpec
+from tests.conftest import repo_of
+
+STREAM = "/zendesk/api/record/stream"
+RECORD = "/zendesk/api/record"
+
+
+@pytest.fixture
+def app(app):
+    """The shared app fixture with the cache on, as production runs it."""
+    app.config["SOURCE_CACHE_SECONDS"] = 30
+    return app
+
+
+def stream(client, session, order="1003", ticket="103", **query):
+    t0 = time.monotonic()
+    resp = client.get(STREAM, query_string={"ticket_id": ticket, "order_id": order, **query},
+                      headers=session, buffered=False)
+    parts = []
+    for line in resp.response:
+        for text in line.decode().splitlines():
+            if text:
+                parts.append((time.monotonic() - t0, json.loads(text)))
+    resp.close()
+    return resp, parts
+
+
+def test_the_frame_comes_first_then_each_source_as_it_answers_then_the_record(
+        client, session, sandbox):
+    sandbox.state.faults.set("erp", FaultSpec(delay_ms=400))
+    resp, parts = stream(client, session)
+    assert resp.status_code == 200 and resp.mimetype == "application/x-ndjson"
+    kinds = [p["type"] for _, p in parts]
+    assert kinds == ["start", "source", "source", "source", "source", "record"]
+    sources = [p["source"] for _, p in parts if p["type"] == "source"]
+    assert sources[-1] == "erp" and sorted(sources) == ["erp", "portal", "pos", "processor"]
+    start_at, start = parts[0]
+    assert start_at < 0.3, "the frame must not wait for the slow source"
+    assert "Asking each system" in start["html"] and start["html"].count("asking…") == 4
+    erp_at = next(at for at, p in parts if p.get("source") == "erp")
+    first_source_at = parts[1][0]
+    assert first_source_at < 0.35 <= erp_at  # fast sources painted before the ERP answered
+    assert 'data-code="ERP_REFUND_NOT_AT_PROCESSOR"' in parts[-1][1]["html"]
+    assert 'data-status="ok"' in next(p["html"] for _, p in parts if p.get("source") == "erp")
+
+
+def test_a_timed_out_source_arrives_as_a_timeout_at_the_deadline(app, client, session, sandbox):
+    sandbox.state.faults.set("erp", FaultSpec(hang=True))
+    _resp, parts = stream(client, session)
+    erp_at, erp = next((at, p) for at, p in parts if p.get("source") == "erp")
+    assert 'data-status="timeout"' in erp["html"]
+    deadline = app.config["FANOUT_DEADLINE_SECONDS"]
+    assert deadline * 0.9 <= erp_at <= deadline * 1.10 + 0.2
+    assert "timed out" in parts[-1][1]["html"]
+
+
+def test_stream_refuses_bad_input_before_streaming(client, session):
+    resp = client.get(STREAM, query_string={"ticket_id": "103", "order_id": "10 03; drop"},
+                      headers=session)
+    assert resp.status_code == 400 and "ot-error" in resp.get_data(as_text=True)
+    assert client.get(STREAM, query_string={"ticket_id": "103", "order_id": "1003"}
+                      ).status_code == 401
+
+
+def test_page_wires_the_stream_and_keeps_the_record_out_of_the_live_region(launch):
+    html = launch().get_data(as_text=True)
+    assert f'data-stream-url="{STREAM}"' in html
+    assert '<div id="ot-record"></div>' in html
+    assert 'id="ot-status" class="ot-visually-hidden" role="status" aria-live="polite"' in html
+
+
+def test_a_repeat_look_is_the_cached_record_and_says_as_of(app, client, session, sandbox):
+    service = app.extensions["order_truth"]
+    first = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"},
+                       headers=session).get_data(as_text=True)
+    calls = dict(sandbox.state.request_counts())
+    served = service.records_served
+    second = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"},
+                        headers=session).get_data(as_text=True)
+    assert sandbox.state.request_counts() == calls  # no upstream asked again
+    assert service.records_served == served + 1  # and no merge re-run
+    assert "(cached)" not in first and second.count("(cached)") == 4
+    assert second.count("as of just now") == 4
+    # Refresh goes back to every source.
+    client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003", "refresh": "1"},
+               headers=session)
+    assert all(sandbox.state.request_counts()[s] > calls[s] for s in calls)
+
+
+def test_an_action_drops_the_cached_record(app, client, session, sandbox):
+    client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"}, headers=session)
+    resp = client.post("/zendesk/api/tickets/103/actions", headers=session,
+                       json={"kind": "note", "key": "k-1234567890", "order_id": "1003"})
+    assert resp.status_code == 200, resp.get_json()
+    before = sandbox.state.request_counts()["erp"]
+    page = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"},
+                      headers=session).get_data(as_text=True)
+    assert sandbox.state.request_counts()["erp"] > before and "(cached)" not in page
+
+
+def test_a_settings_change_is_seen_at_once_and_moves_the_cache(app, client, session):
+    service = app.extensions["order_truth"]
+    tenants = app.extensions["tenants"]
+    client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"}, headers=session)
+    loads = tenants.loads
+    client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"}, headers=session)
+    assert tenants.loads == loads and tenants.hits > 0  # no re-read, no re-decrypt
+    with repo_of(app) as repo:
+        tenant = repo.find("zendesk:order-truth-sandbox:1") or next(
+            repo.find(i.key) for i in repo.all() if i.host == "zendesk")
+        repo.update_settings(tenant.id, {"features": {"post_notes": False}})
+    served = service.records_served
+    page = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"},
+                      headers=session).get_data(as_text=True)
+    assert tenants.loads == loads + 1
+    assert 'data-ot-action="note"' not in page  # the new setting, not a stale copy
+    assert service.records_served == served  # new revision: the old record isn't reused
+
+
+def test_the_deadline_counts_from_arrival_and_a_stale_request_is_shed(app, client):
+    # A front proxy says the request queued 3 s; the deadline is 1 s: answer 503 at once.
+    queued = f"t={int((time.time() - 3) * 1000)}"
+    t0 = time.monotonic()
+    resp = client.get("/api/v1/orders/1002", headers={"X-Request-Start": queued})
+    assert time.monotonic() - t0 < 0.5
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "3"
+    assert resp.get_json()["error"]["code"] == "overloaded"
+
+
+def test_queueing_shortens_the_lookups_budget(app, client, sandbox):
+    sandbox.state.faults.set("erp", FaultSpec(hang=True))
+    queued = f"t={time.time() - 0.5:.3f}"  # seconds, as some proxies stamp it
+    t0 = time.monotonic()
+    resp = client.get("/api/v1/orders/1002", headers={"X-Request-Start": queued})
+    took = time.monotonic() - t0
+    assert resp.status_code == 200
+    assert resp.get_json()["sources"]["erp"]["status"] == "timeout"
+    assert 0.4 <= took <= 0.5 + 0.2  # 1 s deadline minus the 0.5 s already spent queued
+
+
+@pytest.mark.parametrize("header,expected", [
+    ("t=1700000000123456", 1700000000.123456), ("t=1700000000123", 1700000000.123),
+    ("1700000000.5", 1700000000.5), ("t=abc", None), ("", None), ("t=-5", None),
+    ("t=nan", None),
+])
+def test_request_start_formats(header, expected):
+    got = request_start(header)
+    assert got == pytest.approx(expected) if expected is not None else got is None
+
+
+def test_a_stamp_from_the_future_or_far_past_is_ignored():
+    assert arrival("t=2000000000", now_wall=1700000000.0, now_mono=50.0) == 50.0
+    assert arrival("t=1699990000", now_wall=1700000000.0, now_mono=50.0) == 50.0
+    assert arrival("t=1699999999.5", now_wall=1700000000.0, now_mono=50.0) == 49.5
+
+
+def test_a_cli_lookup_has_no_arrival_and_gets_the_whole_deadline(app):
+    service = app.extensions["order_truth"]
+    with repo_of(app) as repo:
+        tenant = repo.find("sandbox")
+    truth = service.lookup(tenant, parse_order_id("1002"))
+    assert truth.found

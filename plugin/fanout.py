@@ -182,8 +182,10 @@ class FanOut:
                 continue
             asks.append(_Ask(source, system, client, order,
                              facts_key(cache_prefix, source, order), f"{cache_prefix}:{system}"))
-        hits = self._cached(cache, [a.key for a in asks]) if cache is not None and not refresh \
-            else {}
+        # With shared flights the kept answers are the source cache (one Redis entry per
+        # answer, read in the same round trip that joins or leads the flight).
+        hits = self._cached(cache, [a.key for a in asks]) \
+            if cache is not None and not refresh and self.shared is None else {}
         for ask in asks:
             hit = hits.get(ask.key)
             if hit is not None:
@@ -227,15 +229,20 @@ class FanOut:
             if not slot.acquire(timeout=max(0.0, deadline_at + self.grace - time.monotonic())):
                 return _late(ask, "still waiting on earlier lookups of this source")
             try:
-                return self._run(ask, cache, cache_seconds)
+                return self._run(ask, None if self.shared else cache, cache_seconds)
             finally:
                 slot.release()
+
+        def keep_for(result: SourceResult) -> float | None:
+            answered = result.report.status.answered and not result.report.cached
+            return cache_seconds if answered and cache is not None and cache_seconds > 0 \
+                else None
 
         try:
             if self.shared is not None:
                 return self.shared.run(ask.key, deadline_at, fetch,
                                        lambda: _late(ask, "no answer in time"),
-                                       reuse=not refresh)
+                                       reuse=not refresh, keep_for=keep_for, stored=_as_cached)
             return fetch()
         except Exception:  # never let a task die without a report
             log.exception("lookup of %s failed", ask.system)
@@ -271,6 +278,13 @@ class FanOut:
             except Exception:  # a cache outage only costs speed
                 log.warning("could not cache %s facts", system, exc_info=True)
         return SourceResult(report, facts)
+
+
+def _as_cached(result: SourceResult) -> SourceResult:
+    """A kept answer read back later: an answer says so; a failure is shown as it was."""
+    if not result.report.status.answered:
+        return result
+    return SourceResult(replace(result.report, cached=True), result.facts)
 
 
 def _late(ask: _Ask, why: str) -> SourceResult:

@@ -75,7 +75,9 @@ class SharedFlights(Protocol):
     """Leader election and answer sharing between processes."""
 
     def run(self, key: str, deadline_at: float, fetch: Callable[[], T],
-            on_timeout: Callable[[], T], *, reuse: bool = True) -> T: ...
+            on_timeout: Callable[[], T], *, reuse: bool = True,
+            keep_for: Callable[[T], float | None] | None = None,
+            stored: Callable[[T], T] | None = None) -> T: ...
 
 
 class RedisFlights:
@@ -103,11 +105,14 @@ class RedisFlights:
         self._down_until = time.monotonic() + self.pause
 
     def run(self, key: str, deadline_at: float, fetch: Callable[[], T],
-            on_timeout: Callable[[], T], *, reuse: bool = True) -> T:
+            on_timeout: Callable[[], T], *, reuse: bool = True,
+            keep_for: Callable[[T], float | None] | None = None,
+            stored: Callable[[T], T] | None = None) -> T:
         """`fetch()` once across every process asking for `key` now.
 
-        With `reuse`, an answer another process stored in the last few seconds is used as is
-        (a refresh passes False and asks again, or joins a flight already under way).
+        The answer is kept `keep_for(answer)` seconds (default `keep`), so the shared answer
+        can double as a cache. With `reuse`, a kept answer is used as is, passed through
+        `stored` (a refresh passes False: it asks again, or joins a flight under way).
         """
         lock, answer = f"{self.prefix}:lock:{key}", f"{self.prefix}:answer:{key}"
         token = secrets.token_hex(8)
@@ -127,13 +132,15 @@ class RedisFlights:
                 return fetch()
             if raw is not None:
                 self.stats["joined"] += 1
-                return pickle.loads(raw)  # type: ignore[no-any-return]  # noqa: S301
+                kept: T = pickle.loads(raw)  # noqa: S301 - our own answers, in our own Redis
+                return stored(kept) if stored else kept
             if led:
                 self.stats["led"] += 1
                 result = fetch()
+                seconds = (keep_for(result) if keep_for else None) or self.keep
                 try:
                     self._publish(keys=[lock, answer], args=[
-                        token, pickle.dumps(result), int(self.keep * 1000)])
+                        token, pickle.dumps(result), max(1, int(seconds * 1000))])
                 except Exception:
                     log.warning("could not share an upstream answer", exc_info=True)
                 return result

@@ -198,3 +198,24 @@ def test_a_source_stuck_behind_its_bulkhead_reports_the_deadline_not_busy():
     finally:
         gate.set()
         fan.shutdown()
+
+
+@pytest.mark.redis
+def test_kept_answers_are_the_source_cache_when_redis_is_shared(redis_client):
+    """One Redis entry per answer: read back later as cached, with no upstream call."""
+    prefix = f"ot-test-{uuid.uuid4().hex[:8]}"
+    fan = FanOut(16, shared=RedisFlights(redis_client, prefix=prefix))
+    cache = DictCache()
+    counter = {"lock": threading.Lock()}
+    try:
+        first = fan.gather(ORDER, counted_clients(counter, 0), deadline=1, cache=cache,
+                           cache_prefix="inst:1", cache_seconds=30)
+        later = fan.gather(ORDER, counted_clients(counter, 0), deadline=1, cache=cache,
+                           cache_prefix="inst:1", cache_seconds=30)
+        assert counter[SourceName.ERP] == 1 and cache.data == {}
+        assert not any(r.cached for r in first.reports().values())
+        assert all(r.cached for r in later.reports().values())
+        ttl = redis_client.pttl(f"{prefix}:answer:inst:1:facts:erp:1001")
+        assert 25_000 < ttl <= 30_000  # kept for the cache's lifetime, not the 5 s of a flight
+    finally:
+        fan.shutdown()

@@ -443,18 +443,9 @@ class ApiClient:
             send_headers.update(headers or {})
             started = time.monotonic()
             try:
-                resp = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    data=data,
-                    headers=send_headers,
-                    timeout=(connect_timeout, read_timeout),
-                    # Custom auth headers (X-Authorization, tokens) would follow a redirect
-                    # to another host; upstream APIs don't redirect, so treat it as an error.
-                    allow_redirects=False,
-                )
+                resp = self._send(requests.Request(
+                    method, url, params=params, json=json, data=data, headers=send_headers,
+                ).prepare(), (connect_timeout, read_timeout))
             except requests.Timeout as e:
                 if retry_if_unsent and not last and _provably_unsent(e):
                     logger.info("%s %s %s: connect timeout, retrying", self.system, method, path)
@@ -486,6 +477,29 @@ class ApiClient:
                     continue
             raise self.error_from_response(resp)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _send(self, prepared: requests.PreparedRequest,
+               timeout: tuple[float, float]) -> requests.Response:
+        """Send straight through the session's pooled adapter.
+
+        Skips what `Session.request` adds per call and these APIs never need: settings
+        merging, cookies (never carried between tenants), hooks and redirects (custom auth
+        headers would follow a redirect to another host; upstream APIs don't redirect, so a
+        3xx is an error like any other non-2xx).
+        """
+        session = self.session
+        verify: bool | str | None = session.verify
+        proxies: Any = dict(session.proxies)
+        if session.trust_env:  # a proxy is configured: honour it (and no_proxy) per URL
+            settings = session.merge_environment_settings(
+                prepared.url, proxies, None, verify, session.cert)
+            proxies, verify = settings["proxies"], settings["verify"]
+        resp = session.get_adapter(prepared.url or "").send(
+            prepared, stream=False, timeout=timeout,
+            verify=True if verify is None else verify, cert=session.cert,
+            proxies=proxies)
+        resp.content  # noqa: B018 - read the body now: the connection goes back to the pool
+        return resp
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline, or None when there is none."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import re
 import secrets
@@ -10,12 +13,12 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 from marshmallow import fields, validate
-from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256
-from requests_oauthlib import OAuth1
+from urllib3.util import parse_url
 
 from plugin.core.model import (
     CreditState,
@@ -142,14 +145,45 @@ def oauth_header(
 ) -> str:
     """The `Authorization: OAuth ...` value for one TBA request (RFC 5849, HMAC-SHA256).
 
-    Signed by requests-oauthlib over the method, URL and query; a JSON body isn't signed.
+    Signs the method, the base URI and every query parameter (the URL's own and `params`)
+    with the protocol parameters; a JSON body isn't signed. Computed directly (a few dozen
+    microseconds) rather than by building and preparing a throwaway request per call.
     """
-    auth = OAuth1(consumer_key, client_secret=consumer_secret, resource_owner_key=token_id,
-                  resource_owner_secret=token_secret, signature_method=SIGNATURE_HMAC_SHA256,
-                  realm=realm, nonce=nonce, timestamp=str(timestamp))
-    signed = auth(requests.Request(method, url, params=dict(params or {})).prepare())
-    header = signed.headers["Authorization"]
-    return header.decode("ascii") if isinstance(header, bytes) else str(header)
+    protocol = {
+        "oauth_nonce": nonce,
+        "oauth_timestamp": str(timestamp),
+        "oauth_version": "1.0",
+        "oauth_signature_method": "HMAC-SHA256",
+        "oauth_consumer_key": consumer_key,
+        "oauth_token": token_id,
+    }
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    for key, value in (params or {}).items():
+        values = value if isinstance(value, list | tuple) else [value]
+        pairs.extend((str(key), str(v)) for v in values if v is not None)
+    pairs.extend(protocol.items())
+    normalized = "&".join(f"{k}={v}" for k, v in sorted(
+        (_pct(k), _pct(v)) for k, v in pairs))
+    host = (parts.hostname or "").lower()
+    default_port = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    if parts.port and parts.port != default_port:
+        host = f"{host}:{parts.port}"
+    # The path as it goes on the wire (urllib3 removes dot segments before sending).
+    path = parse_url(url).path or "/"
+    base_uri = f"{parts.scheme.lower()}://{host}{path}"
+    base = "&".join([method.upper(), _pct(base_uri), _pct(normalized)])
+    key = f"{_pct(consumer_secret)}&{_pct(token_secret)}"
+    signature = base64.b64encode(
+        hmac.new(key.encode(), base.encode(), hashlib.sha256).digest()).decode()
+    fields = [("realm", realm), *protocol.items(), ("oauth_signature", signature)]
+    return "OAuth " + ", ".join(
+        f'{k}="{v if k == "realm" else _pct(v)}"' for k, v in fields)
+
+
+def _pct(value: str) -> str:
+    """RFC 5849 §3.6 percent-encoding (RFC 3986 unreserved characters kept)."""
+    return quote(value, safe="-._~")
 
 
 # ---------------------------------------------------------------- SuiteQL

@@ -171,3 +171,11 @@ def test_a_cli_lookup_has_no_arrival_and_gets_the_whole_deadline(app):
         tenant = repo.find("sandbox")
     truth = service.lookup(tenant, parse_order_id("1002"))
     assert truth.found
+
+
+def test_every_response_says_how_long_the_app_took_from_arrival(client):
+    queued = f"t={time.time() - 0.2:.3f}"
+    resp = client.get("/api/v1/orders/1002", headers={"X-Request-Start": queued})
+    took = float(resp.headers["Server-Timing"].removeprefix("app;dur="))
+    assert took >= 200  # the 0.2 s the router says it queued is part of it
+    assert float(client.get("/healthz").headers["Server-Timing"].split("=")[1]) < 200

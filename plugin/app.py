@@ -34,7 +34,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         instance_relative_config=True,
     )
     config_module.load(app, test_config)
-    app.wsgi_app = ArrivalClock(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = ArrivalClock(  # type: ignore[method-assign]
+        app.wsgi_app, trust_header=app.config["TRUST_REQUEST_START"])
     configure_logging(app)
     register_extensions(app)
     register_addons(app)

@@ -7,10 +7,13 @@ clock starts when the worker does.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+log = logging.getLogger(__name__)
+_SKEW_HINT = 5.0  # a reported wait this long is more likely a skewed router clock
 ARRIVED = "order_truth.arrived"  # WSGI environ key: arrival on the monotonic clock
 _MAX_QUEUE = 60.0  # a stamp further back than this is a clock problem, not queueing
 
@@ -47,15 +50,26 @@ def arrival(header: str | None, *, now_wall: float, now_mono: float) -> float:
 
 
 class ArrivalClock:
-    """WSGI middleware that records each request's arrival in `environ[ARRIVED]`."""
+    """WSGI middleware that records each request's arrival in `environ[ARRIVED]`.
 
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+    With `trust_header` off (ORDER_TRUTH_TRUST_REQUEST_START=false, for a router whose clock
+    isn't synchronised with the app's), the clock starts when the worker takes the request.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], *, trust_header: bool = True) -> None:
         self.app = app
+        self.trust_header = trust_header
+        self._warned_at = -1e9
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
-        arrived = environ[ARRIVED] = arrival(environ.get("HTTP_X_REQUEST_START"),
-                                             now_wall=time.time(), now_mono=time.monotonic())
+        now = time.monotonic()
+        header = environ.get("HTTP_X_REQUEST_START") if self.trust_header else None
+        arrived = environ[ARRIVED] = arrival(header, now_wall=time.time(), now_mono=now)
+        if now - arrived > _SKEW_HINT and now - self._warned_at > 60:
+            self._warned_at = now
+            log.warning("X-Request-Start says a request queued %.1f s: if the router's clock "
+                        "is off, set ORDER_TRUTH_TRUST_REQUEST_START=false", now - arrived)
 
         def timed(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
             # How long the app took from arrival (queueing included when a router stamped

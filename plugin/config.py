@@ -65,6 +65,8 @@ class ConfigSchema(Schema):
     # A request that arrives (or waited in a queue) with less than this left of its deadline
     # is shed with 503 + Retry-After instead of being answered late.
     SHED_BELOW_SECONDS = fields.Float(load_default=0.25, validate=validate.Range(min=0, max=10))
+    # Count the deadline from a router's X-Request-Start stamp (its queueing included).
+    TRUST_REQUEST_START = _Flag(load_default=True)
     SOURCE_CACHE_SECONDS = fields.Integer(load_default=30, validate=validate.Range(min=0))
     UPSTREAM_CONNECT_TIMEOUT = fields.Float(load_default=1.0,
                                             validate=validate.Range(min=0.05, max=30))

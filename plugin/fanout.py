@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -62,11 +63,34 @@ class _Ask:
     slot_key: str  # bulkhead: installation and upstream system
 
 
+@dataclass(frozen=True)
+class _Job:
+    """A lookup to lead once its upstream has a free slot."""
+
+    future: Future[SourceResult]
+    ask: _Ask
+    deadline_at: float
+    cache: FactsCache | None
+    cache_seconds: int
+    refresh: bool
+
+
+_Retry = Callable[[], "Future[SourceResult]"]
+
+
+class _Slot:
+    """One installation's one upstream: lookups running, and lookups waiting for a turn."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiting: deque[_Job] = deque()
+
+
 class Gathering:
     """The answers of one fan-out, as they arrive."""
 
     def __init__(self, done: dict[SourceName, SourceResult],
-                 pending: dict[SourceName, tuple[str, Future[SourceResult]]],
+                 pending: dict[SourceName, tuple[str, Future[SourceResult], _Retry | None]],
                  deadline_at: float, started: float, budget: float) -> None:
         self.results = dict(done)
         self.budget = budget
@@ -83,15 +107,22 @@ class Gathering:
             left = self.deadline_at - time.monotonic()
             if left <= 0:
                 break
-            futures = {fut: source for source, (_, fut) in self._pending.items()}
+            futures = {fut: source for source, (_, fut, _) in self._pending.items()}
             done, _ = wait(futures, timeout=left, return_when=FIRST_COMPLETED)
             for fut in sorted(done, key=lambda f: list(SourceName).index(futures[f])):
                 source = futures[fut]
-                self._pending.pop(source)
-                self.results[source] = fut.result()
-                yield source, self.results[source]
+                system, _, retry = self._pending.pop(source)
+                result = fut.result()
+                if (retry is not None and result.report.status is SourceStatus.TIMEOUT
+                        and self.deadline_at - time.monotonic() > 0.05):
+                    # We joined a lookup that ran out of *its* time (an earlier request's
+                    # deadline); ours isn't over, so ask again (shared with other joiners).
+                    self._pending[source] = (system, retry(), None)
+                    continue
+                self.results[source] = result
+                yield source, result
         elapsed_ms = int((time.monotonic() - self.started) * 1000)
-        for source, (system, _) in sorted(self._pending.items(),
+        for source, (system, _, _) in sorted(self._pending.items(),
                                            key=lambda kv: list(SourceName).index(kv[0])):
             late = SourceResult(SourceReport(
                 source, system, SourceStatus.TIMEOUT, None, elapsed_ms, ErrorKind.TIMEOUT,
@@ -110,9 +141,10 @@ class Gathering:
 class FanOut:
     """A bounded worker pool shared by all requests in the process.
 
-    Bulkhead: at most `per_upstream` calls to one installation's upstream at a time; a call
-    past that waits for a slot (within its deadline) instead of being refused, so an ordinary
-    busy floor is served and a hung upstream holds only its own slots.
+    Bulkhead: at most `per_upstream` lookups of one installation's upstream run at a time.
+    Past that a lookup waits in that upstream's queue (holding no worker) until a slot frees
+    or its deadline passes, so an ordinary busy floor is served, and a hung upstream holds
+    only its own slots, never the pool other installations need.
     """
 
     def __init__(self, max_workers: int, clock: Callable[[], datetime] = _now,
@@ -128,15 +160,8 @@ class FanOut:
         self.shared = shared
         self.upstream_calls = 0  # real calls made (for the bench and tests)
         self._queued = 0  # tasks submitted that no worker has picked up yet
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._slots: dict[str, _Slot] = {}
         self._slots_lock = threading.Lock()
-
-    def _slot(self, key: str) -> threading.BoundedSemaphore:
-        with self._slots_lock:
-            slot = self._slots.get(key)
-            if slot is None:
-                slot = self._slots[key] = threading.BoundedSemaphore(self.per_upstream)
-            return slot
 
     def backlog(self) -> int:
         """Source lookups waiting for a free worker (a sign of overload)."""
@@ -162,11 +187,13 @@ class FanOut:
         cache_seconds: int = 0,
         refresh: bool = False,
         budget: float | None = None,
+        bulkhead: str | None = None,
     ) -> Gathering:
         """Ask every source at once; `deadline_at` (monotonic) or `deadline` s from now.
 
         `budget` is the whole deadline in seconds, as reported on a late source (it may have
-        started before this call, when the request queued).
+        started before this call, when the request queued). `bulkhead` names the
+        installation for the per-upstream limit (default: the cache prefix).
         """
         started = time.monotonic()
         if deadline_at is None:
@@ -174,14 +201,15 @@ class FanOut:
         if budget is None:
             budget = deadline if deadline is not None else round(deadline_at - started, 1)
         done: dict[SourceName, SourceResult] = {}
-        pending: dict[SourceName, tuple[str, Future[SourceResult]]] = {}
+        pending: dict[SourceName, tuple[str, Future[SourceResult], _Retry | None]] = {}
         asks: list[_Ask] = []
         for source, (system, client) in clients.items():
             if client is None:
                 done[source] = SourceResult(SourceReport(source, system, SourceStatus.NOT_CONFIGURED))
                 continue
             asks.append(_Ask(source, system, client, order,
-                             facts_key(cache_prefix, source, order), f"{cache_prefix}:{system}"))
+                             facts_key(cache_prefix, source, order),
+                             f"{bulkhead or cache_prefix}:{system}"))
         # With shared flights the kept answers are the source cache (one Redis entry per
         # answer, read in the same round trip that joins or leads the flight).
         hits = self._cached(cache, [a.key for a in asks]) \
@@ -195,16 +223,55 @@ class FanOut:
             # The whole lookup shares one deadline; the grace lets the deadline (not a
             # racing socket timeout) report a late source.
             ask.client.deadline_at = deadline_at + self.grace
-            fut, _ = self.flights.join_or_start(ask.key, lambda a=ask: self._submit(
-                a, deadline_at, cache, cache_seconds, refresh))
-            pending[ask.source] = (ask.system, fut)
+
+            def lead(a: _Ask = ask) -> Future[SourceResult]:
+                return self._submit(_Job(Future(), a, deadline_at, cache, cache_seconds,
+                                         refresh))
+
+            def again(a: _Ask = ask, lead: Callable[[], Future[SourceResult]] = lead
+                      ) -> Future[SourceResult]:
+                return self.flights.join_or_start(a.key, lead)[0]
+
+            fut, started_it = self.flights.join_or_start(ask.key, lead)
+            pending[ask.source] = (ask.system, fut, None if started_it else again)
         return Gathering(done, pending, deadline_at, started, budget)
 
-    def _submit(self, ask: _Ask, deadline_at: float, cache: FactsCache | None,
-                cache_seconds: int, refresh: bool) -> Future[SourceResult]:
+    def _submit(self, job: _Job) -> Future[SourceResult]:
+        """Run `job` now if its upstream has a free slot, else queue it for the next one."""
         with self._slots_lock:
-            self._queued += 1
-        return self.pool.submit(self._task, ask, deadline_at, cache, cache_seconds, refresh)
+            slot = self._slots.get(job.ask.slot_key)
+            if slot is None:
+                slot = self._slots[job.ask.slot_key] = _Slot(self.per_upstream)
+            if slot.free > 0:
+                slot.free -= 1
+                self._queued += 1
+            else:
+                slot.waiting.append(job)
+                return job.future
+        self.pool.submit(self._task, slot, job)
+        return job.future
+
+    def _release(self, slot: _Slot) -> None:
+        """Hand a finished lookup's slot to the next waiter still in time (or free it)."""
+        expired: list[_Job] = []
+        with self._slots_lock:
+            nxt = None
+            while slot.waiting:
+                job = slot.waiting.popleft()
+                if job.deadline_at + self.grace <= time.monotonic():
+                    expired.append(job)
+                    continue
+                nxt = job
+                break
+            if nxt is None:
+                slot.free += 1
+            else:
+                self._queued += 1
+        for job in expired:
+            job.future.set_result(_late(job.ask, "still waiting on earlier lookups of this "
+                                                 "source"))
+        if nxt is not None:
+            self.pool.submit(self._task, slot, nxt)
 
     @staticmethod
     def _cached(cache: FactsCache, keys: list[str]) -> dict[str, Any]:
@@ -218,22 +285,27 @@ class FanOut:
             return {}
         return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
 
-    def _task(self, ask: _Ask, deadline_at: float, cache: FactsCache | None,
-              cache_seconds: int, refresh: bool) -> SourceResult:
-        """Lead the lookup of one source (across processes too, when they share Redis)."""
+    def _task(self, slot: _Slot, job: _Job) -> None:
+        """Lead one source's lookup in a worker, then pass the slot on."""
         with self._slots_lock:
             self._queued -= 1
+        try:
+            result = self._lead(job.ask, job.deadline_at, job.cache, job.cache_seconds,
+                                job.refresh)
+        finally:
+            self._release(slot)
+        job.future.set_result(result)
+
+    def _lead(self, ask: _Ask, deadline_at: float, cache: FactsCache | None,
+              cache_seconds: int, refresh: bool) -> SourceResult:
+        """Lead the lookup of one source (across processes too, when they share Redis)."""
 
         def fetch() -> SourceResult:
-            slot = self._slot(ask.slot_key)
-            if not slot.acquire(timeout=max(0.0, deadline_at + self.grace - time.monotonic())):
-                return _late(ask, "still waiting on earlier lookups of this source")
-            try:
-                return self._run(ask, None if self.shared else cache, cache_seconds)
-            finally:
-                slot.release()
+            return self._run(ask, None if self.shared else cache, cache_seconds)
 
         def keep_for(result: SourceResult) -> float | None:
+            if result.report.status is SourceStatus.TIMEOUT:
+                return 0  # out of *this* request's time: others must not inherit it
             answered = result.report.status.answered and not result.report.cached
             return cache_seconds if answered and cache is not None and cache_seconds > 0 \
                 else None

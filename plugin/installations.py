@@ -59,6 +59,9 @@ class Tenant:
     generation: int = 0
     uninstalled_at: datetime | None = None
     revision: int = 0
+    # When the row was created (µs since the epoch): an id reused after a delete on SQLite
+    # is a different installation, with keys of its own.
+    created: int = 0
     # Decrypted upstream and helpdesk credentials: kept out of repr so they never reach a log.
     connections: dict[str, StoredConnection] = field(default_factory=dict, repr=False)
 
@@ -83,7 +86,7 @@ class Tenant:
     def cache_prefix(self) -> str:
         """Cache keys of this installation: a disconnect or any settings/connection change
         moves to new keys, so nothing cached under the old ones is read again."""
-        return f"inst:{self.id}:g{self.generation}:r{self.revision}"
+        return f"inst:{self.id}:{self.created}:g{self.generation}:r{self.revision}"
 
     @property
     def active(self) -> bool:
@@ -113,11 +116,15 @@ class TenantCache:
         self.hits = 0
         self.loads = 0
 
-    def get(self, installation_id: int, revision: int) -> Tenant | None:
+    def get(self, installation_id: int, revision: int, key: str | None = None,
+            created: int | None = None) -> Tenant | None:
         with self._lock:
             tenant = self._tenants.get(installation_id)
             if tenant is None or tenant.revision != revision:
                 return None
+            if (key is not None and tenant.key != key) or (
+                    created is not None and tenant.created != created):
+                return None  # the id now belongs to another installation
             self._tenants.move_to_end(installation_id)
             self.hits += 1
             return tenant
@@ -145,24 +152,29 @@ class Installations:
     def find(self, key: str) -> Tenant | None:
         """The installation with this key."""
         if self.tenants is not None:
-            row = self.session.execute(select(Installation.id, Installation.revision)
-                                       .where(Installation.key == key)).first()
-            return self._cached(row.id, row.revision) if row else None
+            row = self.session.execute(
+                select(Installation.id, Installation.revision, Installation.created_at)
+                .where(Installation.key == key)).first()
+            return self._cached(row.id, row.revision, key, _micros(row.created_at)) \
+                if row else None
         inst = self.session.scalar(select(Installation).where(Installation.key == key))
         return self._tenant(inst) if inst else None
 
     def get(self, installation_id: int) -> Tenant | None:
         """The installation with this id."""
         if self.tenants is not None:
-            revision = self.session.scalar(select(Installation.revision)
-                                           .where(Installation.id == installation_id))
-            return self._cached(installation_id, revision) if revision is not None else None
+            found = self.session.execute(
+                select(Installation.revision, Installation.key, Installation.created_at)
+                .where(Installation.id == installation_id)).first()
+            return self._cached(installation_id, found.revision, found.key,
+                                _micros(found.created_at)) if found else None
         inst = self.session.get(Installation, installation_id)
         return self._tenant(inst) if inst else None
 
-    def _cached(self, installation_id: int, revision: int) -> Tenant | None:
+    def _cached(self, installation_id: int, revision: int, key: str,
+                created: int) -> Tenant | None:
         assert self.tenants is not None
-        tenant = self.tenants.get(installation_id, revision)
+        tenant = self.tenants.get(installation_id, revision, key, created)
         if tenant is not None:
             return tenant
         inst = self.session.get(Installation, installation_id)
@@ -199,7 +211,7 @@ class Installations:
                 c.source, c.system, c.base_url, creds, dict(c.options or {}))
         return Tenant(inst.id, inst.key, inst.host, inst.name, inst.status,
                       dict(inst.settings or {}), inst.cache_generation or 0, inst.uninstalled_at,
-                      inst.revision or 0, connections)
+                      inst.revision or 0, _micros(inst.created_at), connections)
 
     # -- writing
 
@@ -319,8 +331,15 @@ class Installations:
 
 
 def _touch(inst: Installation) -> None:
-    """A new revision: other processes' decrypted copies and cached answers are stale."""
-    inst.revision = (inst.revision or 0) + 1
+    """A new revision: other processes' decrypted copies and cached answers are stale.
+
+    Incremented in SQL, so two writers at once both count (neither bump is lost).
+    """
+    inst.revision = Installation.revision + 1  # type: ignore[assignment]
+
+
+def _micros(moment: datetime | None) -> int:
+    return 0 if moment is None else int(moment.timestamp() * 1_000_000)
 
 
 # ---------------------------------------------------------------- standalone (env-configured)

@@ -143,11 +143,11 @@ class OrderTruthService:
 
         Raises Overloaded when the request already queued for most of its deadline.
         """
-        deadline_at = self.deadline_at(arrived)
         if not refresh:
             hit = self._cached_record(tenant, order)
-            if hit is not None:
+            if hit is not None:  # costs nothing: never shed
                 return Lookup(self, tenant, order, record=hit)
+        deadline_at = self.deadline_at(arrived)
         clients: dict[SourceName, tuple[str, Any]] = {}
         broken: dict[SourceName, SourceResult] = {}
         for source, entry in connector_configs(tenant, self.config).items():
@@ -165,7 +165,8 @@ class OrderTruthService:
         gathering = self.fanout.start(
             order, clients, deadline_at=deadline_at, cache=self.cache,
             cache_prefix=tenant.cache_prefix, cache_seconds=self.config["SOURCE_CACHE_SECONDS"],
-            refresh=refresh, budget=float(self.config["FANOUT_DEADLINE_SECONDS"]))
+            refresh=refresh, budget=float(self.config["FANOUT_DEADLINE_SECONDS"]),
+            bulkhead=f"inst:{tenant.id}:{tenant.created}")
         return Lookup(self, tenant, order, gathering=gathering, broken=broken,
                       processor_system=clients[SourceName.PROCESSOR][0], now=now)
 

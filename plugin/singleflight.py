@@ -33,6 +33,11 @@ if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {false, 
 return {redis.call('get', KEYS[2]) or false, 0}
 """
 
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
 # One round trip to share the answer and drop the lock, only if we still hold it (it may
 # have expired and been taken by another leader).
 _PUBLISH = """
@@ -96,6 +101,7 @@ class RedisFlights:
         self.prefix = prefix
         self._acquire = client.register_script(_ACQUIRE)
         self._publish = client.register_script(_PUBLISH)
+        self._release = client.register_script(_RELEASE)
         self.stats = {"led": 0, "joined": 0, "errors": 0}
         self.pause = 5.0  # after a Redis error, ask upstreams directly this long
         self._down_until = 0.0
@@ -110,9 +116,10 @@ class RedisFlights:
             stored: Callable[[T], T] | None = None) -> T:
         """`fetch()` once across every process asking for `key` now.
 
-        The answer is kept `keep_for(answer)` seconds (default `keep`), so the shared answer
-        can double as a cache. With `reuse`, a kept answer is used as is, passed through
-        `stored` (a refresh passes False: it asks again, or joins a flight under way).
+        The answer is kept `keep_for(answer)` seconds (None: `keep`; 0: not shared at all,
+        the lock is dropped and a waiter leads), so the shared answer can double as a cache.
+        With `reuse`, a kept answer is used as is, passed through `stored` (a refresh passes
+        False: it asks again, or joins a flight under way).
         """
         lock, answer = f"{self.prefix}:lock:{key}", f"{self.prefix}:answer:{key}"
         token = secrets.token_hex(8)
@@ -137,10 +144,14 @@ class RedisFlights:
             if led:
                 self.stats["led"] += 1
                 result = fetch()
-                seconds = (keep_for(result) if keep_for else None) or self.keep
+                seconds = keep_for(result) if keep_for else None
+                seconds = self.keep if seconds is None else seconds
                 try:
-                    self._publish(keys=[lock, answer], args=[
-                        token, pickle.dumps(result), max(1, int(seconds * 1000))])
+                    if seconds > 0:
+                        self._publish(keys=[lock, answer], args=[
+                            token, pickle.dumps(result), max(1, int(seconds * 1000))])
+                    else:  # not to be shared: waiters take the lead in turn
+                        self._release(keys=[lock], args=[token])
                 except Exception:
                     log.warning("could not share an upstream answer", exc_info=True)
                 return result

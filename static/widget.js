@@ -49,17 +49,23 @@
   // One polite announcement per lookup; the record itself is not a live region.
   function announce(text) { statusEl.textContent = text; }
 
+  var loading = 0;  // which load() is current: an older stream must not overwrite a newer one
+
   function load(id, refresh) {
+    var mine = ++loading;
     orderId = id;
     orderInput.value = id;
     recordEl.setAttribute("aria-busy", "true");
     announce("Looking up order " + id + "…");
     var query = "?ticket_id=" + encodeURIComponent(ticketId) + "&order_id=" + encodeURIComponent(id) + (refresh ? "&refresh=1" : "");
     var streaming = streamUrl && window.ReadableStream && window.TextDecoder;
-    var done = streaming ? api(streamUrl + query).then(readStream) : api(recordUrl + query).then(readWhole);
+    var current = function () { return mine === loading; };
+    var done = streaming ? api(streamUrl + query).then(function (resp) { return readStream(resp, current); })
+                         : api(recordUrl + query).then(function (resp) { return readWhole(resp, current); });
     return done.catch(function () {
-      recordEl.textContent = "Couldn't reach Order Truth. Check your connection and refresh.";
+      if (current()) { recordEl.textContent = "Couldn't reach Order Truth. Check your connection and refresh."; }
     }).then(function () {
+      if (!current()) { return; }
       recordEl.removeAttribute("aria-busy");
       announce("");
       resize();
@@ -73,23 +79,23 @@
     return true;
   }
 
-  function readWhole(resp) {
+  function readWhole(resp, current) {
     return resp.text().then(function (html) {
-      if (ended(resp)) { return; }
+      if (!current() || ended(resp)) { return; }
       recordEl.innerHTML = html;  // server-rendered, every upstream string escaped
       wire();
     });
   }
 
   // The streamed record: one JSON object per line (start, one per source, then record).
-  function readStream(resp) {
+  function readStream(resp, current) {
     var type = resp.headers.get("Content-Type") || "";
-    if (!resp.ok || type.indexOf("ndjson") < 0 || !resp.body) { return readWhole(resp); }
+    if (!resp.ok || type.indexOf("ndjson") < 0 || !resp.body) { return readWhole(resp, current); }
     var reader = resp.body.getReader();
     var decoder = new TextDecoder();
     var buffered = "";
     function part(line) {
-      if (!line) { return; }
+      if (!line || !current()) { return; }
       var msg = JSON.parse(line);
       if (msg.type === "start") {
         recordEl.innerHTML = msg.html;
@@ -99,11 +105,14 @@
       } else if (msg.type === "record") {
         recordEl.innerHTML = msg.html;
         wire();
+      } else if (msg.type === "error") {
+        recordEl.insertAdjacentHTML("afterbegin", msg.html);
       }
       resize();
     }
     function pump() {
       return reader.read().then(function (chunk) {
+        if (!current()) { reader.cancel(); return; }
         if (chunk.done) { part(buffered.trim()); return; }
         buffered += decoder.decode(chunk.value, { stream: true });
         var lines = buffered.split("\n");

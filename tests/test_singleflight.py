@@ -10,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
+from plugin.connectors.base import UpstreamTimeout
 from plugin.core.model import OrderRef, SourceName, SourceStatus
 from plugin.fanout import FanOut
 from plugin.singleflight import LocalFlights, RedisFlights
@@ -34,6 +35,26 @@ class Counted(FakeClient):
 
 def counted_clients(counter, delay=0.2):
     return {s: (s.value, Counted(s, counter, delay)) for s in SourceName}
+
+
+class Punctual(Counted):
+    """Like a real connector: every call ends at the lookup's deadline (set by the fan-out)."""
+
+    deadline_at = None
+
+    def fetch(self, order):
+        with self.counter["lock"]:
+            self.counter[self.source] = self.counter.get(self.source, 0) + 1
+        left = self.deadline_at - time.monotonic()
+        if left < self.delay:
+            time.sleep(max(0.0, left))
+            raise UpstreamTimeout("out of time for this lookup", system="fake")
+        time.sleep(self.delay)
+        return EMPTY[self.source]
+
+
+def punctual_clients(counter, delay):
+    return {s: (s.value, Punctual(s, counter, delay)) for s in SourceName}
 
 
 def test_local_flights_share_one_future_and_start_again_once_landed():
@@ -219,3 +240,59 @@ def test_kept_answers_are_the_source_cache_when_redis_is_shared(redis_client):
         assert 25_000 < ttl <= 30_000  # kept for the cache's lifetime, not the 5 s of a flight
     finally:
         fan.shutdown()
+
+
+def test_one_installations_hung_upstream_leaves_the_pool_to_the_others():
+    """Waiting for a slot holds no worker: another installation is served at once."""
+    fan = FanOut(8, per_upstream=2)
+    gate = threading.Event()
+    try:
+        hung = {s: (s.value, FakeClient(s, gate=gate if s is SourceName.ERP else None))
+                for s in SourceName}
+        for n in range(12):  # agents of installation A open twelve orders; its ERP hangs
+            fan.start(OrderRef(str(n), f"#{n}"), hung, deadline=3, cache_prefix="inst:A")
+        time.sleep(0.2)
+        assert fan.backlog() < fan.max_workers  # nothing to shed for
+        healthy = {s: (s.value, FakeClient(s)) for s in SourceName}
+        t0 = time.monotonic()
+        other = fan.gather(OrderRef("9", "#9"), healthy, deadline=0.5, cache_prefix="inst:B")
+        assert time.monotonic() - t0 < 0.3
+        assert all(other.reports()[s].status.answered for s in SourceName)
+    finally:
+        gate.set()
+        fan.shutdown()
+
+
+def test_a_lookup_that_joined_a_flight_out_of_time_asks_again_within_its_own():
+    """An earlier request's short deadline is not inherited by one with time left."""
+    fan = FanOut(16)
+    counter = {"lock": threading.Lock()}
+    try:
+        first = fan.start(ORDER, punctual_clients(counter, 0.5), deadline=0.1)
+        time.sleep(0.02)  # the second agent joins the first's flights
+        second = fan.gather(ORDER, punctual_clients(counter, 0.5), deadline=2)
+        assert all(first.collect().reports()[s].status is SourceStatus.TIMEOUT
+                   for s in SourceName)
+        assert all(second.reports()[s].status.answered for s in SourceName)
+        assert counter[SourceName.ERP] == 2  # joined once, then asked again in its own time
+    finally:
+        fan.shutdown()
+
+
+@pytest.mark.redis
+def test_a_timeout_is_never_shared_through_redis(redis_client):
+    prefix = f"ot-test-{uuid.uuid4().hex[:8]}"
+    fans = [FanOut(16, shared=RedisFlights(redis_client, prefix=prefix)) for _ in range(2)]
+    counter = {"lock": threading.Lock()}
+    try:
+        with ThreadPoolExecutor(2) as agents:
+            short = agents.submit(fans[0].gather, ORDER, punctual_clients(counter, 0.5),
+                                  deadline=0.1)
+            time.sleep(0.05)  # the second process finds the first's flight under way
+            full = agents.submit(fans[1].gather, ORDER, punctual_clients(counter, 0.5),
+                                 deadline=2)
+            assert short.result().erp.report.status is SourceStatus.TIMEOUT
+            assert all(full.result().reports()[s].status.answered for s in SourceName)
+    finally:
+        for f in fans:
+            f.shutdown()

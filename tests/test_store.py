@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import inspect, select, text
 
-from plugin.installations import STANDALONE_KEY, Installations, ensure_standalone
+from plugin.installations import STANDALONE_KEY, Installations, TenantCache, ensure_standalone
 from plugin.sandbox.seed import seed
 from plugin.store.crypto import SecretBox
 from plugin.store.db import Store
@@ -112,3 +112,43 @@ def test_tenant_settings_drive_features_and_windows(store):
         tenant = Installations(s, BOX).find("t1")
     assert tenant.features["pos_source"] is False
     assert tenant.reconcile_settings.return_sync_lag.total_seconds() == 6 * 3600
+
+
+def test_an_id_reused_after_a_delete_is_a_new_installation_to_every_cache(store):
+    """SQLite hands a deleted row's id to the next row; nothing cached may cross over."""
+    store.migrate()
+    tenants = TenantCache()
+    with store.session() as s:
+        repo = Installations(s, BOX, tenants=tenants)
+        acme = repo.register("zendesk:acme:1", host="zendesk", name="Acme", settings={})
+        repo.save_connection(acme.id, source="processor", system="stripe",
+                             base_url="https://api.stripe.com",
+                             credentials={"api_key": "sk_live_ACME"})
+        seen = repo.find("zendesk:acme:1")  # a request warms this process's copy
+        repo.remove(acme.id)
+    with store.session() as s:
+        repo = Installations(s, BOX, tenants=tenants)
+        globex = repo.register("zendesk:globex:7", host="zendesk", name="Globex", settings={})
+        repo.save_connection(globex.id, source="processor", system="stripe",
+                             base_url="https://api.stripe.com",
+                             credentials={"api_key": "sk_live_GLOBEX"})
+        got = repo.find("zendesk:globex:7")
+        by_id = repo.get(globex.id)
+    for tenant in (got, by_id):
+        assert tenant.name == "Globex"
+        assert tenant.connections["processor"].credentials == {"api_key": "sk_live_GLOBEX"}
+        assert tenant.cache_prefix != seen.cache_prefix
+
+
+def test_concurrent_writers_each_bump_the_revision(store):
+    """Two processes changing one installation at once: neither bump is lost."""
+    store.migrate()
+    with store.session() as s1, store.session() as s2:
+        first, second = Installations(s1, BOX), Installations(s2, BOX)
+        tenant = first.ensure("x", host="sandbox", name="X")
+        stale = s2.get(Installation, tenant.id)  # the second has read the row too
+        assert stale.revision == tenant.revision
+        first.update_settings(tenant.id, {"order_name_prefix": "#"})
+        second.update_settings(tenant.id, {"order_id_shape": r"\d{4,8}"})
+    with store.session() as s:
+        assert Installations(s, BOX).find("x").revision == tenant.revision + 2

@@ -157,20 +157,27 @@ def oauth_header(
         "oauth_consumer_key": consumer_key,
         "oauth_token": token_id,
     }
-    parts = urlsplit(url)
+    # The URL as requests will send it (unsafe characters quoted, dot segments removed).
+    on_the_wire = requests.PreparedRequest()
+    on_the_wire.prepare_url(url, None)
+    wire = on_the_wire.url or url
+    parts = urlsplit(wire)
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     for key, value in (params or {}).items():
         values = value if isinstance(value, list | tuple) else [value]
-        pairs.extend((str(key), str(v)) for v in values if v is not None)
+        pairs.extend((str(key), v.decode() if isinstance(v, bytes) else str(v))
+                     for v in values if v is not None)
     pairs.extend(protocol.items())
     normalized = "&".join(f"{k}={v}" for k, v in sorted(
         (_pct(k), _pct(v)) for k, v in pairs))
     host = (parts.hostname or "").lower()
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
     default_port = {"http": 80, "https": 443}.get(parts.scheme.lower())
     if parts.port and parts.port != default_port:
         host = f"{host}:{parts.port}"
     # The path as it goes on the wire (urllib3 removes dot segments before sending).
-    path = parse_url(url).path or "/"
+    path = parse_url(wire).path or "/"
     base_uri = f"{parts.scheme.lower()}://{host}{path}"
     base = "&".join([method.upper(), _pct(base_uri), _pct(normalized)])
     key = f"{_pct(consumer_secret)}&{_pct(token_secret)}"

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
+from concurrent.futures import TimeoutError as FutureTimeout
 from functools import wraps
 
 from flask import (
@@ -32,7 +34,7 @@ from ..hosts.base import Host, HostApi, HostTicket, LaunchRejected
 from ..hosts.note import flag_tags, render_note
 from ..hosts.session import SessionRejected, csrf_ok
 from ..installations import Tenant
-from ..service import Lookup
+from ..service import Lookup, Overloaded
 from .context import arrived, bind_host, db, release_db, repo, service
 
 log = logging.getLogger(__name__)
@@ -175,23 +177,49 @@ def record():
 def record_stream():
     """The record in parts, one JSON object per line, as they become known.
 
-    `start` (the frame: headline placeholder and every source "asking"), one `source` per
-    source as it answers (or times out at the deadline), then `record` (flags, headline and
-    sections). A fetch() stream rather than EventSource: the session travels in the
-    Authorization header, which EventSource cannot send.
+    `start` (the frame: headline placeholder and every source "asking") at once, one
+    `source` per source as it answers (or times out at the deadline), then `record` (flags,
+    headline and sections), or `error` if building it failed. A fetch() stream rather than
+    EventSource: the session travels in the Authorization header, which EventSource cannot
+    send. The ticket is re-read alongside the sources, within the same deadline.
     """
+    tenant: Tenant = g.tenant
+    ticket_id = _ticket_id(request.args.get("ticket_id"))
     try:
-        lookup, ticket_id, api, ticket = _start_lookup(g.tenant)
+        order = parse_order_id(request.args.get("order_id"), tenant.order_name_prefix)
     except InvalidOrderId as exc:
         return render_template("sidebar/_problem.html", message=exc.reason), 400
+    release_db()
+    lookup = service().begin(tenant, order, refresh=request.args.get("refresh") == "1",
+                             arrived=arrived())
+    api = g.host.api(tenant)
+    reread = service().fanout.pool.submit(api.get_ticket, ticket_id) if api else None
+    ticket_by = (arrived() or time.monotonic()) + service().config["FANOUT_DEADLINE_SECONDS"]
 
     def parts() -> Iterator[str]:
-        yield _line("start", html=render_template(
-            "sidebar/_pending.html", order=lookup.order, sources=list(SourceName)))
-        for source, report in lookup.sections():
-            yield _line("source", source=source.value, html=render_template(
-                "widget/_source.html", source=source, report=report, truth=None))
-        yield _line("record", html=_render_record(lookup, ticket_id, api, ticket))
+        try:
+            yield _line("start", html=render_template(
+                "sidebar/_pending.html", order=lookup.order, sources=list(SourceName)))
+            for source, report in lookup.sections():
+                yield _line("source", source=source.value, html=render_template(
+                    "widget/_source.html", source=source, report=report, truth=None))
+            ticket = None
+            if reread is not None:
+                try:
+                    ticket = reread.result(timeout=max(0.05, ticket_by - time.monotonic()))
+                except NotFoundError:
+                    yield _line("record", html=render_template(
+                        "sidebar/_problem.html",
+                        message=f"That ticket isn't in this {g.host.title} account."))
+                    return
+                except (UpstreamError, FutureTimeout) as exc:
+                    log.warning("could not re-read ticket %s: %s", ticket_id, exc)
+            yield _line("record", html=_render_record(lookup, ticket_id, api, ticket))
+        except Exception:  # the status line has gone: say so in the stream, and log it
+            log.exception("building the streamed record failed")
+            yield _line("error", html=render_template(
+                "sidebar/_problem.html", message="Something went wrong building this "
+                                                 "record. Refresh to try again."))
 
     resp = Response(stream_with_context(parts()), mimetype="application/x-ndjson")
     resp.headers["X-Accel-Buffering"] = "no"  # let a buffering proxy pass each line at once
@@ -246,7 +274,12 @@ def resolve_order():
         except InvalidOrderId:
             tried.append({"order_id": raw, "from": where, "result": "not an order ID"})
             continue
-        if service().lookup(tenant, order, arrived=arrived()).found:
+        try:
+            found = service().lookup(tenant, order, arrived=arrived()).found
+        except Overloaded:  # the earlier candidates used up this request's time
+            tried.append({"order_id": order.number, "from": where, "result": "not looked up"})
+            break
+        if found:
             return jsonify(order_id=order.number, source=where, found=True, tried=tried)
         tried.append({"order_id": order.number, "from": where, "result": "not found"})
     first = tried[0] if tried else None

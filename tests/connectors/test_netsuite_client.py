@@ -494,7 +494,7 @@ def test_payment_method_names_map_to_tenders():
 
 @settings(max_examples=200, deadline=None)
 @given(method=st.sampled_from(["GET", "POST"]),
-       path=st.text(alphabet="abcXYZ019-_./~", min_size=1, max_size=20),
+       path=st.text(alphabet="abcXYZ019-_./~ é%", min_size=1, max_size=20),
        query=st.lists(st.tuples(st.text(min_size=1, max_size=8), st.text(max_size=8)),
                       max_size=4),
        secrets_=st.tuples(st.text(max_size=10), st.text(max_size=10)),

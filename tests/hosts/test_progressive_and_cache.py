@@ -179,3 +179,58 @@ def test_every_response_says_how_long_the_app_took_from_arrival(client):
     took = float(resp.headers["Server-Timing"].removeprefix("app;dur="))
     assert took >= 200  # the 0.2 s the router says it queued is part of it
     assert float(client.get("/healthz").headers["Server-Timing"].split("=")[1]) < 200
+
+
+def test_a_slow_helpdesk_doesnt_hold_back_the_frame(app, client, session, zd):
+    zd.faults.set(FaultSpec(delay_ms=3000))  # re-reading the ticket is slow; sources are fine
+    _resp, parts = stream(client, session)
+    assert parts[0][0] < 0.3 and parts[0][1]["type"] == "start"
+    deadline = app.config["FANOUT_DEADLINE_SECONDS"]
+    assert parts[-1][1]["type"] == "record" and parts[-1][0] <= deadline * 1.10 + 0.1
+    assert "Couldn't re-read ticket 103" in parts[-1][1]["html"]  # said, not waited out
+
+
+def test_a_ticket_the_helpdesk_doesnt_have_ends_the_stream_with_a_plain_problem(
+        client, session, zd):
+    unknown = max(t["id"] for t in zd.tickets()) + 1
+    _resp, parts = stream(client, session, ticket=str(unknown))
+    assert parts[-1][1]["type"] == "record"
+    assert "isn&#39;t in this Zendesk account" in parts[-1][1]["html"]
+    assert "data-ot-action" not in parts[-1][1]["html"]
+
+
+def test_a_failure_while_building_the_record_is_said_in_the_stream(client, session,
+                                                                    monkeypatch):
+    import plugin.service as service_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the merge")
+
+    monkeypatch.setattr(service_module, "reconcile", broken)
+    _resp, parts = stream(client, session)
+    assert [p["type"] for _, p in parts][-1] == "error"
+    assert "Refresh to try again" in parts[-1][1]["html"]
+    assert "a bug in the merge" not in parts[-1][1]["html"]
+
+
+def test_a_cached_record_is_served_even_to_a_request_that_queued(app, client):
+    client.get("/api/v1/orders/1002")
+    late = f"t={time.time() - 0.9:.3f}"  # 0.1 s left of a 1 s deadline: a lookup would shed
+    resp = client.get("/api/v1/orders/1002", headers={"X-Request-Start": late})
+    assert resp.status_code == 200 and resp.get_json()["found"]
+
+
+def test_an_untrusted_router_clock_is_ignored(app, client):
+    app.wsgi_app.trust_header = False
+    resp = client.get("/api/v1/orders/1002", headers={"X-Request-Start": f"t={time.time() - 3}"})
+    assert resp.status_code == 200
+
+
+def test_resolve_stops_trying_candidates_when_the_time_is_up(client, session, sandbox):
+    sandbox.state.faults.set("erp", FaultSpec(hang=True))
+    resp = client.post("/zendesk/api/resolve-order", headers=session,
+                       json={"ticket_id": "103", "field": "9999"})
+    assert resp.status_code == 200
+    found = resp.get_json()
+    assert found["tried"][-1] == {"order_id": "1003", "from": "the ticket description",
+                                  "result": "not looked up"}

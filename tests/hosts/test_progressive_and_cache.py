@@ -91,7 +91,7 @@ def test_a_repeat_look_is_the_cached_record_and_says_as_of(app, client, session,
     assert sandbox.state.request_counts() == calls  # no upstream asked again
     assert service.records_served == served + 1  # and no merge re-run
     assert "(cached)" not in first and second.count("(cached)") == 4
-    assert second.count("as of just now") == 4
+    assert second.count("as of just now (cached)") == 4
     # Refresh goes back to every source.
     client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003", "refresh": "1"},
                headers=session)
@@ -234,3 +234,11 @@ def test_resolve_stops_trying_candidates_when_the_time_is_up(client, session, sa
     found = resp.get_json()
     assert found["tried"][-1] == {"order_id": "1003", "from": "the ticket description",
                                   "result": "not looked up"}
+
+
+def test_every_section_says_as_of_when_from_its_oldest_source(app, client, session):
+    query = {"ticket_id": "103", "order_id": "1003"}
+    client.get(RECORD, query_string=query, headers=session)
+    page = client.get(RECORD, query_string=query, headers=session).get_data(as_text=True)
+    for title in ("Money back", "Returns", "ERP confirmation", "Timeline"):
+        assert f'{title} <small class="ot-asof">as of just now</small>' in page

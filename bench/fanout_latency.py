@@ -75,7 +75,8 @@ def main() -> None:
                 system, cfg = configs[source]
                 client = build_client(system, cfg, service.session)
                 one = FanOut(1)
-                facts[source] = one._fetch(source, system, client, order, None, "", 0)
+                asked = one.start(order, {source: (system, client)}, deadline=30)
+                facts[source] = dict(asked.as_completed())[source]
                 one.shutdown()
             from plugin.core.model import SourceResults
 

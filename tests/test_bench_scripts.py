@@ -17,3 +17,10 @@ def test_bench_script_starts(script):
                          timeout=120, cwd=BENCH.parent)
     assert out.returncode == 0, out.stderr
     assert "usage:" in out.stdout
+
+
+def test_the_one_agent_bench_runs_to_its_figures():
+    out = subprocess.run([sys.executable, str(BENCH / "fanout_latency.py"), "--runs", "1"],
+                         capture_output=True, text=True, timeout=120, cwd=BENCH.parent)
+    assert out.returncode == 0, out.stderr
+    assert "ratio merged / slowest source" in out.stdout

@@ -212,13 +212,16 @@ DOC_TYPES = ("SalesOrd", "CashSale", "CustInvc", "RtnAuth", "ItemRcpt", "CustCre
 # Documents that carry the web order's reference themselves.
 _ROOT_TYPES = "'SalesOrd', 'CashSale', 'CustInvc', 'RtnAuth', 'CustCred', 'CashRfnd'"
 _TYPES = ", ".join(f"'{t}'" for t in DOC_TYPES)
+_SALE_TYPES = "'SalesOrd', 'CashSale', 'CustInvc'"
 
 # One row per (document, link into it). The order's own documents carry its reference
 # (otherrefnum); everything else is reached through NextTransactionLineLink, up to three
 # links on (sale → RA → credit memo → refund, sale → invoice → credit memo → refund), plus
 # the documents that link *into* one of ours (a credit memo applied to another order's
-# invoice, a refund that pays a memo, whichever way the account records the application).
-# NextTransactionLineLink has a row per linked line, hence DISTINCT.
+# invoice, a refund that pays a memo, whichever way the account records the application),
+# and the sale one of ours was created from when that sale doesn't carry the reference (a
+# return authorization from a store's cash sale or an invoice). NextTransactionLineLink has
+# a row per linked line, hence DISTINCT.
 _CHAIN_SQL = """
 SELECT DISTINCT {cols}, NULL AS parent, NULL AS link, NULL AS link_amount
   FROM transaction t
@@ -268,6 +271,14 @@ SELECT DISTINCT {cols}, la.nextdoc AS parent, 'Into:' || la.linktype AS link,
          JOIN NextTransactionLineLink l1 ON l1.previousdoc = r.id
          JOIN NextTransactionLineLink l2 ON l2.previousdoc = l1.nextdoc
         WHERE r.type IN ({roots}) AND r.otherrefnum = {order})
+UNION ALL
+SELECT DISTINCT {cols}, lb.nextdoc AS parent, 'From:' || lb.linktype AS link,
+       lb.foreignamount AS link_amount
+  FROM NextTransactionLineLink lb
+  JOIN transaction t ON t.id = lb.previousdoc AND t.type IN ({sales})
+  JOIN currency cur ON cur.id = t.currency
+ WHERE lb.linktype <> 'Payment' AND lb.nextdoc IN (
+       SELECT r.id FROM transaction r WHERE r.type IN ({roots}) AND r.otherrefnum = {order})
  ORDER BY created, id
 """
 
@@ -285,7 +296,7 @@ SELECT tl.transaction AS receipt, item.itemid AS sku, tl.quantity AS quantity,
 def chain_query(order_name: str) -> str:
     """SuiteQL for every document of the order and the links between them (see _CHAIN_SQL)."""
     return _CHAIN_SQL.format(order=suiteql_literal(order_name), cols=_DOC_COLUMNS,
-                             roots=_ROOT_TYPES, types=_TYPES).strip()
+                             roots=_ROOT_TYPES, types=_TYPES, sales=_SALE_TYPES).strip()
 
 
 def receipt_lines_query(receipt_ids: Iterable[str]) -> str:
@@ -554,7 +565,8 @@ class _Graph:
                 row["type"] in ("CustCred", "CustRfnd", "CashRfnd", "CustInvc"):
             return
         link = row["link"] or ""
-        into = link.startswith("Into:")
+        into = link.startswith("Into:")  # another order's document linking into ours
+        source_sale = link.startswith("From:")  # the sale one of ours was created from
         if doc_id not in self.docs:
             self.docs[doc_id] = row
             if into:
@@ -562,13 +574,24 @@ class _Graph:
         elif not into:
             self.reversed.discard(doc_id)
         if row["parent"]:
-            edge = (doc_id, row["parent"]) if into else (row["parent"], doc_id)
-            self.links.append((*edge, link.removeprefix("Into:"), row["link_amount"]))
+            edge = (doc_id, row["parent"]) if into or source_sale else (row["parent"], doc_id)
+            kind = link.removeprefix("Into:").removeprefix("From:")
+            self.links.append((*edge, kind, row["link_amount"]))
 
     def is_ours(self, doc_id: str) -> bool:
+        """This order's document: not another order's, however the walk reached it.
+
+        A document carrying another order's reference is that order's (the invoice a memo
+        of ours was applied to, reached forward through the application), and one reached
+        only by a link into ours is ours only if it carries our reference.
+        """
         row = self.docs.get(doc_id)
-        return row is not None and (doc_id not in self.reversed
-                                    or row["otherrefnum"] == self.order_name)
+        if row is None:
+            return False
+        ref = (row.get("otherrefnum") or "").strip()
+        if ref and ref != self.order_name.strip():
+            return False
+        return doc_id not in self.reversed or ref == self.order_name.strip()
 
     def ours(self, types: tuple[str, ...]) -> list[dict[str, Any]]:
         return [r for r in self.docs.values() if r["type"] in types and self.is_ours(r["id"])]

@@ -336,8 +336,14 @@ def _shop_state(status: ShopTransactionStatus) -> str:
 
 @dataclass(frozen=True)
 class _MemoUse:
+    """What one part of a credit memo became (a memo can be split between uses)."""
+
     memo: ErpCreditMemo
-    kind: str  # "refunded" | "open" | "applied_elsewhere" | "applied_here" | "voided" | "applied"
+    # "refunded" | "open" | "applied_elsewhere" | "applied_here" | "voided" | "applied"
+    # | "unknown" (a status we don't know: shown, never taken as paid)
+    kind: str
+    amount: Money
+    key: str  # the memo's tran id for its main part; suffixed for the others
 
 
 def _bookings(facts: Facts, ra_return: dict[str, str], via_processor: bool,
@@ -378,19 +384,59 @@ def _bookings(facts: Facts, ra_return: dict[str, str], via_processor: bool,
             shop.append(booking)
     uses: list[_MemoUse] = []
     for m in erp.credit_memos:
-        use = _memo_use(m, paid_by)
-        uses.append(_MemoUse(m, use))
-        if use in ("open", "applied") and via_processor and memo_return(m) not in credited:
-            card.append(Booking(key=m.tran_id, amount=m.amount, at=m.created_at,
-                                ids=frozenset({m.tran_id, m.internal_id}),
-                                quoted=frozenset(m.quoted_ids), return_key=memo_return(m),
-                                paid=use == "applied"))
+        for use in _memo_uses(m, paid_by):
+            uses.append(use)
+            if use.kind in ("open", "applied") and via_processor \
+                    and memo_return(m) not in credited:
+                card.append(Booking(key=use.key, amount=use.amount, at=m.created_at,
+                                    ids=frozenset({m.tran_id, m.internal_id}),
+                                    quoted=frozenset(m.quoted_ids), return_key=memo_return(m),
+                                    paid=use.kind == "applied"))
     return card, shop, uses
 
 
-def _memo_use(m: ErpCreditMemo, paid_by: dict[str, list[ErpCustomerRefund]]) -> str:
+def _memo_uses(m: ErpCreditMemo, paid_by: dict[str, list[ErpCustomerRefund]]
+               ) -> list[_MemoUse]:
+    """A memo split by what its applications say became of each part.
+
+    $40 with $10 applied to another order and nothing else is $10 used elsewhere and $30
+    still open (which can still be paid out, or not). A status we don't know with nothing
+    applied is "unknown": shown, never booked as paid.
+    """
     if m.state is CreditState.VOIDED:
-        return "voided"
+        return [_MemoUse(m, "voided", m.amount, m.tran_id)]
+    apps = [a for a in m.applications if a.amount.currency == m.amount.currency]
+    if len(apps) != len(m.applications):  # applications in another currency: take it whole
+        return [_MemoUse(m, _whole_use(m, paid_by), m.amount, m.tran_id)]
+    parts: list[tuple[str, int]] = []
+    refunded = sum(a.amount.amount_minor for a in apps if a.to_refund)
+    if not refunded and m.internal_id in paid_by:
+        refunded = m.amount.amount_minor  # paid by a refund that doesn't say how much of it
+    elsewhere = sum(a.amount.amount_minor for a in apps if not a.to_refund and not a.same_order)
+    here = sum(a.amount.amount_minor for a in apps if not a.to_refund and a.same_order)
+    for kind, minor in (("refunded", refunded), ("applied_elsewhere", elsewhere),
+                        ("applied_here", here)):
+        if minor > 0:
+            parts.append((kind, minor))
+    rest = m.amount.amount_minor - refunded - elsewhere - here
+    if rest > 0 or not parts:
+        if m.state in (CreditState.OPEN, CreditState.PARTLY_APPLIED):
+            parts.append(("open", max(rest, 0) if parts else m.amount.amount_minor))
+        elif m.state is CreditState.APPLIED:
+            # Applied to something we can't see: most likely paid out.
+            parts.append(("applied", max(rest, 0) if parts else m.amount.amount_minor))
+        else:
+            parts.append(("unknown", max(rest, 0) if parts else m.amount.amount_minor))
+    # The part still in question (open, applied unseen, unknown) keeps the memo's own id:
+    # it is what pairing and flags name; the settled parts are labelled by what they became.
+    main = next((kind for kind, _ in parts if kind in ("open", "applied", "unknown")),
+                parts[0][0])
+    return [_MemoUse(m, kind, Money(minor, m.amount.currency),
+                     m.tran_id if kind == main else f"{m.tran_id} ({kind.replace('_', ' ')})")
+            for kind, minor in parts]
+
+
+def _whole_use(m: ErpCreditMemo, paid_by: dict[str, list[ErpCustomerRefund]]) -> str:
     if m.internal_id in paid_by or any(a.to_refund for a in m.applications):
         return "refunded"
     if any(not a.to_refund and not a.same_order for a in m.applications):
@@ -399,7 +445,7 @@ def _memo_use(m: ErpCreditMemo, paid_by: dict[str, list[ErpCustomerRefund]]) -> 
         return "applied_here"
     if m.state in (CreditState.OPEN, CreditState.PARTLY_APPLIED):
         return "open"
-    return "applied"  # applied to something we can't see: most likely paid out
+    return "applied" if m.state is CreditState.APPLIED else "unknown"
 
 
 # ---------------------------------------------------------------- entries
@@ -533,14 +579,14 @@ def _booking_entries(facts: Facts, ra_return: dict[str, str], p_pairing: Pairing
         m = use.memo
         ret = ra_return.get(m.created_from or "")
         credit = credits.get(ret) if ret else None
-        books = confirmed.get(m.tran_id, ())
+        books = confirmed.get(use.key, ())
         if credit is not None and use.kind in ("open", "applied_elsewhere", "applied"):
             books = (credit.key,)
         counted = use.kind == "applied_elsewhere" and credit is None
         state = {"refunded": "paid_out", "applied_elsewhere": "applied_to_another_order",
                  "applied_here": "applied_to_this_order"}.get(use.kind, use.kind)
         out.append(LedgerEntry(
-            key=m.tran_id, kind=MoneyOutKind.ERP_CREDIT_MEMO, source=ERP, amount=m.amount,
+            key=use.key, kind=MoneyOutKind.ERP_CREDIT_MEMO, source=ERP, amount=use.amount,
             tender=Tender.STORE_CREDIT if use.kind == "applied_elsewhere" else Tender.UNKNOWN,
             destination=("store credit used on another order" if use.kind == "applied_elsewhere"
                          else "a credit memo"),

@@ -9,6 +9,7 @@ import hmac
 import itertools
 import json
 import re
+import sqlite3
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -33,7 +34,7 @@ from plugin.connectors.netsuite import (
     receipt_lines_query,
     suiteql_literal,
 )
-from plugin.core.model import OrderRef, ReturnState, StockLine, Tender
+from plugin.core.model import CreditState, OrderRef, ReturnState, StockLine, Tender
 from plugin.core.money import Money
 
 BASE = "https://1234567-sb1.suitetalk.api.netsuite.com"
@@ -53,6 +54,15 @@ def client(sleeps):
 def make_client(sleeps, nonce=lambda: NONCE, **options):
     return NetSuiteClient(ConnectorConfig("", CREDS, options=options), sleep=sleeps,
                           nonce=nonce, clock=lambda: NOW + 0.9)
+
+
+def for_order(body, name="#1001"):
+    """A recorded chain answered for another order name, re-labelled for `name` (the query
+    only ever returns documents carrying the asked order's reference)."""
+    for item in body["items"]:
+        if item.get("otherrefnum"):
+            item["otherrefnum"] = name
+    return body
 
 
 def sent_query(call) -> str:
@@ -162,11 +172,104 @@ def test_suiteql_literal_doubles_quotes():
     assert suiteql_literal("#10'01") == "'#10''01'"
 
 
+# ---------------------------------------------------------------- the chain query, executed
+
+_SUITEQL_TABLES = """
+CREATE TABLE currency (id INTEGER PRIMARY KEY, symbol TEXT);
+CREATE TABLE "transaction" (id TEXT PRIMARY KEY, type TEXT, tranid TEXT, status TEXT,
+    foreigntotal TEXT, currency INTEGER, createddate TEXT, otherrefnum TEXT, externalid TEXT,
+    memo TEXT, location TEXT, paymentmethod TEXT, voided TEXT);
+CREATE TABLE NextTransactionLineLink (previousdoc TEXT, nextdoc TEXT, linktype TEXT,
+    foreignamount TEXT);
+INSERT INTO currency VALUES (1, 'USD');
+"""
+
+
+def run_chain_query(docs, links, order_name="#1001"):
+    """The chain SuiteQL run on SQLite over a small document graph, as SuiteQL would answer it.
+
+    Only what SQLite spells differently is translated: BUILTIN.DF (display value), TO_CHAR
+    (the creation time's text), the table name `transaction` (reserved in SQLite) and the
+    final ORDER BY (by position).
+    """
+    db = sqlite3.connect(":memory:")
+    db.executescript(_SUITEQL_TABLES)
+    db.create_function("BUILTIN_DF", 1, lambda v: v)
+    db.create_function("TO_CHAR", 2, lambda v, fmt: v)
+    for d in docs:
+        db.execute('INSERT INTO "transaction" VALUES (?,?,?,?,?,1,?,?,?,?,?,?,?)',
+                   (d["id"], d["type"], d["tranid"], d.get("status", "B"), d["total"],
+                    d["created"], d.get("otherrefnum"), d.get("externalid"), d.get("memo"),
+                    d.get("location"), d.get("paymentmethod"), d.get("voided", "F")))
+    db.executemany("INSERT INTO NextTransactionLineLink VALUES (?,?,?,?)", links)
+    sql = chain_query(order_name).replace("BUILTIN.DF(", "BUILTIN_DF(")
+    sql = re.sub(r"\btransaction\b", '"transaction"', sql)  # a reserved word in SQLite
+    # SQLite resolves a compound query's ORDER BY only by position or alias.
+    sql = sql.replace("ORDER BY created, id", "ORDER BY 7, 1")
+    cursor = db.execute(sql)
+    names = [c[0].lower() for c in cursor.description]
+    rows = [{k: v for k, v in zip(names, row, strict=True) if v is not None}
+            for row in cursor.fetchall()]
+    return {"links": [], "count": len(rows), "hasMore": False, "offset": 0,
+            "totalResults": len(rows), "items": [{"links": [], **r} for r in rows]}
+
+
+def test_an_ra_from_a_store_cash_sale_without_the_order_reference_is_followed(
+        client, mocked, fixture_json):
+    """The RA (from the web return) carries the order; the store's cash sale it was created
+    from doesn't. The walk goes back to the sale, and on to the memo and refund."""
+    docs = [
+        {"id": "1", "type": "CashSale", "tranid": "CS-9", "total": "74.00",
+         "created": "2026-02-10 10:00:00", "otherrefnum": None},
+        {"id": "2", "type": "RtnAuth", "tranid": "RMA-1", "status": "G", "total": "-74.00",
+         "created": "2026-02-14 10:00:00", "otherrefnum": "#1001", "externalid": "loop-1"},
+        {"id": "3", "type": "CustCred", "tranid": "CM-1", "status": "A", "total": "-74.00",
+         "created": "2026-02-15 10:00:00"},
+        {"id": "4", "type": "CustRfnd", "tranid": "CR-1", "status": "Y", "total": "-74.00",
+         "created": "2026-02-16 10:00:00", "paymentmethod": "Visa"},
+        {"id": "9", "type": "CashSale", "tranid": "CS-OTHER", "total": "10.00",
+         "created": "2026-02-11 10:00:00", "otherrefnum": "#2002"},
+    ]
+    links = [("1", "2", "RtnAuth", "74.00"), ("2", "3", "CustCred", "74.00"),
+             ("3", "4", "Payment", "74.00")]
+    mocked.post(URL, json=run_chain_query(docs, links))
+    facts = client.fetch(ORDER)
+    assert [s.tran_id for s in facts.sales] == ["CS-9"]
+    (ra,) = facts.return_authorizations
+    assert ra.created_from == "1"
+    (memo,) = facts.credit_memos
+    assert memo.created_from == "2"
+    assert [c.tran_id for c in facts.customer_refunds] == ["CR-1"]
+    assert facts.customer_refunds[0].applied_to == ("3",)
+
+
+def test_a_memo_applied_to_another_orders_invoice_is_found_from_either_side(
+        client, mocked, fixture_json):
+    """Invoice → memo (ours), and the memo applied to the next order's invoice."""
+    docs = [
+        {"id": "1", "type": "CustInvc", "tranid": "INV-1", "total": "120.00",
+         "created": "2026-02-10 10:00:00", "otherrefnum": "#1001"},
+        {"id": "2", "type": "CustCred", "tranid": "CM-1", "status": "B", "total": "-40.00",
+         "created": "2026-02-15 10:00:00"},
+        {"id": "5", "type": "CustInvc", "tranid": "INV-77", "total": "60.00",
+         "created": "2026-02-20 10:00:00", "otherrefnum": "#2002"},
+    ]
+    links = [("1", "2", "CustCred", "40.00"), ("2", "5", "Payment", "10.00")]
+    mocked.post(URL, json=run_chain_query(docs, links))
+    facts = client.fetch(ORDER)
+    assert [s.tran_id for s in facts.sales] == ["INV-1"]
+    (memo,) = facts.credit_memos
+    (applied,) = memo.applications
+    assert (applied.tran_id, applied.amount, applied.same_order) == (
+        "INV-77", Money(1000, "USD"), False)
+
+
 def test_chain_query_shape():
     sql = chain_query("#1001")
-    # The order's own documents, then up to three links on, then links into ours.
-    assert sql.count("otherrefnum = '#1001'") == 7
-    assert sql.count("UNION ALL") == 4
+    # The order's own documents, then up to three links on, then links into ours, then
+    # the sale one of ours was created from.
+    assert sql.count("otherrefnum = '#1001'") == 8
+    assert sql.count("UNION ALL") == 5
     assert "NextTransactionLineLink l3" in sql
     assert "la.linktype = 'Payment'" in sql
     for kind in ("SalesOrd", "CashSale", "CustInvc", "RtnAuth", "ItemRcpt", "CustCred",
@@ -276,7 +379,7 @@ def test_order_name_with_quote_and_no_receipts(client, mocked, fixture_json):
      ("RtnAuth:C", ReturnState.CANCELED)],
 )
 def test_ra_status_mapping(client, mocked, fixture_json, status, state):
-    body = fixture_json("netsuite", "chain_no_receipts")
+    body = for_order(fixture_json("netsuite", "chain_no_receipts"))
     body["items"][1]["status"] = status
     mocked.post(URL, json=body)
     (ra,) = client.fetch(ORDER).return_authorizations
@@ -285,15 +388,28 @@ def test_ra_status_mapping(client, mocked, fixture_json, status, state):
 
 
 def test_unknown_ra_status_makes_that_ra_unknown(client, mocked, fixture_json):
-    body = fixture_json("netsuite", "chain_no_receipts")
+    body = for_order(fixture_json("netsuite", "chain_no_receipts"))
     body["items"][1]["status"] = "Z"
     mocked.post(URL, json=body)
     (ra,) = client.fetch(ORDER).return_authorizations
     assert ra.state is ReturnState.UNKNOWN and ra.status_raw == "RtnAuth:Z"
 
 
+def test_unknown_credit_memo_status_makes_that_memo_unknown(client, mocked, fixture_json):
+    """A status letter we don't know: the memo says "unknown" (the ledger never takes it as
+    paid); the rest of the ERP's answer stands."""
+    body = fixture_json("netsuite", "chain_full")
+    body["items"][4]["status"] = "Z"
+    mocked.post(URL, json=body)
+    mocked.post(URL, json=fixture_json("netsuite", "receipt_lines"))
+    facts = client.fetch(ORDER)
+    (memo,) = facts.credit_memos
+    assert memo.state is CreditState.UNKNOWN and memo.status_raw == "CustCred:Z"
+    assert len(facts.return_authorizations) == 2 and facts.customer_refunds
+
+
 def test_ra_external_id_prefix_is_configurable(mocked, fixture_json, sleeps):
-    body = fixture_json("netsuite", "chain_no_receipts")
+    body = for_order(fixture_json("netsuite", "chain_no_receipts"))
     body["items"][1]["externalid"] = "ls_40001"
     mocked.post(URL, json=body)
     facts = make_client(sleeps, ra_external_id_prefix="ls_").fetch(ORDER)
@@ -320,7 +436,7 @@ def test_no_rows_means_not_found(client, mocked, fixture_json):
 
 
 def test_has_more_pages_are_followed_with_offset(client, mocked, fixture_json):
-    full = fixture_json("netsuite", "chain_no_receipts")
+    full = for_order(fixture_json("netsuite", "chain_no_receipts"))
     page1 = {**copy.deepcopy(full), "count": 1, "hasMore": True, "offset": 0,
              "items": full["items"][:1]}
     page2 = {**copy.deepcopy(full), "count": 1, "hasMore": False, "offset": 1,
@@ -413,7 +529,7 @@ def _envelope(**changes):
     ],
 )
 def test_malformed_rows_are_bad_response(client, mocked, fixture_json, mutate, field):
-    body = fixture_json("netsuite", "chain_no_receipts")
+    body = for_order(fixture_json("netsuite", "chain_no_receipts"))
     mutate(body)
     mocked.post(URL, json=body)
     with pytest.raises(BadResponseError) as info:

@@ -238,6 +238,17 @@ def test_transactions_by_tender(client, mocked, fixture_json):
     assert by_id["7012"].ids == ("53433",)
 
 
+def test_an_unknown_transaction_status_is_unknown_not_a_failed_source(client, mocked,
+                                                                      fixture_json):
+    body = fixture_json("shopify", "order_refunds")
+    body["data"]["orders"]["nodes"][0]["transactions"][1]["status"] = "SOMETHING_NEW"
+    mocked.post(URL, json=body)
+    facts = client.fetch(ORDER)
+    statuses = {t.transaction_id.rsplit("/", 1)[1]: t.status for t in facts.transactions}
+    assert ShopTransactionStatus.UNKNOWN in statuses.values()
+    assert len(statuses) == 5 and facts.store_returns
+
+
 def test_pos_order_in_another_presentment_currency_nets_cash_change(client, mocked,
                                                                     fixture_json):
     mocked.post(URL, json=fixture_json("shopify", "pos_order_cash_and_card_eur"))

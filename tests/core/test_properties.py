@@ -16,6 +16,7 @@ from plugin.core.model import (
     CreditState,
     Dispute,
     DisputeState,
+    ErpApplication,
     ErpCreditMemo,
     ErpCustomerRefund,
     ErpFacts,
@@ -53,13 +54,15 @@ from .builders import NOW, SYSTEMS
 from .table import ORDER, build, load_cases
 
 SETTINGS = ReconcileSettings(processor_gateways=frozenset({"stripe"}))
+# A "missing in X" flag needs X to have answered and know the order (OK) — except "order not
+# in the ERP", which needs the ERP to have answered that it doesn't (NOT_FOUND).
 MISSING_IN = {
-    FlagCode.RETURN_NOT_IN_ERP: SourceName.ERP,
-    FlagCode.PROCESSOR_REFUND_NOT_IN_ERP: SourceName.ERP,
-    FlagCode.STORE_RETURN_NOT_IN_INVENTORY: SourceName.ERP,
-    FlagCode.ORDER_NOT_IN_ERP: SourceName.ERP,
-    FlagCode.ERP_REFUND_NOT_AT_PROCESSOR: SourceName.PROCESSOR,
-    FlagCode.PORTAL_REFUND_NOT_AT_PROCESSOR: SourceName.PROCESSOR,
+    FlagCode.RETURN_NOT_IN_ERP: (SourceName.ERP, SourceStatus.OK),
+    FlagCode.PROCESSOR_REFUND_NOT_IN_ERP: (SourceName.ERP, SourceStatus.OK),
+    FlagCode.STORE_RETURN_NOT_IN_INVENTORY: (SourceName.ERP, SourceStatus.OK),
+    FlagCode.ORDER_NOT_IN_ERP: (SourceName.ERP, SourceStatus.NOT_FOUND),
+    FlagCode.ERP_REFUND_NOT_AT_PROCESSOR: (SourceName.PROCESSOR, SourceStatus.OK),
+    FlagCode.PORTAL_REFUND_NOT_AT_PROCESSOR: (SourceName.PROCESSOR, SourceStatus.OK),
 }
 SYSTEM_WORDS = re.compile(r"\b(ERP|processor|portal|POS|Stripe|Loop|NetSuite|Shopify|Zendesk|"
                           r"re_\w+|pi_\w+|CM-\d|CR-\d|RA-\d)\b", re.IGNORECASE)
@@ -94,9 +97,14 @@ def orders(draw):
                                        draw(st.sampled_from([None, "R1", "R2"])))
                 for i in range(draw(st.integers(0, 2))))
     memos = tuple(ErpCreditMemo(f"{i}10", f"CM-{i}", draw(st.sampled_from([None, "000", "100"])),
-                                Money(draw(amounts), draw(currencies)), "x",
+                                Money(draw(amounts), cur), "x",
                                 NOW - timedelta(days=draw(ages)),
-                                draw(st.sampled_from(list(CreditState))))
+                                draw(st.sampled_from(list(CreditState))),
+                                tuple(ErpApplication(f"{i}9{j}", f"DOC-{i}{j}",
+                                                     Money(draw(st.sampled_from([500, 1000])),
+                                                           cur),
+                                                     draw(st.booleans()), draw(st.booleans()))
+                                      for j in range(draw(st.integers(0, 2)))))
                   for i in range(draw(st.integers(0, 2))))
     crefs = tuple(ErpCustomerRefund(
         f"{i}20", f"CR-{i}",
@@ -129,8 +137,10 @@ def orders(draw):
                                  ras, (), memos, crefs),
         SourceName.POS: PosFacts(ORDER.name, True, (), cur, None, shop),
     }
-    statuses = {s: draw(st.sampled_from(["ok", "ok", "ok", "timeout", "unused"]))
+    statuses = {s: draw(st.sampled_from(["ok", "ok", "ok", "timeout", "error", "unused"]))
                 for s in SourceName}
+    if draw(st.integers(0, 5)) == 0:  # the ERP has never heard of the order
+        facts[SourceName.ERP] = ErpFacts(ORDER.name)
     return SourceResults(**{s.value: _result(s, facts[s], statuses[s]) for s in SourceName})
 
 
@@ -138,6 +148,9 @@ def _result(source, facts, status):
     if status == "timeout":
         return SourceResult(SourceReport(source, SYSTEMS[source], SourceStatus.TIMEOUT, None, 1,
                                          ErrorKind.TIMEOUT, "timeout"))
+    if status == "error":
+        return SourceResult(SourceReport(source, SYSTEMS[source], SourceStatus.ERROR, None, 1,
+                                         ErrorKind.UNAVAILABLE, "HTTP 503"))
     if status == "unused":
         return SourceResult(SourceReport(source, SYSTEMS[source], SourceStatus.NOT_CONFIGURED))
     ok = SourceStatus.OK if facts.found else SourceStatus.NOT_FOUND
@@ -205,9 +218,10 @@ def test_random_orders_do_not_depend_on_list_order(results, rnd):
 def test_nothing_is_missing_in_a_source_that_did_not_answer(results):
     truth = reconcile(ORDER, results, NOW, SETTINGS)
     for flag in truth.flags:
-        source = MISSING_IN.get(flag.code)
-        if source is not None:
-            assert truth.sources[source].status is SourceStatus.OK, flag
+        needs = MISSING_IN.get(flag.code)
+        if needs is not None:
+            source, status = needs
+            assert truth.sources[source].status is status, flag
 
 
 @settings(max_examples=300, deadline=None)

@@ -192,6 +192,7 @@ class ShopifyPaymentsClient(ShopifyAdminClient):
             created_at=t["processed_at"] or t["created_at"],
             tender=tender,
             tender_label=label,
+            amount_shop=self.shop_money_of(t["amount_set"]),
         )
 
     def _disputes(self, summaries: list[dict[str, Any]], payments: list[Payment]) -> list[Dispute]:

@@ -368,13 +368,18 @@ class ShopifyPosClient(ShopifyAdminClient):
             for txn in (refund["transactions"] or {}).get("nodes", []):
                 refund_of[txn["id"]] = refund
         store_at = {r.refund_id: r.location for r in returns}
-        change: dict[str | None, Money] = {}
+        change: dict[str | None, tuple[Money, Money | None]] = {}
         out: list[ShopTransaction] = []
         for t in node["transactions"] or []:
             money = self.money_of(t["amount_set"])
             if t["kind"] == "CHANGE":
                 parent = (t["parent_transaction"] or {}).get("id")
-                change[parent] = change[parent] + money if parent in change else money
+                shop = self.shop_money_of(t["amount_set"])
+                if parent in change:
+                    had, had_shop = change[parent]
+                    shop = had_shop + shop if had_shop is not None and shop is not None else None
+                    money = had + money
+                change[parent] = (money, shop)
                 continue
             kind = TRANSACTION_KINDS.get(t["kind"])
             if kind is None:
@@ -394,15 +399,22 @@ class ShopifyPosClient(ShopifyAdminClient):
         return tuple(self._net_change(out, change))
 
     def _net_change(self, txns: list[ShopTransaction],
-                    change: dict[str | None, Money]) -> list[ShopTransaction]:
-        """Cash handed back as change reduces the cash payment it came from."""
+                    change: dict[str | None, tuple[Money, Money | None]]
+                    ) -> list[ShopTransaction]:
+        """Cash handed back as change reduces the cash payment it came from, in both the
+        presentment and the shop currency."""
         out = []
         for t in txns:
             back = change.pop(t.transaction_id, None)
             if back is None and t.tender is Tender.CASH and t.kind is ShopTransactionKind.PAYMENT:
                 back = change.pop(None, None)  # change not tied to a transaction: the cash sale
-            if back is not None and back.currency == t.amount.currency:
-                t = replace(t, amount=t.amount - back)
+            if back is not None and back[0].currency == t.amount.currency:
+                back_shop = back[1]
+                shop = t.amount_shop
+                if shop is not None:
+                    shop = shop - back_shop if back_shop is not None \
+                        and back_shop.currency == shop.currency else None
+                t = replace(t, amount=t.amount - back[0], amount_shop=shop)
             out.append(t)
         return out
 

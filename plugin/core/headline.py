@@ -219,8 +219,13 @@ def _money(w: _Writer, books: Books) -> set[str]:
             else:
                 w.say(f"your exchange is under way ({destination})", Meaning.EXCHANGE)
         elif kind == MoneyOutKind.CHARGEBACK.value:
-            w.say(f"your bank returned {amounts} to you through a dispute, decided on {when}",
-                  Meaning.CHARGEBACK_LOST)
+            if all(e.decided_at for e in entries):
+                w.say(f"your bank returned {amounts} to you through a dispute, decided on "
+                      f"{when}", Meaning.CHARGEBACK_LOST)
+            else:  # the source gives no decision date (Stripe): don't invent one
+                opened = w.date(min(e.at for e in entries))
+                w.say(f"your bank returned {amounts} to you through a dispute opened on "
+                      f"{opened}", Meaning.CHARGEBACK_LOST)
         elif kind == MoneyOutKind.ERP_CREDIT_MEMO.value:
             w.say(f"{amounts} of credit from your return was used toward another order",
                   Meaning.STORE_CREDIT_ISSUED)

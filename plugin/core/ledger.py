@@ -123,7 +123,8 @@ def build(facts: Facts, returns: tuple[MergedReturn, ...], reports: dict[SourceN
             key=r.refund_id, kind=MoneyOutKind.REFUND, source=PROCESSOR, amount=r.amount,
             tender=tender, destination=tender_words(tender, label), state=r.state.value.lower(),
             at=r.created_at, counted=r.state in LIVE_REFUND_STATES,
-            return_key=refund_returns.get(r.refund_id), payment_id=r.payment_id))
+            return_key=refund_returns.get(r.refund_id), payment_id=r.payment_id,
+            amount_shop=r.amount_shop))
     if processor:
         for d in processor.disputes:
             if d.state in (DisputeState.LOST, DisputeState.OPEN, DisputeState.UNKNOWN):
@@ -131,7 +132,8 @@ def build(facts: Facts, returns: tuple[MergedReturn, ...], reports: dict[SourceN
                     key=d.dispute_id, kind=MoneyOutKind.CHARGEBACK, source=PROCESSOR,
                     amount=d.amount, tender=Tender.CARD, destination="the card issuer (chargeback)",
                     state=d.state.value, at=d.closed_at or d.created_at,
-                    counted=d.state is DisputeState.LOST, payment_id=d.payment_id))
+                    counted=d.state is DisputeState.LOST, payment_id=d.payment_id,
+                    decided_at=d.closed_at))
     for t in shop_refunds:
         entries.append(LedgerEntry(
             key=t.transaction_id, kind=MoneyOutKind.STORE_REFUND, source=POS, amount=t.amount,

@@ -259,6 +259,7 @@ class ProcessorRefund:
     tender: Tender = Tender.CARD
     tender_label: str | None = None
     quoted_ids: tuple[str, ...] = ()  # any other document ids its metadata names
+    amount_shop: Money | None = None  # the same amount in the shop's currency, when it differs
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,7 @@ class LedgerEntry:
     confirms: tuple[str, ...] = ()  # for a booking: the entries it books
     amount_shop: Money | None = None
     bonus: Money | None = None  # part of `amount` the merchant added (credit bonus), not a payback
+    decided_at: datetime | None = None  # a chargeback: when the bank decided, if a source says
 
     @property
     def funded(self) -> Money | None:

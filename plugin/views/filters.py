@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from flask import Flask
 
 from ..core.model import SOURCE_TITLES, SourceName
-from ..core.money import Money
+from ..core.money import Money, format_totals
 from ..core.record import FLAG_TITLES, MoneyOutKind
 
 ORDER_STATUS_LABELS = {
@@ -24,6 +25,11 @@ ORDER_STATUS_LABELS = {
 
 def money(value: Money | None) -> str:
     return "—" if value is None else value.format()
+
+
+def totals(values: Iterable[Money | None]) -> str:
+    """"$40.00" or "$5.00 and €5.00": a total per currency (never summed across them)."""
+    return format_totals(v for v in values if v is not None)
 
 
 def when(value: datetime | None) -> str:
@@ -78,6 +84,7 @@ LEDGER_KINDS = {
 
 def register(app: Flask) -> None:
     app.add_template_filter(money)
+    app.add_template_filter(totals)
     app.add_template_filter(when)
     app.add_template_filter(day)
     app.add_template_filter(ago)

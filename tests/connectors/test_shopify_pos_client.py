@@ -256,9 +256,10 @@ def test_pos_order_in_another_presentment_currency_nets_cash_change(client, mock
     assert (facts.currency, facts.shop_currency) == ("EUR", "USD")
     by_id = {t.transaction_id.rsplit("/", 1)[1]: t for t in facts.transactions}
     assert sorted(by_id) == ["8001", "8003", "8005", "8006"]  # no CHANGE, no VOID
-    # €100 handed over, €20 change: the cash payment is €80 (the shop amount stays gross).
+    # €100 handed over, €20 change: the cash payment is €80, and $86.40 in the shop's
+    # currency ($108.00 handed over less $21.60 change), never the gross beside the net.
     assert by_id["8001"].amount == Money(8000, "EUR")
-    assert by_id["8001"].amount_shop == Money(10800, "USD")
+    assert by_id["8001"].amount_shop == Money(8640, "USD")
     card = by_id["8003"]
     assert (card.tender, card.tender_label) == (Tender.WALLET, "Google Pay (Mastercard ending 5454)")
     assert by_id["8005"].status is ShopTransactionStatus.FAILED

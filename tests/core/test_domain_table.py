@@ -10,7 +10,7 @@ from plugin.core.money import Money
 from plugin.core.reconcile import reconcile
 
 from .builders import NOW
-from .table import ORDER, build, load_cases
+from .table import ORDER, _Money, build, load_cases
 
 CASES = load_cases()
 
@@ -49,6 +49,9 @@ def test_row(row):
         assert _decimal(e.order_given_back) == _expected(expect["given_back"]), story
     if "currency" in expect:
         assert truth.currency == expect["currency"], story
+    shop_amounts = {x.key: x.amount_shop for x in truth.ledger}
+    for key, amount in expect.get("shop_amounts", {}).items():
+        assert shop_amounts.get(key) == _Money("USD")(amount), story + f"\n{shop_amounts}"
     for phrase in expect.get("reason_says", ()):
         assert phrase.lower() in e.reason.lower(), story + f"\n{e.reason}"
 

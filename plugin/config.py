@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,12 +132,18 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         from .store.crypto import instance_key
 
         app.config["ENCRYPTION_KEY"] = instance_key(instance)
-    # The admin pages are top-level (not framed): a first-party, HttpOnly, Lax cookie session.
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", 8 * 3600)
-    # Production serves https; the embedded default runs on http://127.0.0.1.
-    app.config.setdefault("SESSION_COOKIE_SECURE", not embedded)
+    # The admin pages are top-level (not framed): a first-party, HttpOnly, Lax cookie session
+    # that lasts a working day, Secure except on the embedded http://127.0.0.1 default.
+    # Flask fills these keys with its own defaults (no SameSite, not Secure, 31 days), so
+    # `setdefault` would never apply ours: set them unless this deployment chose otherwise.
+    chosen = {k for k in os.environ if k.startswith("ORDER_TRUTH_SESSION_COOKIE_")
+              or k == "ORDER_TRUTH_PERMANENT_SESSION_LIFETIME"}
+    chosen = {k.removeprefix("ORDER_TRUTH_") for k in chosen} | set(overrides or {})
+    for key, value in (("SESSION_COOKIE_HTTPONLY", True), ("SESSION_COOKIE_SAMESITE", "Lax"),
+                       ("PERMANENT_SESSION_LIFETIME", timedelta(hours=8)),
+                       ("SESSION_COOKIE_SECURE", not embedded)):
+        if key not in chosen:
+            app.config[key] = value
     if app.config["REDIS_URL"]:
         app.config.setdefault("CACHE_TYPE", "RedisCache")
         app.config["CACHE_REDIS_URL"] = app.config["REDIS_URL"]

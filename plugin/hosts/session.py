@@ -56,4 +56,6 @@ class SessionTokens:
 
 def csrf_ok(session: SidebarSession, header_value: str | None) -> bool:
     """Constant-time check of the CSRF header sent with a write."""
-    return bool(header_value) and hmac.compare_digest(session.csrf, header_value or "")
+    # Bytes, not str: compare_digest raises on non-ASCII text (a 500 instead of a 403).
+    return bool(header_value) and hmac.compare_digest(session.csrf.encode(),
+                                                      (header_value or "").encode())

@@ -22,7 +22,7 @@ def csrf_token() -> str:
 def check_csrf() -> None:
     """403 unless the form carries this session's CSRF value."""
     sent = request.form.get("csrf", "")
-    if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
+    if not sent or not hmac.compare_digest(sent.encode(), str(session.get("csrf", "")).encode()):
         abort(403, description="The form expired; reload the page and try again.")
 
 

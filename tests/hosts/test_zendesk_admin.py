@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -203,3 +205,37 @@ def test_admin_can_choose_any_connector_for_its_source(app, client, sandbox, sys
         row = s.scalar(select(Connection).where(Connection.installation_id == inst.id,
                                                 Connection.source == d.source.value))
     assert row.system == system
+
+
+def test_the_admin_cookie_is_httponly_lax_and_lasts_a_working_day(client):
+    signed_in = oauth_sign_in(client)
+    cookie = signed_in.headers.getlist("Set-Cookie")[-1]
+    attrs = {part.strip().split("=")[0].lower(): part for part in cookie.split(";")}
+    assert "httponly" in attrs and attrs["samesite"].strip() == "SameSite=Lax"
+    expires = parsedate_to_datetime(attrs["expires"].split("=", 1)[1])
+    lifetime = expires - datetime.now(UTC)
+    assert timedelta(hours=7) < lifetime <= timedelta(hours=8, minutes=1)
+    assert "secure" not in attrs  # the embedded http://127.0.0.1 default; production sets it
+
+
+def test_the_admin_cookie_is_secure_with_a_production_database(tmp_path, monkeypatch):
+    from flask import Flask
+
+    from plugin.config import load
+
+    probe = Flask("probe", instance_path=str(tmp_path))
+    monkeypatch.setenv("ORDER_TRUTH_DATABASE_URL", "postgresql://nowhere/x")
+    monkeypatch.setenv("ORDER_TRUTH_SECRET_KEY", "s")
+    monkeypatch.setenv("ORDER_TRUTH_ENCRYPTION_KEY", "U7sXGfOasSPcWSVtzUL4Mz4MTKzOMdP6MsNQgh_5LUU=")
+    load(probe, None)
+    assert probe.config["SESSION_COOKIE_SECURE"] is True
+    assert probe.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert probe.config["PERMANENT_SESSION_LIFETIME"] == timedelta(hours=8)
+
+
+def test_a_non_ascii_csrf_or_state_is_refused_not_a_server_error(client, launch):
+    oauth_sign_in(client)  # an admin session, so the forms get as far as the CSRF check
+    for url in ("/zendesk/settings/features", "/zendesk/connect/api-token",
+                "/zendesk/settings/disconnect"):
+        assert client.post(url, data={"csrf": "é", "installation": KEY}).status_code == 403
+    assert client.get("/zendesk/oauth/callback?state=%C3%A9&code=x").status_code == 400

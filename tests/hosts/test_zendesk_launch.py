@@ -95,6 +95,18 @@ def test_launch_token_is_single_use(launch, zd):
     assert "already used" in replay.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("respell", [lambda t: t + "==", lambda t: t + "=",
+                                     lambda t: " " + t + "\n", lambda t: t + "!"])
+def test_a_respelled_token_is_the_same_launch(launch, zd, respell):
+    token = zd.sign_launch()
+    assert launch(token).status_code == 200
+    again = launch(respell(token))
+    assert again.status_code == 401
+    assert "already used" in again.get_data(as_text=True) or "valid" in again.get_data(
+        as_text=True)
+    assert "data-session" not in again.get_data(as_text=True)
+
+
 def test_token_replayed_from_another_helpdesk_origin_is_refused(launch, zd):
     resp = launch(origin="https://victim.zendesk.com")
     assert resp.status_code == 401

@@ -186,3 +186,10 @@ def test_resolve_needs_a_session_and_csrf(client, session):
     headers = {"Authorization": session["Authorization"]}
     assert client.post(RESOLVE, json={"ticket_id": "102"}, headers=headers).status_code == 403
     assert resolve(client, session, "10x").status_code == 400
+
+
+def test_a_non_ascii_csrf_header_is_refused_not_a_server_error(client, session):
+    headers = {"Authorization": session["Authorization"], "X-CSRF-Token": "é"}
+    resp = client.post("/zendesk/api/tickets/103/actions", headers=headers,
+                       json={"kind": "note", "key": "k-123456789", "order_id": "1003"})
+    assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "csrf"

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
+import jwt.utils
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -66,7 +67,7 @@ class SeenTokens:
     def first_use(self, token: str, ttl: int) -> bool:
         now = datetime.now(UTC)
         self.db.execute(delete(UsedLaunchToken).where(UsedLaunchToken.expires_at < now))
-        self.db.add(UsedLaunchToken(token_hash=hashlib.sha256(token.encode()).hexdigest(),
+        self.db.add(UsedLaunchToken(token_hash=replay_key(token),
                                     expires_at=now + timedelta(seconds=max(ttl, 1))))
         try:
             self.db.commit()
@@ -74,6 +75,22 @@ class SeenTokens:
             self.db.rollback()
             return False
         return True
+
+
+def replay_key(token: str) -> str:
+    """What a launch *is*, whatever its spelling: the verified signature's bytes.
+
+    The JWT library accepts the signature segment with `=` padding (or other characters its
+    base64 decoder skips), so the raw string can't key replay protection: `TOKEN==` would
+    be a "new" token. Decoded the way the library decodes it, both are the same bytes (and
+    RS256 signs each set of claims to exactly one signature).
+    """
+    signature = token.rsplit(".", 1)[-1].encode()
+    try:
+        raw = jwt.utils.base64url_decode(signature)
+    except (ValueError, TypeError):  # never reached for a verified token; key on the text
+        raw = signature
+    return hashlib.sha256(raw).hexdigest()
 
 
 def verify_launch(

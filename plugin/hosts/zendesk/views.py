@@ -121,7 +121,8 @@ def oauth_callback():
     """Finish OAuth: exchange the code, confirm the approver is a Zendesk admin, store the token."""
     state = request.args.get("state") or ""
     pending = session.pop("oauth", None)  # single use
-    if (not pending or not state or not hmac.compare_digest(state, str(pending.get("state", "")))
+    if (not pending or not state
+            or not hmac.compare_digest(state.encode(), str(pending.get("state", "")).encode())
             or time.time() > float(pending.get("expires", 0))):
         abort(400, description="This sign-in link expired, was already used, or was started in "
                                "another browser; start again.")

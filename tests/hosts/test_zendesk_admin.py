@@ -239,3 +239,16 @@ def test_a_non_ascii_csrf_or_state_is_refused_not_a_server_error(client, launch)
                 "/zendesk/settings/disconnect"):
         assert client.post(url, data={"csrf": "é", "installation": KEY}).status_code == 403
     assert client.get("/zendesk/oauth/callback?state=%C3%A9&code=x").status_code == 400
+
+
+def test_the_install_page_tells_only_a_signed_in_admin_whether_it_is_connected(client):
+    anonymous = client.get(INSTALL).get_data(as_text=True)
+    unknown = client.get("/zendesk/install?subdomain=order-truth-sandbox&installation_id=999"
+                         ).get_data(as_text=True)
+    assert "Connected." not in anonymous and "Open the settings" not in anonymous
+    # Registered or not, an outsider sees the same page (the id differs, nothing else).
+    assert anonymous.replace(":1\"", ":N\"").replace("%3A1", "%3AN") == \
+        unknown.replace(":999\"", ":N\"").replace("%3A999", "%3AN")
+    oauth_sign_in(client)
+    admin = client.get(INSTALL).get_data(as_text=True)
+    assert "Connected." in admin and "Open the settings" in admin

@@ -83,15 +83,18 @@ def install():
     if not _SUBDOMAIN.fullmatch(subdomain):
         abort(400, description="A Zendesk subdomain (the 'acme' in acme.zendesk.com) is required.")
     iid = (request.args.get("installation_id") or "").strip()
-    tenant = None
-    if iid:
-        if not _INSTALLATION_ID.fullmatch(iid):
-            abort(400, description="installation_id must be numeric.")
-        tenant = repo().find(installation_key(subdomain, iid))
+    if iid and not _INSTALLATION_ID.fullmatch(iid):
+        abort(400, description="installation_id must be numeric.")
+    key = installation_key(subdomain, iid) if iid else None
+    tenant = repo().find(key) if key else None
+    admin = admin_for(tenant) if tenant else None
+    # Only a signed-in admin of this installation learns whether it is registered or
+    # connected; anyone else sees the same set-up steps for any subdomain and id.
     return render_template(
-        "zendesk/install.html", subdomain=subdomain, tenant=tenant,
-        connected=bool(tenant and host().credentials(tenant)), oauth=bool(_oauth_client()),
-        csrf=csrf_token(), admin=admin_for(tenant) if tenant else None)
+        "zendesk/install.html", subdomain=subdomain, key=key, admin=admin,
+        tenant=tenant if admin else None,
+        connected=bool(admin and tenant and host().credentials(tenant)),
+        oauth=bool(_oauth_client()), csrf=csrf_token())
 
 
 @bp.get("/oauth/start")

@@ -79,7 +79,23 @@
     return true;
   }
 
+  function problem(text) {
+    var p = document.createElement("p");
+    p.className = "ot-error";
+    p.setAttribute("role", "alert");
+    p.textContent = text;
+    recordEl.replaceChildren(p);
+  }
+
   function readWhole(resp, current) {
+    var type = resp.headers.get("Content-Type") || "";
+    if (!resp.ok && type.indexOf("json") >= 0) {
+      // Errors come as JSON: {"error": {"code", "message"}}; say the message in words.
+      return resp.json().catch(function () { return {}; }).then(function (data) {
+        if (!current() || ended(resp)) { return; }
+        problem((data.error && data.error.message) || ("Order Truth answered HTTP " + resp.status + "."));
+      });
+    }
     return resp.text().then(function (html) {
       if (!current() || ended(resp)) { return; }
       recordEl.innerHTML = html;  // server-rendered, every upstream string escaped

@@ -168,7 +168,7 @@ def record():
     try:
         lookup, ticket_id, api, ticket = _start_lookup(g.tenant)
     except InvalidOrderId as exc:
-        return render_template("sidebar/_problem.html", message=exc.reason), 400
+        return jsonify(error={"code": "invalid_order_id", "message": exc.reason}), 400
     return _render_record(lookup, ticket_id, api, ticket)
 
 
@@ -188,7 +188,7 @@ def record_stream():
     try:
         order = parse_order_id(request.args.get("order_id"), tenant.order_name_prefix)
     except InvalidOrderId as exc:
-        return render_template("sidebar/_problem.html", message=exc.reason), 400
+        return jsonify(error={"code": "invalid_order_id", "message": exc.reason}), 400
     release_db()
     lookup = service().begin(tenant, order, refresh=request.args.get("refresh") == "1",
                              arrived=arrived())

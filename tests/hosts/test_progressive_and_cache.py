@@ -68,7 +68,7 @@ def test_a_timed_out_source_arrives_as_a_timeout_at_the_deadline(app, client, se
 def test_stream_refuses_bad_input_before_streaming(client, session):
     resp = client.get(STREAM, query_string={"ticket_id": "103", "order_id": "10 03; drop"},
                       headers=session)
-    assert resp.status_code == 400 and "ot-error" in resp.get_data(as_text=True)
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_order_id"
     assert client.get(STREAM, query_string={"ticket_id": "103", "order_id": "1003"}
                       ).status_code == 401
 

@@ -193,3 +193,25 @@ def test_a_non_ascii_csrf_header_is_refused_not_a_server_error(client, session):
     resp = client.post("/zendesk/api/tickets/103/actions", headers=headers,
                        json={"kind": "note", "key": "k-123456789", "order_id": "1003"})
     assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "csrf"
+
+
+@pytest.mark.parametrize("method,url,allowed", [
+    ("delete", "/zendesk/api/record", {"GET", "HEAD", "OPTIONS"}),
+    ("get", "/zendesk/api/resolve-order", {"POST", "OPTIONS"}),
+    ("put", "/api/v1/orders/1001", {"GET", "HEAD", "OPTIONS"}),
+])
+def test_api_errors_are_json_and_a_405_says_what_is_allowed(client, method, url, allowed):
+    resp = getattr(client, method)(url)
+    assert resp.status_code == 405 and resp.is_json
+    assert resp.get_json()["error"]["code"] == "method_not_allowed"
+    assert {m.strip() for m in resp.headers["Allow"].split(",")} == allowed
+
+
+def test_widget_api_errors_are_json_never_html(client, session):
+    for resp in (client.get(RECORD, query_string={"ticket_id": "x1", "order_id": "1003"},
+                            headers=session),
+                 client.get(RECORD, query_string={"ticket_id": "103", "order_id": "#"},
+                            headers=session),
+                 client.get("/zendesk/api/nothing-here", headers=session)):
+        assert resp.status_code in (400, 404) and resp.is_json, resp.get_data(as_text=True)
+        assert resp.get_json()["error"]["message"]

@@ -69,6 +69,10 @@ class ConfigSchema(Schema):
     # Count the deadline from a router's X-Request-Start stamp (its queueing included).
     TRUST_REQUEST_START = _Flag(load_default=True)
     SOURCE_CACHE_SECONDS = fields.Integer(load_default=30, validate=validate.Range(min=0))
+    # The longest answer read from an upstream (bytes); longer is "answer too large".
+    UPSTREAM_MAX_BODY_BYTES = fields.Integer(load_default=4 * 1024 * 1024,
+                                             validate=validate.Range(min=64 * 1024,
+                                                                     max=256 * 1024 * 1024))
     UPSTREAM_CONNECT_TIMEOUT = fields.Float(load_default=1.0,
                                             validate=validate.Range(min=0.05, max=30))
     # Extra hosts admins may point connectors at (a vendor proxy, a self-hosted sandbox).

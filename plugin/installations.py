@@ -382,6 +382,7 @@ def connector_configs(
     """Which system and settings each source uses for this tenant (None: not configured)."""
     timeouts = {
         "connect_timeout": config["UPSTREAM_CONNECT_TIMEOUT"],
+        "max_body_bytes": config["UPSTREAM_MAX_BODY_BYTES"],
         # Each request is capped by what is left of the lookup's deadline anyway.
         "read_timeout": config["FANOUT_DEADLINE_SECONDS"] + config["FANOUT_DEADLINE_GRACE"],
     }

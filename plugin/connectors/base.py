@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -18,6 +19,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
@@ -46,6 +48,8 @@ class ConnectorConfig:
     max_retries: int = 1
     max_retry_after: float = 1.0
     options: Mapping[str, str] = field(default_factory=dict)
+    # An answer longer than this is refused while it streams in ("answer too large").
+    max_body_bytes: int = 4 * 1024 * 1024
 
 
 # ---------------------------------------------------------------- errors
@@ -494,12 +498,58 @@ class ApiClient:
             settings = session.merge_environment_settings(
                 prepared.url, proxies, None, verify, session.cert)
             proxies, verify = settings["proxies"], settings["verify"]
-        resp = session.get_adapter(prepared.url or "").send(
-            prepared, stream=False, timeout=timeout,
-            verify=True if verify is None else verify, cert=session.cert,
-            proxies=proxies)
-        resp.content  # noqa: B018 - read the body now: the connection goes back to the pool
+        with _cut_at(self.remaining(), self.system):
+            resp = session.get_adapter(prepared.url or "").send(
+                prepared, stream=True, timeout=timeout,
+                verify=True if verify is None else verify, cert=session.cert,
+                proxies=proxies)
+            self._read_body(resp)
         return resp
+
+    def _read_body(self, resp: requests.Response) -> None:
+        """Read the body, refusing one too large or still arriving at the deadline.
+
+        Streamed, so a 50 MB answer is refused at the cap (not held in memory), and a
+        server that drips bytes (each read in time, the whole never done) is cut off at
+        the lookup's deadline rather than when the socket's per-read timeout says.
+        """
+        cap = self.config.max_body_bytes
+        mb = f"{cap / (1024 * 1024):g} MB"
+        try:
+            declared = int(resp.headers.get("Content-Length") or 0)
+        except ValueError:
+            declared = 0
+        if declared > cap:
+            resp.close()
+            raise BadResponseError(f"answer too large ({declared:,} bytes; the limit is {mb})",
+                                   system=self.system, http_status=resp.status_code)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            raw = resp.raw
+            # read1: whatever has arrived (up to 64 KB), so a drip is checked byte by byte
+            # against the deadline instead of waiting for a full block.
+            read = raw.read1 if hasattr(raw, "read1") else raw.read
+            while chunk := read(64 * 1024, decode_content=True):
+                size += len(chunk)
+                if size > cap:
+                    resp.close()
+                    raise BadResponseError(f"answer too large (over {mb})", system=self.system,
+                                           http_status=resp.status_code)
+                chunks.append(chunk)
+                left = self.remaining()
+                if left is not None and left <= 0:
+                    resp.close()
+                    raise UpstreamTimeout("the answer was still arriving at the deadline",
+                                          system=self.system)
+        except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as e:
+            resp.close()
+            if isinstance(e, (urllib3.exceptions.ReadTimeoutError, TimeoutError)):
+                raise UpstreamTimeout("timed out reading the answer", system=self.system) from e
+            raise UnavailableError("the connection broke while reading the answer",
+                                   system=self.system) from e
+        resp._content = b"".join(chunks)
+        resp._content_consumed = True  # type: ignore[attr-defined]
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline, or None when there is none."""
@@ -561,6 +611,25 @@ class ApiClient:
         except MoneyError as e:
             raise self.bad_response(str(e)) from e
 
+
+
+def _gevent_patched() -> bool:
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover
+        return False
+    return bool(monkey.is_module_patched("socket"))
+
+
+def _cut_at(remaining: float | None, system: str) -> Any:
+    """Under gevent, end the whole call at the deadline whatever the socket does (a server
+    dripping its headers a byte at a time never trips a per-read timeout)."""
+    if remaining is None or not _gevent_patched():
+        return contextlib.nullcontext()
+    import gevent
+
+    return gevent.Timeout(max(0.01, remaining),
+                          UpstreamTimeout("no complete answer by the deadline", system=system))
 
 
 @functools.cache

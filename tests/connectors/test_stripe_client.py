@@ -310,3 +310,11 @@ def test_dispute_outcomes(client, mocked, fixture_json):
     assert lost.state is DisputeState.LOST and not lost.is_open
     assert prevented.state is DisputeState.CLOSED
     assert odd.state is DisputeState.UNKNOWN and odd.status_raw == "escalated_to_mars"
+
+
+@pytest.mark.parametrize("amount", [10**26, 10**40, -(10**26)])
+def test_an_absurd_amount_is_a_bad_answer_not_a_crash(client, mocked, fixture_json, amount):
+    mocked.get(SEARCH, json=_pi(fixture_json, amount=amount, amount_received=amount))
+    with pytest.raises(BadResponseError) as info:
+        client.fetch(ORDER)
+    assert "amount" in str(info.value) or "too large" in str(info.value)

@@ -16,7 +16,7 @@ from .extensions import cache
 from .hosts.registry import build_hosts
 from .hosts.session import SessionTokens
 from .installations import Installations, TenantCache, ensure_standalone
-from .logs import RedactSecrets
+from .logs import RedactSecrets, remember_secrets
 from .service import OrderTruthService
 from .store.crypto import SecretBox
 from .store.db import Store
@@ -53,9 +53,17 @@ def configure_logging(app: Flask) -> None:
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Start-up migrations are routine; only their problems are worth a line.
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    for handler in logging.getLogger().handlers:
+    # Every handler that can print a line, debug mode included (Flask's own handler and
+    # werkzeug's request log aren't on the root logger there).
+    from flask.logging import default_handler
+
+    handlers = [*logging.getLogger().handlers, default_handler, *app.logger.handlers,
+                *logging.getLogger("werkzeug").handlers]
+    for handler in handlers:
         if not any(isinstance(f, RedactSecrets) for f in handler.filters):
             handler.addFilter(RedactSecrets())
+    remember_secrets(str(app.config.get(k) or "") for k in app.config
+                     if k.endswith(("_KEY", "_SECRET", "_TOKEN", "PASSWORD")) and k != "CACHE_KEY_PREFIX")
 
 
 def register_extensions(app: Flask) -> None:

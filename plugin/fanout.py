@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .connectors.base import BaseClient, UpstreamError
+from .connectors.base import BaseClient, UpstreamError, safe_message
 from .core.model import (
     ErrorKind,
     OrderRef,
@@ -331,9 +331,13 @@ class FanOut:
             facts = client.fetch(ask.order)
         except UpstreamError as exc:
             status = SourceStatus.TIMEOUT if exc.kind is ErrorKind.TIMEOUT else SourceStatus.ERROR
+            # Whatever the upstream echoed, its own credentials never reach the agent.
+            said = safe_message(str(exc), tuple(
+                str(v) for v in getattr(getattr(client, "config", None), "credentials",
+                                        {}).values() if v))
             return SourceResult(SourceReport(
                 source, system, status, None, int((time.monotonic() - t0) * 1000), exc.kind,
-                str(exc), exc.http_status))
+                said, exc.http_status))
         except Exception:  # a connector bug must not take the whole record down
             log.exception("connector %s crashed for order %s", system, ask.order.number)
             return SourceResult(SourceReport(

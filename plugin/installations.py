@@ -18,6 +18,7 @@ from .connectors.registry import CONNECTORS
 from .core.model import SourceName
 from .core.orderid import DEFAULT_SHAPE
 from .core.settings import ReconcileSettings
+from .logs import remember_secrets
 from .store.crypto import SecretBox, SecretBoxError
 from .store.models import Connection, Installation, TicketAction
 
@@ -207,6 +208,7 @@ class Installations:
                 log.error("credentials for %s/%s can't be decrypted; reconnect it",
                           inst.key, c.source)
                 continue
+            remember_secrets(creds.values())
             connections[c.source] = StoredConnection(
                 c.source, c.system, c.base_url, creds, dict(c.options or {}))
         return Tenant(inst.id, inst.key, inst.host, inst.name, inst.status,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections.abc import Iterable
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[redacted]"),  # JWTs
@@ -14,8 +16,30 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+# Every credential this process has decrypted or been configured with: redacted by value,
+# whatever shape it has (a NetSuite token secret looks like any other hex string).
+_KNOWN: set[str] = set()
+_KNOWN_LOCK = threading.Lock()
+_MAX_KNOWN = 10_000
+
+
+def remember_secrets(values: Iterable[object]) -> None:
+    """Register configured credentials so no log line ever shows them."""
+    with _KNOWN_LOCK:
+        for value in values:
+            text = str(value or "")
+            if len(text) >= 6 and len(_KNOWN) < _MAX_KNOWN:
+                _KNOWN.add(text)
+
+
 def redact(text: str) -> str:
-    """Replace anything that looks like a credential with [redacted]."""
+    """Replace every known credential, and anything that looks like one, with [redacted]."""
+    if _KNOWN:
+        with _KNOWN_LOCK:
+            known = sorted(_KNOWN, key=len, reverse=True)
+        for secret in known:
+            if secret in text:
+                text = text.replace(secret, "[redacted]")
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

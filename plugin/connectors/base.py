@@ -588,14 +588,15 @@ class ApiClient:
         except ValidationError as e:
             where, why = first_error(e.messages)
             raise BadResponseError(
-                f"unexpected {self.system} response: {where}: {safe_message(why)}",
+                safe_message(f"unexpected {self.system} response: {where}: {why}",
+                             self._secrets()),
                 system=self.system,
             ) from e
 
     def bad_response(self, message: str) -> BadResponseError:
         """A BadResponseError for a body that validated but cannot be normalised."""
-        return BadResponseError(safe_message(f"unexpected {self.system} response: {message}"),
-                                system=self.system)
+        return BadResponseError(safe_message(f"unexpected {self.system} response: {message}",
+                                             self._secrets()), system=self.system)
 
     def money(self, amount: Decimal | str | int, currency: str) -> Money:
         """Money from a major-unit decimal; unrepresentable values are BadResponseError."""

@@ -143,3 +143,10 @@ def test_root_leads_to_the_sandbox(client):
 
 def test_health(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_the_clip_filter_drops_bidi_controls_and_bounds_length():
+    from plugin.views.filters import clip
+
+    assert clip("re_1\u202eABC", 80) == "re_1ABC"
+    assert len(clip("y" * 10_000, 40)) == 40

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
@@ -173,11 +173,29 @@ def _provably_unsent(exc: requests.RequestException) -> bool:
 OPTIONAL: dict[str, Any] = {"load_default": None, "allow_none": True}
 
 
+# Characters that reorder or hide text (bidi overrides and isolates, directional marks):
+# upstream text must not make "refunded $10" read as something else on an agent's screen.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_TEXT = 1000  # no real id, status or label is longer; a 10 kB field is cut here
+
+
+def sanitize_text(text: str) -> str:
+    """Upstream text as it may be shown: no bidi or control characters, at most MAX_TEXT."""
+    text = _CONTROLS.sub("", _BIDI.sub("", text))
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
 class VendorSchema(Schema):
-    """Base for vendor body schemas: unknown fields are ignored, known ones are checked."""
+    """Base for vendor body schemas: unknown fields are ignored, known ones are checked, and
+    every string loaded is sanitized (no bidi tricks, bounded length)."""
 
     class Meta:
         unknown = EXCLUDE
+
+    @post_load
+    def _sanitize(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {k: sanitize_text(v) if isinstance(v, str) else v for k, v in data.items()}
 
 
 class Identifier(fields.Field):  # type: ignore[type-arg]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from ..connectors.base import sanitize_text
 from ..core.model import SOURCE_TITLES
 from ..core.record import FLAG_TITLES, OrderTruth
 
@@ -14,9 +15,16 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 TAG_PREFIX = "order-truth-"
 
 
+# A note line's longest stretch of upstream-derived text.
+MAX_NOTE_TEXT = 500
+
+
 def inert(text: str | None) -> str:
-    """Upstream text made safe to embed: no control characters, markup escaped, one line."""
-    cleaned = _CONTROL.sub(" ", text or "").replace("\n", " ").strip()
+    """Upstream text made safe to embed: no control or bidi characters, markup escaped, one
+    line, bounded length."""
+    cleaned = _CONTROL.sub(" ", sanitize_text(text or "")).replace("\n", " ").strip()
+    if len(cleaned) > MAX_NOTE_TEXT:
+        cleaned = cleaned[: MAX_NOTE_TEXT - 1] + "…"
     return _MARKUP.sub(r"\\\1", cleaned)
 
 

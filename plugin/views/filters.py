@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from flask import Flask
 
+from ..connectors.base import sanitize_text
 from ..core.model import SOURCE_TITLES, SourceName
 from ..core.money import Money, format_totals
 from ..core.record import FLAG_TITLES, MoneyOutKind
@@ -66,8 +67,9 @@ def humanize(value: str) -> str:
 
 
 def clip(value: object, limit: int = 80) -> str:
-    """Upstream text cut to a display length (a 10 kB field must not grow the widget)."""
-    text = "" if value is None else str(value)
+    """Upstream text cut to a display length (a 10 kB field must not grow the widget), with
+    no characters that reorder what is shown around it."""
+    text = "" if value is None else sanitize_text(str(value))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

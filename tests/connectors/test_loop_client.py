@@ -255,3 +255,13 @@ def test_exchange_plus_refund_is_mixed(client, mocked, fixture_json):
     (ret,) = client.fetch(ORDER).returns
     assert ret.outcome is ReturnOutcome.MIXED
     assert ret.refunds[0].provider_refund_id == "re_9"
+
+
+def test_hostile_upstream_text_is_bounded_and_cannot_reorder_the_screen(client, mocked,
+                                                                       fixture_json):
+    body = fixture_json("loop", "return_open_in_transit")
+    body["labels"][-1]["tracking_number"] = "\u202e" + "9" * 10_000 + "\u2066x\u200f"
+    mocked.get(URL, json=body)
+    label = client.fetch(ORDER).returns[0].label
+    assert len(label.tracking_number) <= 1000
+    assert not set(label.tracking_number) & {"\u202e", "\u2066", "\u200f"}

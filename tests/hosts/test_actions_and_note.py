@@ -187,3 +187,10 @@ def test_refusal_is_not_retried_forever(db):
     assert result.status == "rejected"
     assert s.scalar(select(TicketAction)).status == "rejected"
     assert submit(db, Closed()).status == "rejected"
+
+
+def test_a_note_bounds_and_cleans_upstream_text():
+    from plugin.hosts.note import MAX_NOTE_TEXT, inert
+
+    text = inert("refund \u202eDNUFER" + "x" * 10_000)
+    assert "\u202e" not in text and len(text) <= MAX_NOTE_TEXT * 2  # escaping may double

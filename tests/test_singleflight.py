@@ -175,7 +175,7 @@ def test_a_waiter_never_waits_past_its_own_deadline(redis_client):
         waited = time.monotonic() - t0
         release.set()
         assert slow.result() == "leader's answer"
-    assert got == "timed out" and 0.25 <= waited < 0.5
+    assert got == "timed out" and 0.25 <= waited < 0.7
 
 
 @pytest.mark.redis
@@ -256,7 +256,7 @@ def test_one_installations_hung_upstream_leaves_the_pool_to_the_others():
         healthy = {s: (s.value, FakeClient(s)) for s in SourceName}
         t0 = time.monotonic()
         other = fan.gather(OrderRef("9", "#9"), healthy, deadline=0.5, cache_prefix="inst:B")
-        assert time.monotonic() - t0 < 0.3
+        assert time.monotonic() - t0 < 0.45
         assert all(other.reports()[s].status.answered for s in SourceName)
     finally:
         gate.set()

@@ -46,11 +46,11 @@ def test_the_frame_comes_first_then_each_source_as_it_answers_then_the_record(
     sources = [p["source"] for _, p in parts if p["type"] == "source"]
     assert sources[-1] == "erp" and sorted(sources) == ["erp", "portal", "pos", "processor"]
     start_at, start = parts[0]
-    assert start_at < 0.3, "the frame must not wait for the slow source"
+    assert start_at < 0.5, "the frame must not wait for the slow source"
     assert "Asking each system" in start["html"] and start["html"].count("asking…") == 4
     erp_at = next(at for at, p in parts if p.get("source") == "erp")
     first_source_at = parts[1][0]
-    assert first_source_at < 0.35 <= erp_at  # fast sources painted before the ERP answered
+    assert first_source_at + 0.2 < erp_at  # fast sources painted well before the ERP answered
     assert 'data-code="ERP_REFUND_NOT_AT_PROCESSOR"' in parts[-1][1]["html"]
     assert 'data-status="ok"' in next(p["html"] for _, p in parts if p.get("source") == "erp")
 
@@ -146,7 +146,7 @@ def test_queueing_shortens_the_lookups_budget(app, client, sandbox):
     took = time.monotonic() - t0
     assert resp.status_code == 200
     assert resp.get_json()["sources"]["erp"]["status"] == "timeout"
-    assert 0.4 <= took <= 0.5 + 0.2  # 1 s deadline minus the 0.5 s already spent queued
+    assert 0.4 <= took <= 0.5 + 0.3  # 1 s deadline minus the 0.5 s already spent queued
 
 
 @pytest.mark.parametrize("header,expected", [
@@ -184,7 +184,7 @@ def test_every_response_says_how_long_the_app_took_from_arrival(client):
 def test_a_slow_helpdesk_doesnt_hold_back_the_frame(app, client, session, zd):
     zd.faults.set(FaultSpec(delay_ms=3000))  # re-reading the ticket is slow; sources are fine
     _resp, parts = stream(client, session)
-    assert parts[0][0] < 0.3 and parts[0][1]["type"] == "start"
+    assert parts[0][0] < 0.5 and parts[0][1]["type"] == "start"
     deadline = app.config["FANOUT_DEADLINE_SECONDS"]
     assert parts[-1][1]["type"] == "record" and parts[-1][0] <= deadline * 1.10 + 0.1
     assert "Couldn't re-read ticket 103" in parts[-1][1]["html"]  # said, not waited out

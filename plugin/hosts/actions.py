@@ -27,6 +27,10 @@ RETRY_LATER = timedelta(minutes=1)
 LEASE = timedelta(seconds=60)
 # Total attempts across requests and retries before a write is given up.
 MAX_ATTEMPTS = 12
+# After a note write whose outcome is unknown (timeout, 500/502/504, a dropped connection),
+# Zendesk may still apply it seconds later: nothing is posted again until this long after,
+# and never without first looking for the note.
+NOTE_SETTLE = timedelta(seconds=20)
 
 
 @dataclass(frozen=True)
@@ -110,9 +114,17 @@ def perform(db: Session, api: HostApi, action: TicketAction, *,
         db.commit()
         try:
             if action.kind == "note":
-                if not first_ever and api.note_exists(action.ticket_id,
-                                                      marker(action.idempotency_key)):
+                key = marker(action.idempotency_key)
+                if not first_ever and api.note_exists(action.ticket_id, key):
                     return _done(db, action)
+                settling = action.unconfirmed_until is not None and _now() < _aware(
+                    action.unconfirmed_until)
+                if settling:
+                    # An earlier write may still land: don't post a second note yet.
+                    action.attempts -= 1
+                    return _stop(db, action, "failed", "Zendesk hasn't confirmed the earlier "
+                                 "attempt yet; checking again before posting.",
+                                 status_shown="in_progress")
                 api.post_internal_note(action.ticket_id, action.payload["body"])
                 return _done(db, action)
             if action.kind == "tags":
@@ -125,8 +137,32 @@ def perform(db: Session, api: HostApi, action: TicketAction, *,
                         action.attempts, exc)
             if _permanent(exc):
                 return _stop(db, action, "rejected", last_error)
+            if action.kind == "note" and _outcome_unknown(exc):
+                # It may have been applied (and may be applied late): look now, and post
+                # again only after the settle time, never within this request.
+                try:
+                    if api.note_exists(action.ticket_id, marker(action.idempotency_key)):
+                        return _done(db, action)
+                except UpstreamError:
+                    pass
+                action.unconfirmed_until = _now() + NOTE_SETTLE
+                action.next_attempt_at = action.unconfirmed_until
+                return _stop(db, action, "failed", f"{last_error}. Zendesk may still apply "
+                             "it; it won't be posted twice.")
     action.next_attempt_at = _now() + RETRY_LATER
     return _stop(db, action, "failed", last_error)
+
+
+def _outcome_unknown(exc: UpstreamError) -> bool:
+    """The write may have been applied: a timeout, a 500/502/504, or a connection that broke.
+
+    A 429 or 503 is Zendesk refusing before doing anything: safe to try again at once.
+    """
+    return exc.http_status in (None, 500, 502, 504)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _permanent(exc: UpstreamError) -> bool:
@@ -135,13 +171,16 @@ def _permanent(exc: UpstreamError) -> bool:
     return 400 <= status < 500 and status not in (401, 408, 409, 429)
 
 
-def _stop(db: Session, action: TicketAction, status: str, error: str) -> ActionResult:
+def _stop(db: Session, action: TicketAction, status: str, error: str, *,
+          status_shown: str | None = None) -> ActionResult:
     action.status = status
     action.last_error = error
     action.lease_until = None
     db.commit()
     if status == "rejected":
         return ActionResult("rejected", f"Zendesk refused the write: {error}", action.id)
+    if status_shown == "in_progress":
+        return ActionResult("in_progress", error, action.id)
     return ActionResult("failed", f"Couldn't write to the ticket: {error}", action.id)
 
 

@@ -88,6 +88,9 @@ class TicketAction(Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # A note write whose outcome is unknown may still land: nothing is posted before this.
+    unconfirmed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                               nullable=True)
     # Whoever holds an unexpired lease is the only one allowed to send this write.
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -27,7 +27,7 @@ class FakeZendesk:
     def post_internal_note(self, ticket_id, body):
         if self.fail_before:
             self.fail_before -= 1
-            raise UnavailableError("HTTP 503", system="zendesk")
+            raise UnavailableError("HTTP 503", system="zendesk", http_status=503)
         self.notes.append(body)
         if self.fail_after:
             self.fail_after -= 1
@@ -194,3 +194,48 @@ def test_a_note_bounds_and_cleans_upstream_text():
 
     text = inert("refund \u202eDNUFER" + "x" * 10_000)
     assert "\u202e" not in text and len(text) <= MAX_NOTE_TEXT * 2  # escaping may double
+
+
+
+class LateZendesk(FakeZendesk):
+    """Times out on the note write, then applies it later (as Zendesk may)."""
+
+    def __init__(self):
+        super().__init__()
+        self.late: list[str] = []
+        self.posts = 0
+
+    def post_internal_note(self, ticket_id, body):
+        self.posts += 1
+        if self.posts == 1:
+            self.late.append(body)  # accepted, not yet visible
+            raise UpstreamTimeout("timed out waiting for a response", system="zendesk")
+        self.notes.append(body)
+
+    def land(self):
+        self.notes.extend(self.late)
+        self.late.clear()
+
+
+def test_a_note_zendesk_applies_after_our_timeout_is_never_posted_twice(db):
+    s, inst = db
+    api = LateZendesk()
+    first = submit(db, api, key="note-late")
+    assert first.status == "failed" and api.posts == 1  # no second PUT in the same request
+    again = submit(db, api, key="note-late")  # the agent clicks again at once
+    assert again.status == "in_progress" and api.posts == 1
+    api.land()  # Zendesk applies the first write late
+    assert submit(db, api, key="note-late").status == "done"
+    assert api.posts == 1 and len(api.notes) == 1
+
+
+def test_an_unconfirmed_note_that_never_lands_is_posted_once_after_the_settle_time(db):
+    s, inst = db
+    api = LateZendesk()
+    submit(db, api, key="note-lost")
+    api.late.clear()  # it really was lost
+    row = s.scalar(select(TicketAction).where(TicketAction.idempotency_key == "note-lost"))
+    row.unconfirmed_until = datetime.now(UTC) - timedelta(seconds=1)  # the settle time passed
+    s.commit()
+    assert submit(db, api, key="note-lost").status == "done"
+    assert api.posts == 2 and len(api.notes) == 1

@@ -86,6 +86,8 @@ def test_note_exists_scans_comments_for_marker():
     responses.get(f"{BASE}/api/v2/tickets/35436/comments.json", json=fixture("comments.json"))
     assert client().note_exists("35436", "Order Truth ref note-abc12345")
     assert not client().note_exists("35436", "Order Truth ref note-other")
+    # A key that is a prefix of the posted one is not "found" in its note.
+    assert not client().note_exists("35436", "Order Truth ref note-abc1234")
 
 
 @responses.activate

@@ -167,8 +167,10 @@ class ZendeskClient(ApiClient):
             path, params = nxt[len(self.base_url):], None
 
     def note_exists(self, ticket_id: str, marker: str) -> bool:
-        """Whether any comment on the ticket already carries `marker`."""
-        return any(marker in (c["body"] or "") for c in self.comments(ticket_id, newest_first=True))
+        """Whether a comment on the ticket carries `marker` as a line of its own (exactly:
+        key `prefixkey` is not found in the note of `prefixkey-1`)."""
+        return any(any(line.strip() == marker for line in (c["body"] or "").splitlines())
+                   for c in self.comments(ticket_id, newest_first=True))
 
     def add_tags(self, ticket_id: str, tags: list[str], *, attempts: int = 3) -> list[str]:
         """Add tags with safe_update, re-reading the ticket when Zendesk reports a conflict."""

@@ -421,6 +421,9 @@ class SandboxZendesk:
             "aud": launch_audience(subdomain, installation_id),
             "iat": issued,
             "exp": issued + ttl,
+            # Each launch is its own token, as Zendesk's are: two tabs opened in the same
+            # second must not get byte-identical tokens (the second would be a "replay").
+            "jti": secrets.token_hex(16),
             "context": {"product": "support", "location": "ticket_sidebar"},
         }
         claims.update(claims_override or {})

@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 import time
+from datetime import UTC, datetime
 
 import jwt
 import pytest
@@ -190,3 +191,27 @@ def test_valid_token_replayed_against_another_installation_is_refused(app, clien
     resp = client.post("/zendesk/sidebar?origin=https://acme.zendesk.com",
                        data={"token": zd.sign_launch()})
     assert resp.status_code == 401
+
+
+def test_two_launches_in_the_same_second_are_two_launches(launch, zd):
+    now = datetime.now(UTC)
+    first, second = zd.sign_launch(now=now), zd.sign_launch(now=now)
+    assert first != second
+    assert launch(first).status_code == 200 and launch(second).status_code == 200
+
+
+def test_the_browsers_origin_header_must_be_the_accounts(client, zd):
+    token = zd.sign_launch()
+    url = "/zendesk/sidebar?origin=http://localhost&app_guid=test"
+    elsewhere = client.post(url, data={"token": token},
+                            headers={"Origin": "https://evil.example"})
+    assert elsewhere.status_code == 401
+    assert "different helpdesk" in elsewhere.get_data(as_text=True)
+    fine = client.post(url, data={"token": zd.sign_launch()},
+                       headers={"Origin": "http://localhost"})
+    assert fine.status_code == 200
+
+
+def test_a_launch_naming_no_origin_at_all_is_refused(client, zd):
+    resp = client.post("/zendesk/sidebar", data={"token": zd.sign_launch()})
+    assert resp.status_code == 401 and "no helpdesk page" in resp.get_data(as_text=True)

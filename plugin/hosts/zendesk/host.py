@@ -150,7 +150,12 @@ class ZendeskHost:
                 origins.add(own_origin.rstrip("/").lower())
             return LaunchTarget(self.base_url(tenant, subdomain), app_id, frozenset(origins))
 
-        return verify_launch(request.form.get("token"), origin=request.args.get("origin"),
+        # What the browser says (the Origin of the form POST Zendesk's page makes) and what
+        # the framework adds to the URL (?origin=): every one given must be this account's.
+        header = request.headers.get("Origin")
+        claimed = tuple(o for o in (header if header and header != "null" else None,
+                                    request.args.get("origin")) if o)
+        return verify_launch(request.form.get("token"), origins=claimed,
                              target_for=target_for, fetch_key=self.fetch_key,
                              seen=SeenTokens(repo.session))
 

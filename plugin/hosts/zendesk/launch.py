@@ -96,7 +96,7 @@ def replay_key(token: str) -> str:
 def verify_launch(
     token: str | None,
     *,
-    origin: str | None,
+    origins: tuple[str, ...],
     target_for: Callable[[str, str], LaunchTarget],
     fetch_key: KeyFetcher,
     seen: SeenTokens | None,
@@ -128,7 +128,10 @@ def verify_launch(
     claims = _decode(token, target, subdomain, host_installation_id, fetch_key)
     if claims["exp"] - claims["iat"] > MAX_LIFETIME_SECONDS:
         raise LaunchRejected("Launch token lives longer than Zendesk issues them.")
-    if origin is not None and _origin(origin) not in target.allowed_origins:
+    if not origins:
+        raise LaunchRejected("Launch came from no helpdesk page: open Order Truth from a "
+                             "Zendesk ticket.")
+    if any(_origin(o) not in target.allowed_origins for o in origins):
         raise LaunchRejected("Launch token was sent from a different helpdesk than it names.")
     if seen is not None:
         ttl = int(claims["exp"] - time.time()) + LEEWAY_SECONDS

@@ -295,6 +295,41 @@ def first_error(messages: Any, path: tuple[str, ...] = ()) -> tuple[str, str]:
     return ".".join(path) or "body", str(messages)
 
 
+_PLAIN = {
+    "Missing data for required field.": "is missing",
+    "Field may not be null.": "is empty",
+    "Not a valid string.": "should be text",
+    "Not a valid integer.": "should be a whole number",
+    "Not a valid number.": "should be a number",
+    "Not a valid boolean.": "should be true or false",
+    "Not a valid datetime.": "should be a date and time",
+    "Not a valid date.": "should be a date",
+    "Not a valid list.": "should be a list",
+    "Invalid input type.": "isn't the kind of data expected",
+    "Not a valid mapping type.": "should be an object",
+    "Not a valid identifier.": "should be an id",
+}
+
+
+def plain_problem(where: str, why: str) -> str:
+    """A schema error in words an agent can read: "data → item 1 → amount should be a number".
+
+    marshmallow's own ("_schema: Invalid input type.") means nothing to an agent; the field
+    path stays, so whoever reports it can find the field.
+    """
+    parts = []
+    for segment in where.split("."):
+        if segment == "_schema":
+            continue
+        parts.append(f"item {int(segment) + 1}" if segment.isdigit() else segment)
+    field = " → ".join(parts) or "the answer"
+    if why.startswith("Must be one of"):
+        return f"{field} has a value that isn't one of the known ones"
+    if why.startswith("Length must be") or why.startswith("Longer than"):
+        return f"{field} is too long or too short"
+    return f"{field} {_PLAIN.get(why, why.rstrip('.').lower())}"
+
+
 # ---------------------------------------------------------------- client
 
 
@@ -606,14 +641,14 @@ class ApiClient:
         except ValidationError as e:
             where, why = first_error(e.messages)
             raise BadResponseError(
-                safe_message(f"unexpected {self.system} response: {where}: {why}",
+                safe_message(f"couldn't read the {self.system} answer: {plain_problem(where, why)}",
                              self._secrets()),
                 system=self.system,
             ) from e
 
     def bad_response(self, message: str) -> BadResponseError:
         """A BadResponseError for a body that validated but cannot be normalised."""
-        return BadResponseError(safe_message(f"unexpected {self.system} response: {message}",
+        return BadResponseError(safe_message(f"couldn't read the {self.system} answer: {message}",
                                              self._secrets()), system=self.system)
 
     def money(self, amount: Decimal | str | int, currency: str) -> Money:

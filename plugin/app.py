@@ -132,15 +132,31 @@ def seed_installations(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
     from .views import api, health, settings, sidebar
 
+    # One limiter per app (its counts are per app, or in Redis shared by every process).
+    limiter = Limiter(get_remote_address, app=app, headers_enabled=True,
+                      storage_uri=app.config["REDIS_URL"] or "memory://",
+                      storage_options={"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+                      swallow_errors=True)  # a limiter store outage must not take the app down
+    app.extensions["limiter"] = limiter
+    admin = limiter.shared_limit(lambda: app.config["ADMIN_RATE_LIMIT"], scope="admin")
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     for host in app.extensions["hosts"].values():
         for blueprint in host.blueprints():
+            admin(blueprint)
             app.register_blueprint(blueprint)
     app.register_blueprint(sidebar.bp)
+    admin(settings.bp)
     app.register_blueprint(settings.bp)
+    # The signed launch only (the widget's own API is session-bound and busy on a floor).
+    app.view_functions["sidebar.sidebar"] = limiter.limit(
+        lambda: app.config["LAUNCH_RATE_LIMIT"], methods=["POST"])(
+        app.view_functions["sidebar.sidebar"])
 
 
 def register_errorhandlers(app: Flask) -> None:

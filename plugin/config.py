@@ -66,6 +66,10 @@ class ConfigSchema(Schema):
     # A request that arrives (or waited in a queue) with less than this left of its deadline
     # is shed with 503 + Retry-After instead of being answered late.
     SHED_BELOW_SECONDS = fields.Float(load_default=0.25, validate=validate.Range(min=0, max=10))
+    # Per client address: sidebar launches, and the admin pages (install, OAuth, settings).
+    # Counted in Redis when REDIS_URL is set, so every worker and host shares the count.
+    LAUNCH_RATE_LIMIT = _Text(load_default="300 per minute")
+    ADMIN_RATE_LIMIT = _Text(load_default="30 per minute")
     # Count the deadline from a router's X-Request-Start stamp (its queueing included).
     TRUST_REQUEST_START = _Flag(load_default=True)
     SOURCE_CACHE_SECONDS = fields.Integer(load_default=30, validate=validate.Range(min=0))

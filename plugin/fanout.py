@@ -160,6 +160,7 @@ class FanOut:
         self.shared = shared
         self.upstream_calls = 0  # real calls made (for the bench and tests)
         self._queued = 0  # tasks submitted that no worker has picked up yet
+        self.running = 0  # source lookups a worker is busy with right now
         self._slots: dict[str, _Slot] = {}
         self._slots_lock = threading.Lock()
 
@@ -289,10 +290,13 @@ class FanOut:
         """Lead one source's lookup in a worker, then pass the slot on."""
         with self._slots_lock:
             self._queued -= 1
+            self.running += 1
         try:
             result = self._lead(job.ask, job.deadline_at, job.cache, job.cache_seconds,
                                 job.refresh)
         finally:
+            with self._slots_lock:
+                self.running -= 1
             self._release(slot)
         job.future.set_result(result)
 

@@ -441,6 +441,10 @@ class ApiClient:
             text += f" {code}"
         if message:
             text += f": {message}"
+        elif 300 <= status < 400:
+            text += ": redirected to another address (not followed)"
+        elif status == 429:
+            text += ": too many requests (rate limited)"
         return safe_message(text, self._secrets())
 
     def error_from_response(self, resp: requests.Response) -> UpstreamError:
@@ -527,7 +531,9 @@ class ApiClient:
             if idempotent and not last and resp.status_code in (429, 503):
                 delay = self._retry_delay(resp)
                 budget = self.remaining()
-                if delay is not None and (budget is None or delay < budget - 0.05):
+                # Only when the wait leaves most of the lookup's time for the retry itself;
+                # otherwise say "rate limited" now rather than "no answer" at the deadline.
+                if delay is not None and (budget is None or delay < budget / 2):
                     logger.info("%s %s %s -> %s, retrying in %.2fs", self.system, method,
                                 path, resp.status_code, delay)
                     (self._sleep or time.sleep)(delay)
@@ -624,8 +630,14 @@ class ApiClient:
                               parse_constant=_reject_constant)
         except (ValueError, RecursionError) as e:
             ctype = safe_message(resp.headers.get("Content-Type", "none"))[:60]
+            if not resp.content.strip():
+                what = "an empty answer"
+            elif "html" in ctype.lower():
+                what = "a web page instead of data"
+            else:
+                what = "an answer that isn't valid JSON"
             raise BadResponseError(
-                f"HTTP {resp.status_code} body is not JSON (Content-Type {ctype})",
+                f"sent {what} (HTTP {resp.status_code}, Content-Type {ctype})",
                 system=self.system, http_status=resp.status_code,
             ) from e
 

@@ -287,7 +287,7 @@ def test_html_body_is_bad_response(case, mocked, sleeps):
                content_type="text/html")
     with pytest.raises(BadResponseError) as info:
         case.client(sleeps).fetch(ORDER)
-    assert "not JSON" in str(info.value)
+    assert "web page instead of data" in str(info.value)
     assert "Maintenance" not in str(info.value)
 
 

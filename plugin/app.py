@@ -135,7 +135,7 @@ def register_blueprints(app: Flask) -> None:
     from flask_limiter import Limiter
     from flask_limiter.util import get_remote_address
 
-    from .views import api, health, settings, sidebar
+    from .views import api, health, openapi, settings, sidebar
 
     # One limiter per app (its counts are per app, or in Redis shared by every process).
     limiter = Limiter(get_remote_address, app=app, headers_enabled=True,
@@ -145,6 +145,7 @@ def register_blueprints(app: Flask) -> None:
     app.extensions["limiter"] = limiter
     admin = limiter.shared_limit(lambda: app.config["ADMIN_RATE_LIMIT"], scope="admin")
     app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(api.bp)
     for host in app.extensions["hosts"].values():
         for blueprint in host.blueprints():

@@ -150,3 +150,13 @@ def test_the_clip_filter_drops_bidi_controls_and_bounds_length():
 
     assert clip("re_1\u202eABC", 80) == "re_1ABC"
     assert len(clip("y" * 10_000, 40)) == 40
+
+
+def test_the_openapi_description_covers_the_json_endpoints(app, client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    rules = {str(r) for r in app.url_map.iter_rules()}
+    for path in spec["paths"]:
+        flask_path = path.replace("{order_id}", "<path:order_id>").replace(
+            "/zendesk/", "/<host_name>/").replace("{ticket_id}", "<ticket_id>")
+        assert flask_path in rules, path

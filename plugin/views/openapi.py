@@ -1,0 +1,107 @@
+"""OpenAPI 3.0 description of the plugin's own JSON endpoints (served at /api/v1/openapi.json).
+
+CI runs schemathesis against it: every documented input, valid or not, must get a
+documented answer and never a server error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+bp = Blueprint("openapi", __name__)
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}}}},
+}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(c): {"description": "error", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        for c in codes}
+
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "Order Truth", "version": "1",
+             "description": "The merged record of an order, and the sidebar's own API."},
+    "paths": {
+        "/healthz": {"get": {"operationId": "health", "responses": {
+            "200": {"description": "up", "content": {"application/json": {"schema": {
+                "type": "object"}}}}}}},
+        "/api/v1/orders/{order_id}": {"get": {
+            "operationId": "orderTruth",
+            "summary": "The merged record for one order",
+            "parameters": [
+                {"name": "order_id", "in": "path", "required": True,
+                 "schema": {"type": "string", "maxLength": 64}},
+                {"name": "installation", "in": "query", "schema": {"type": "string"}},
+                {"name": "refresh", "in": "query", "schema": {"type": "string",
+                                                              "enum": ["0", "1"]}},
+            ],
+            "responses": {
+                "200": {"description": "the record", "content": {"application/json": {
+                    "schema": {"type": "object", "required": [
+                        "order_number", "headline", "flags", "sources"]}}}},
+                **_errors(400, 401, 404, 503),
+            },
+        }},
+        "/zendesk/api/resolve-order": {"post": {
+            "operationId": "resolveOrder",
+            "security": [{"session": []}],
+            "parameters": [{"name": "X-CSRF-Token", "in": "header", "required": True,
+                            "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["ticket_id"], "properties": {
+                    "ticket_id": {"type": "string"}, "field": {"type": "string"},
+                    "subject": {"type": "string"}, "description": {"type": "string"}}}}}},
+            "responses": {
+                "200": {"description": "the order the ticket is about", "content": {
+                    "application/json": {"schema": {"type": "object", "required": [
+                        "order_id", "source", "found", "tried"]}}}},
+                **_errors(400, 401, 403, 404, 503),
+            },
+        }},
+        "/zendesk/api/tickets/{ticket_id}/actions": {"post": {
+            "operationId": "ticketAction",
+            "security": [{"session": []}],
+            "parameters": [
+                {"name": "ticket_id", "in": "path", "required": True,
+                 "schema": {"type": "string"}},
+                {"name": "X-CSRF-Token", "in": "header", "required": True,
+                 "schema": {"type": "string"}},
+            ],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["kind", "key", "order_id"], "properties": {
+                    "kind": {"type": "string", "enum": ["note", "tags"]},
+                    "key": {"type": "string"}, "order_id": {"type": "string"}}}}}},
+            "responses": {
+                "200": {"description": "done", "content": {"application/json": {
+                    "schema": {"type": "object"}}}},
+                "202": {"description": "in progress", "content": {"application/json": {
+                    "schema": {"type": "object"}}}},
+                "422": {"description": "refused by the helpdesk", "content": {
+                    "application/json": {"schema": {"type": "object"}}}},
+                "502": {"description": "the helpdesk failed; retry", "content": {
+                    "application/json": {"schema": {"type": "object"}}}},
+                **_errors(400, 401, 403, 404, 409, 503),
+            },
+        }},
+    },
+    "components": {
+        "schemas": {"Error": _ERROR},
+        "securitySchemes": {"session": {"type": "http", "scheme": "bearer",
+                                        "description": "the sidebar session from a launch"}},
+    },
+}
+
+
+@bp.get("/api/v1/openapi.json")
+def spec():
+    """This description."""
+    return jsonify(SPEC)

@@ -154,6 +154,14 @@
       button.dataset.key = newKey();
       button.addEventListener("click", function () {
         if (button.disabled) { return; }
+        if (button.dataset.confirm && !button.dataset.confirmed) {
+          // This ticket already has that summary: a second click confirms, the first asks.
+          button.dataset.confirmed = "1";
+          status.className = "ot-action-status";
+          status.textContent = button.dataset.confirm + " Click again to post.";
+          button.textContent = "Post again";
+          return;
+        }
         button.disabled = true;
         status.className = "ot-action-status";
         status.textContent = "Sending…";

@@ -121,3 +121,21 @@ def test_sections_fill_in_as_sources_answer_with_one_polite_announcement(live_ap
     frame.locator(".ot-headline").wait_for(timeout=5000)
     assert frame.locator("#ot-record").get_attribute("aria-busy") is None
     assert frame.locator("#ot-status").inner_text() == ""
+
+
+def test_posting_the_same_summary_again_asks_first(live_app, page, sandbox):
+    page.goto(f"{live_app}/sandbox/tickets/103")
+    frame = sidebar(page)
+    frame.locator('[data-ot-action="note"]').wait_for(timeout=15000)
+    frame.locator('[data-ot-action="note"]').click()
+    frame.locator(".ot-action-status.ok").wait_for(timeout=15000)
+    page.goto(f"{live_app}/sandbox/tickets/103")  # re-open the ticket
+    frame = sidebar(page)
+    frame.locator(".ot-posted").wait_for(timeout=15000)
+    note = frame.locator('[data-ot-action="note"]')
+    note.click()
+    assert "Post it again?" in frame.locator(".ot-action-status").inner_text()
+    assert len([c for c in sandbox.state.zendesk.ticket(103)["comments"] if not c["public"]]) == 1
+    note.click()
+    frame.locator(".ot-action-status.ok").wait_for(timeout=15000)
+    assert len([c for c in sandbox.state.zendesk.ticket(103)["comments"] if not c["public"]]) == 2

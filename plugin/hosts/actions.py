@@ -81,6 +81,18 @@ def submit(
     return perform(db, api, action, sleep=sleep)
 
 
+def posted_notes(db: Session, *, installation_id: int, ticket_id: str,
+                 order_number: str, limit: int = 5) -> list[TicketAction]:
+    """Summary notes already posted on this ticket for this order, newest first."""
+    return list(db.scalars(
+        select(TicketAction)
+        .where(TicketAction.installation_id == installation_id,
+               TicketAction.ticket_id == ticket_id, TicketAction.order_number == order_number,
+               TicketAction.kind == "note", TicketAction.status == "done")
+        .order_by(TicketAction.done_at.desc(), TicketAction.id.desc())
+        .limit(limit)))
+
+
 def _claim(db: Session, action_id: int) -> bool:
     """Take the lease on a failed or abandoned write; only one caller can win it."""
     now = _now()

@@ -155,10 +155,15 @@ def _start_lookup(tenant: Tenant) -> tuple[Lookup, str, HostApi | None, HostTick
 def _render_record(lookup: Lookup, ticket_id: str, api: HostApi | None,
                    ticket: HostTicket | None) -> str:
     truth = lookup.finish()
+    # What this ticket already got for this order: re-opening the ticket or pressing Refresh
+    # must not make a second identical note one careless click away.
+    history = actions.posted_notes(db(), installation_id=g.tenant.id, ticket_id=ticket_id,
+                                   order_number=truth.order_number) if api is not None else []
     return render_template(
         "sidebar/_record.html", truth=truth, ticket_id=ticket_id,
         can_write=api is not None, ticket_verified=ticket is not None,
-        features=g.tenant.features, tags=flag_tags(truth), host_title=g.host.title)
+        features=g.tenant.features, tags=flag_tags(truth), host_title=g.host.title,
+        posted=history)
 
 
 @bp.get("/api/record")

@@ -215,3 +215,17 @@ def test_widget_api_errors_are_json_never_html(client, session):
                  client.get("/zendesk/api/nothing-here", headers=session)):
         assert resp.status_code in (400, 404) and resp.is_json, resp.get_data(as_text=True)
         assert resp.get_json()["error"]["message"]
+
+
+def test_the_record_says_a_summary_was_already_posted_and_asks_before_another(client, session):
+    query = {"ticket_id": "103", "order_id": "1003"}
+    before = client.get(RECORD, query_string=query, headers=session).get_data(as_text=True)
+    assert "already posted" not in before and "data-confirm" not in before
+    assert action(client, session, 103, key="history-1").get_json()["status"] == "done"
+    after = client.get(RECORD, query_string=query, headers=session).get_data(as_text=True)
+    assert "Summary already posted on this ticket just now." in after
+    assert 'data-confirm="Already posted just now. Post it again?"' in after
+    # Another order on the same ticket has its own history.
+    other = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1002"},
+                       headers=session).get_data(as_text=True)
+    assert "already posted" not in other

@@ -4,6 +4,16 @@
   var side = document.getElementById("sb-side");
   var frame = document.getElementById("sb-app");
   var data = JSON.parse(side.dataset.zaf);
+  // Back or Forward to this ticket would replay the sidebar's launch POST (refused: a launch
+  // is used once). Zendesk opens the app afresh each time; so does this page.
+  var launchUrl = frame.getAttribute("src");
+  window.addEventListener("pageshow", function (event) {
+    var nav = window.performance && performance.getEntriesByType &&
+      performance.getEntriesByType("navigation")[0];
+    if (event.persisted || (nav && nav.type === "back_forward")) {
+      frame.src = launchUrl + (launchUrl.indexOf("?") < 0 ? "?" : "&") + "fresh=" + Date.now();
+    }
+  });
   var settings = { order_id_field_id: Number(side.dataset.fieldId) };
   window.addEventListener("message", function (event) {
     if (event.source !== frame.contentWindow || event.origin !== window.location.origin) { return; }

@@ -139,3 +139,14 @@ def test_posting_the_same_summary_again_asks_first(live_app, page, sandbox):
     note.click()
     frame.locator(".ot-action-status.ok").wait_for(timeout=15000)
     assert len([c for c in sandbox.state.zendesk.ticket(103)["comments"] if not c["public"]]) == 2
+
+
+def test_back_to_a_ticket_opens_the_sidebar_afresh(live_app, page):
+    page.goto(f"{live_app}/sandbox/tickets/103")
+    sidebar(page).locator('[data-code="ERP_REFUND_NOT_AT_PROCESSOR"]').wait_for(timeout=15000)
+    page.goto(f"{live_app}/sandbox/tickets/102")
+    sidebar(page).locator(".ot-headline").wait_for(timeout=15000)
+    page.go_back()
+    frame = sidebar(page)
+    frame.locator('[data-code="ERP_REFUND_NOT_AT_PROCESSOR"]').wait_for(timeout=15000)
+    assert "already used" not in frame.locator("body").inner_text()

@@ -84,6 +84,9 @@ class ConfigSchema(Schema):
     # The built-in sandbox: on for the embedded SQLite default, off with a real database.
     SANDBOX_ENABLED = _Flag(**_opt_str)
     SANDBOX_URL = _Text(**_opt_str)
+    # The in-process simulated upstreams (and the sandbox's Zendesk) listen here on
+    # 127.0.0.1; a free port if it is taken.
+    SANDBOX_PORT = fields.Integer(load_default=5001, validate=validate.Range(min=0, max=65535))
     # Bearer token for the JSON API.
     API_TOKEN = _Text(**_opt_str)
     SECRET_KEY = _Text(**_opt_str)

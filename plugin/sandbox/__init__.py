@@ -34,4 +34,5 @@ def sandbox_url(config: dict[str, object]) -> str:
     """Where the simulated vendors are served: SANDBOX_URL, else an in-process server."""
     from .server import get_sandbox
 
-    return str(config.get("SANDBOX_URL") or get_sandbox().url)
+    return str(config.get("SANDBOX_URL")
+               or get_sandbox(int(str(config.get("SANDBOX_PORT") or 0))).url)

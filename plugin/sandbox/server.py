@@ -52,18 +52,24 @@ class _QuietHandler(WSGIRequestHandler):
 class SandboxServer:
     """The simulated upstream APIs served over real HTTP on a free 127.0.0.1 port."""
 
-    def __init__(self, state: SandboxState | None = None) -> None:
+    def __init__(self, state: SandboxState | None = None, port: int = 0) -> None:
         self.state = state if state is not None else SandboxState()
+        self.port = port  # 0: any free port
         self._lock = threading.Lock()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> SandboxServer:
-        """Bind a free port and serve in a daemon thread (no-op when already running)."""
+        """Bind the port (a free one if it is 0 or taken) and serve in a daemon thread."""
         with self._lock:
             if self._server is None:
-                server = make_server("127.0.0.1", 0, create_upstreams_app(self.state),
-                                     threaded=True, request_handler=_QuietHandler)
+                app = create_upstreams_app(self.state)
+                try:
+                    server = make_server("127.0.0.1", self.port, app, threaded=True,
+                                         request_handler=_QuietHandler)
+                except (OSError, SystemExit):  # taken (werkzeug exits on it): any free port
+                    server = make_server("127.0.0.1", 0, app, threaded=True,
+                                         request_handler=_QuietHandler)
                 thread = threading.Thread(target=server.serve_forever, args=(_POLL_SECONDS,),
                                           name=f"sandbox-upstreams-{server.port}", daemon=True)
                 thread.start()
@@ -108,12 +114,12 @@ _shared: SandboxServer | None = None
 _shared_lock = threading.Lock()
 
 
-def get_sandbox() -> SandboxServer:
+def get_sandbox(port: int = 0) -> SandboxServer:
     """The process-wide sandbox the product talks to, started on first use."""
     global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = SandboxServer().start()
+            _shared = SandboxServer(port=port).start()
             atexit.register(_shared.stop)
         return _shared
 

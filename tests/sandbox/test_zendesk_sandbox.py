@@ -513,3 +513,21 @@ def test_unknown_zendesk_routes_answer_in_zendesk_shape(zendesk):
     assert resp.status_code == 404
     assert resp.json() == {"error": "InvalidEndpoint", "description": "Not found"}
     assert zendesk.request("DELETE", "/api/v2/tickets/101.json").status_code == 405
+
+
+def test_the_sandbox_server_takes_its_port_or_any_free_one_when_taken():
+    import socket
+
+    from plugin.sandbox.server import SandboxServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    first = SandboxServer(port=port).start()
+    second = SandboxServer(port=port).start()
+    try:
+        assert first.url == f"http://127.0.0.1:{port}"
+        assert second.url != first.url  # taken: a free one instead of failing to start
+    finally:
+        first.stop()
+        second.stop()

@@ -18,7 +18,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from .connectors.base import ConfigError, settle_environment
+from .connectors.base import ConfigError, gevent_patched, settle_environment
 from .connectors.registry import CONNECTORS, build_client, default_system
 from .core.model import ErrorKind, OrderRef, SourceName, SourceReport, SourceResult, SourceStatus
 from .core.reconcile import reconcile
@@ -36,15 +36,6 @@ class Overloaded(Exception):
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-def gevent_patched() -> bool:
-    """True when gevent has monkey-patched threading (gunicorn's gevent worker)."""
-    try:
-        from gevent import monkey
-    except ImportError:  # pragma: no cover - gevent is a dependency, but optional here
-        return False
-    return bool(monkey.is_module_patched("threading"))
 
 
 def shared_session(pool_size: int) -> requests.Session:
@@ -78,10 +69,6 @@ class Lookup:
         self.broken = broken or {}
         self.processor_system = processor_system
         self.now = now
-
-    @property
-    def deadline_at(self) -> float | None:
-        return self.gathering.deadline_at if self.gathering else None
 
     def sections(self) -> Iterator[tuple[SourceName, SourceReport]]:
         """Each source's report as soon as it is known (all at once for a cached record)."""

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import requests
 from sqlalchemy import text
 
 from plugin.sandbox.faults import FaultSpec
-from plugin.store.db import Store
+from tests.test_store import _pg_store
 
 PG_URL = os.environ.get("ORDER_TRUTH_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("ORDER_TRUTH_TEST_REDIS_URL")
@@ -55,14 +54,12 @@ def two_apps(sandbox, tmp_path):
         if REQUIRE:
             pytest.fail("ORDER_TRUTH_REQUIRE_SERVICES=1 but PostgreSQL/Redis URLs are unset")
         pytest.skip("needs ORDER_TRUTH_TEST_POSTGRES_URL and ORDER_TRUTH_TEST_REDIS_URL")
-    schema = f"ot_{uuid.uuid4().hex[:10]}"
-    admin = Store(PG_URL)
-    with admin.engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
+    store, admin, schema = _pg_store()  # a schema of its own, as the store tests use
+    database_url = store.engine.url.render_as_string(hide_password=False)
+    store.dispose()
     env = {
         **os.environ,
-        "ORDER_TRUTH_DATABASE_URL": f"{PG_URL}{sep}options=-csearch_path%3D{schema}",
+        "ORDER_TRUTH_DATABASE_URL": database_url,
         "ORDER_TRUTH_REDIS_URL": REDIS_URL,
         "ORDER_TRUTH_CACHE_KEY_PREFIX": f"ot-2p-{schema}:",
         "ORDER_TRUTH_AUTO_MIGRATE": "1",

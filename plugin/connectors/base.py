@@ -679,18 +679,19 @@ class ApiClient:
 
 
 
-def _gevent_patched() -> bool:
+def gevent_patched() -> bool:
+    """True when gevent has monkey-patched sockets and threads (gunicorn's gevent worker)."""
     try:
         from gevent import monkey
-    except ImportError:  # pragma: no cover
+    except ImportError:  # pragma: no cover - gevent is a dependency, but optional here
         return False
-    return bool(monkey.is_module_patched("socket"))
+    return bool(monkey.is_module_patched("socket") and monkey.is_module_patched("threading"))
 
 
 def _cut_at(remaining: float | None, system: str) -> Any:
     """Under gevent, end the whole call at the deadline whatever the socket does (a server
     dripping its headers a byte at a time never trips a per-read timeout)."""
-    if remaining is None or not _gevent_patched():
+    if remaining is None or not gevent_patched():
         return contextlib.nullcontext()
     import gevent
 

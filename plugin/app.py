@@ -13,6 +13,7 @@ from flask import Flask, g
 from . import config as config_module
 from .arrival import ArrivalClock
 from .extensions import cache
+from .hosts.agents import RememberTokens
 from .hosts.registry import build_hosts
 from .hosts.session import SessionTokens
 from .installations import Installations, TenantCache, ensure_standalone
@@ -73,6 +74,8 @@ def register_extensions(app: Flask) -> None:
     app.extensions["secret_box"] = SecretBox(str(app.config["ENCRYPTION_KEY"]))
     app.extensions["tenants"] = TenantCache()
     app.extensions["sessions"] = SessionTokens(app.config["SECRET_KEY"])
+    app.extensions["agent_remember"] = RememberTokens(app.config["SECRET_KEY"],
+                                                      app.config["AGENT_REMEMBER_SECONDS"])
     app.extensions["hosts"] = build_hosts(app.config, cache, service.session)
 
 

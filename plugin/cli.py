@@ -251,17 +251,28 @@ def outbox_retry(host_name: str | None) -> None:
 
 
 def retry_pending_writes(host_name: str | None = None) -> int:
-    """Retry due writes through each installation's own helpdesk."""
+    """Retry due writes through each installation's own helpdesk, as the agent who asked."""
     from .hosts.actions import retry_pending
+    from .hosts.agents import Agents, SignInRequired
 
     hosts = current_app.extensions["hosts"]
     with _repo() as repo:
-        def api_for(installation_id: int):
-            tenant = repo.get(installation_id)
+        agents = Agents(repo.session, current_app.extensions["secret_box"])
+
+        def api_for(action):
+            tenant = repo.get(action.installation_id)
             if tenant is None or not tenant.active or tenant.host not in hosts:
                 return None
             if host_name is not None and tenant.host != host_name:
                 return None
-            return hosts[tenant.host].api(tenant)
+            host = hosts[tenant.host]
+            agent = agents.get(tenant.id, action.actor_id)
+            if agent is None:
+                return None  # signed out or revoked: the write waits for them to sign in
+            try:
+                agent = agents.fresh(agent, lambda creds: host.refresh_agent(tenant, creds))
+            except SignInRequired:
+                return None
+            return host.agent_api(tenant, agent.credentials)
 
         return retry_pending(repo.session, api_for)

@@ -98,6 +98,9 @@ class ConfigSchema(Schema):
     ZENDESK_OAUTH_CLIENT_ID = _Text(**_opt_str)
     ZENDESK_OAUTH_CLIENT_SECRET = _Text(**_opt_str)
     ZENDESK_AUTO_REGISTER = _Flag(load_default=True)
+    # How long a browser may resume an agent's helpdesk sign-in without the pop-up (a shift).
+    AGENT_REMEMBER_SECONDS = fields.Integer(load_default=12 * 3600,
+                                            validate=validate.Range(min=60, max=30 * 86400))
     ZENDESK_READ_TIMEOUT = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=60))
     ZENDESK_ZAF_SDK_URL = _Text(
         load_default="https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js")

@@ -20,7 +20,7 @@ from .core.orderid import DEFAULT_SHAPE
 from .core.settings import ReconcileSettings
 from .logs import remember_secrets
 from .store.crypto import SecretBox, SecretBoxError
-from .store.models import Connection, Installation, TicketAction
+from .store.models import AgentGrant, AgentSignIn, Connection, Installation, TicketAction
 
 log = logging.getLogger(__name__)
 
@@ -301,8 +301,8 @@ class Installations:
         inst = self._row(installation_id)
         for row in list(inst.connections):
             self.session.delete(row)
-        self.session.execute(delete(TicketAction).where(
-            TicketAction.installation_id == installation_id))
+        for table in (TicketAction, AgentGrant, AgentSignIn):  # agents' tokens are secrets too
+            self.session.execute(delete(table).where(table.installation_id == installation_id))
         inst.status = "uninstalled"
         inst.uninstalled_at = datetime.now(UTC)
         inst.cache_generation = (inst.cache_generation or 0) + 1

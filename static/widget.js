@@ -17,6 +17,9 @@
   var host = window.OrderTruthHost;
   var ticketId = null;
   var orderId = null;
+  var agentEl = document.getElementById("ot-agent");
+  var agentName = body.dataset.agentName || "";
+  var rememberKey = "ordertruth.agent." + body.dataset.installation;
 
   function say(text) { contextEl.textContent = text; }
 
@@ -172,6 +175,16 @@
         }).then(function (resp) {
           return resp.json().catch(function () { return {}; }).then(function (data) {
             var message = data.message || (data.error && data.error.message) || ("HTTP " + resp.status);
+            if (data.error && data.error.code === "agent_sign_in_required") {
+              // Nothing was written: the agent signs in (as themselves) and clicks again.
+              agentName = "";
+              forgetRemembered();
+              showAgent(message);
+              status.className = "ot-action-status fail";
+              status.textContent = message;
+              button.disabled = false;
+              return;
+            }
             if (data.status === "done") {
               status.className = "ot-action-status ok";
               status.textContent = message;
@@ -192,6 +205,100 @@
     });
   }
 
+  // -- who writes: the agent signs in to the helpdesk once, so notes and tags go out as them.
+
+  function remembered() {
+    try { return window.localStorage.getItem(rememberKey); } catch (e) { return null; }
+  }
+  function remember(token) {
+    try { window.localStorage.setItem(rememberKey, token); } catch (e) { /* storage off: ask again next time */ }
+  }
+  function forgetRemembered() {
+    try { window.localStorage.removeItem(rememberKey); } catch (e) { /* nothing stored */ }
+  }
+
+  function adopt(data) {
+    session = data.session;
+    csrf = data.csrf;
+    agentName = data.agent ? data.agent.name : "";
+    if (data.remember) { remember(data.remember); }
+    showAgent();
+  }
+
+  function post(url, payload) {
+    return api(url, { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+                      body: JSON.stringify(payload || {}) });
+  }
+
+  function showAgent(why) {
+    if (!agentEl) { return; }
+    agentEl.replaceChildren();
+    var text = document.createElement("span");
+    var button = document.createElement("button");
+    button.type = "button";
+    if (agentName) {
+      text.textContent = "Notes and tags are posted as " + agentName + ". ";
+      button.textContent = "Sign out";
+      button.addEventListener("click", signOut);
+    } else {
+      text.textContent = (why ? why + " " : "To post notes and tags, sign in as yourself. ");
+      button.textContent = "Sign in to " + (body.dataset.hostTitle || "the helpdesk");
+      button.addEventListener("click", signIn);
+    }
+    agentEl.append(text, button);
+    agentEl.hidden = false;
+    resize();
+  }
+
+  function signOut() {
+    post(body.dataset.signOutUrl).then(function (resp) { return resp.json(); }).then(function (data) {
+      forgetRemembered();
+      if (data.session) { adopt(data); }
+    });
+  }
+
+  function signIn() {
+    // Opened now, inside the click, so no pop-up blocker stops it; pointed at the start URL next.
+    var popup = window.open("", "ot-sign-in", "width=520,height=680");
+    post(body.dataset.signInUrl).then(function (resp) {
+      return resp.json().then(function (data) {
+        if (!resp.ok) { throw new Error((data.error && data.error.message) || ("HTTP " + resp.status)); }
+        return data;
+      });
+    }).then(function (data) {
+      if (popup) { popup.location.href = data.start_url; } else { window.open(data.start_url, "ot-sign-in"); }
+      showAgent("Finish signing in in the window that opened.");
+      waitForClaim(data.claim, Date.now() + 10 * 60 * 1000);
+    }).catch(function (err) {
+      if (popup) { popup.close(); }
+      showAgent(err.message);
+    });
+  }
+
+  function waitForClaim(claim, until) {
+    setTimeout(function () {
+      post(body.dataset.claimUrl, { claim: claim }).then(function (resp) {
+        return resp.json().catch(function () { return {}; }).then(function (data) {
+          if (resp.status === 202 && Date.now() < until) { return waitForClaim(claim, until); }
+          if (data.status === "done") { adopt(data); return; }
+          showAgent((data.error && data.error.message) || "The sign-in didn't finish.");
+        });
+      }).catch(function () {
+        if (Date.now() < until) { waitForClaim(claim, until); }
+      });
+    }, 1500);
+  }
+
+  function resume() {
+    var token = remembered();
+    if (agentName || !token) { showAgent(); return Promise.resolve(); }
+    return post(body.dataset.resumeUrl, { remember: token }).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (data) {
+        if (data.status === "done") { adopt(data); } else { forgetRemembered(); showAgent(); }
+      });
+    }).catch(function () { showAgent(); });
+  }
+
   lookupForm.addEventListener("submit", function (event) {
     event.preventDefault();
     var typed = orderInput.value.trim();
@@ -200,7 +307,7 @@
     load(typed, false);
   });
 
-  ticketContext().then(function (ctx) {
+  resume().then(ticketContext).then(function (ctx) {
     ticketId = ctx.ticketId;
     lookupForm.hidden = false;
     if (ctx.orderId) {

@@ -52,6 +52,17 @@ def sidebar(page):
     return page.frame_locator("#sb-app")
 
 
+def sign_in(page, frame, user_id=9002, name="Sam Agent"):
+    """The agent signs in as themselves in the pop-up the sidebar opens (the sandbox's
+    Zendesk consent page), and the sidebar picks the sign-in up by itself."""
+    frame.locator("#ot-agent button").wait_for(timeout=15000)
+    with page.expect_popup() as opened:
+        frame.locator("#ot-agent button").click()
+    popup = opened.value
+    popup.locator(f'button[name="user_id"][value="{user_id}"]').click()
+    frame.locator(f"#ot-agent >> text=posted as {name}").wait_for(timeout=15000)
+
+
 def test_order_from_description_and_note_posted_once_on_double_click(live_app, page, sandbox):
     page.goto(f"{live_app}/sandbox/tickets/103")
     frame = sidebar(page)
@@ -60,11 +71,15 @@ def test_order_from_description_and_note_posted_once_on_double_click(live_app, p
     assert frame.locator('[data-code="ERP_REFUND_NOT_AT_PROCESSOR"]').count() == 1
 
     note = frame.locator('[data-ot-action="note"]')
+    note.click()  # before signing in: nothing is written, and the sidebar says why
+    frame.locator(".ot-action-status.fail >> text=sign in").wait_for(timeout=15000)
+    assert [c for c in sandbox.state.zendesk.ticket(103)["comments"] if not c["public"]] == []
+    sign_in(page, frame)
     note.dblclick()
     frame.locator(".ot-action-status.ok").wait_for(timeout=15000)
     assert "Internal note posted." in frame.locator(".ot-action-status").inner_text()
     internal = [c for c in sandbox.state.zendesk.ticket(103)["comments"] if not c["public"]]
-    assert len(internal) == 1
+    assert len(internal) == 1 and internal[0]["author_id"] == 9002
     assert "ERP refund never reached the processor" in internal[0]["body"]
 
     frame.locator('[data-ot-action="tags"]').click()
@@ -75,6 +90,7 @@ def test_order_from_description_and_note_posted_once_on_double_click(live_app, p
     page.goto(f"{live_app}/sandbox/tickets/103")
     assert "order-truth-erp_refund_not_at_processor" in page.locator(".sb-tags").inner_text()
     assert "Order Truth ref" in page.locator(".sb-internal pre").first.inner_text()
+    assert "Internal note by Sam Agent" in page.locator(".sb-internal b").first.inner_text()
 
 
 def test_order_from_ticket_field_and_typed_lookup(live_app, page):
@@ -92,6 +108,7 @@ def test_failed_note_is_shown_and_retry_posts_once(live_app, page, sandbox):
     page.goto(f"{live_app}/sandbox/tickets/102")
     frame = sidebar(page)
     frame.locator(".ot-headline").wait_for(timeout=15000)
+    sign_in(page, frame)
     # Every attempt of this click fails; the widget says so and offers a retry.
     sandbox.state.zendesk.faults.fail_next(3, status=503)
     frame.locator('[data-ot-action="note"]').click()
@@ -127,11 +144,15 @@ def test_posting_the_same_summary_again_asks_first(live_app, page, sandbox):
     page.goto(f"{live_app}/sandbox/tickets/103")
     frame = sidebar(page)
     frame.locator('[data-ot-action="note"]').wait_for(timeout=15000)
+    sign_in(page, frame)
     frame.locator('[data-ot-action="note"]').click()
     frame.locator(".ot-action-status.ok").wait_for(timeout=15000)
     page.goto(f"{live_app}/sandbox/tickets/103")  # re-open the ticket
     frame = sidebar(page)
     frame.locator(".ot-posted").wait_for(timeout=15000)
+    # The same browser picks the sign-in up again, and the history says who posted.
+    frame.locator("#ot-agent >> text=posted as Sam Agent").wait_for(timeout=15000)
+    assert "by Sam Agent" in frame.locator(".ot-posted").inner_text()
     note = frame.locator('[data-ot-action="note"]')
     note.click()
     assert "Post it again?" in frame.locator(".ot-action-status").inner_text()
@@ -150,3 +171,18 @@ def test_back_to_a_ticket_opens_the_sidebar_afresh(live_app, page):
     frame = sidebar(page)
     frame.locator('[data-code="ERP_REFUND_NOT_AT_PROCESSOR"]').wait_for(timeout=15000)
     assert "already used" not in frame.locator("body").inner_text()
+
+
+def test_an_agent_zendesk_keeps_off_a_ticket_is_told_so_and_nothing_is_written(live_app, page,
+                                                                               sandbox):
+    page.goto(f"{live_app}/sandbox/tickets/103")
+    frame = sidebar(page)
+    frame.locator('[data-ot-action="note"]').wait_for(timeout=15000)
+    sign_in(page, frame, user_id=9003, name="Riley Restricted")
+    frame.locator('[data-ot-action="note"]').click()
+    frame.locator(".ot-action-status.fail").wait_for(timeout=15000)
+    assert "doesn't let Riley Restricted update ticket 103" in frame.locator(
+        ".ot-action-status").inner_text()
+    assert [c for c in sandbox.state.zendesk.ticket(103)["comments"] if not c["public"]] == []
+    frame.locator("#ot-agent button").click()  # sign out
+    frame.locator("#ot-agent >> text=sign in as yourself").wait_for(timeout=15000)

@@ -53,6 +53,7 @@ def submit(
     kind: str,
     key: str,
     payload_factory: Callable[[], dict],
+    actor: tuple[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ActionResult:
     """Record the action under its key (once), then perform it unless it is done or in flight."""
@@ -62,7 +63,9 @@ def submit(
         action = TicketAction(installation_id=installation_id, ticket_id=ticket_id,
                               order_number=order_number, kind=kind, idempotency_key=key,
                               payload=payload_factory(), status="sending", attempts=0,
-                              lease_until=_now() + LEASE)
+                              lease_until=_now() + LEASE,
+                              actor_id=actor[0] if actor else None,
+                              actor_name=actor[1][:200] if actor else None)
         db.add(action)
         try:
             db.commit()
@@ -73,6 +76,9 @@ def submit(
     else:
         if action.ticket_id != ticket_id or action.kind != kind:
             return ActionResult("failed", "That action key belongs to another ticket or action.")
+        if actor is not None and action.actor_id not in (None, actor[0]):
+            # Another agent's write: only they may send it (it goes out with their rights).
+            return ActionResult("failed", "That action key belongs to another agent.")
         if action.status in ("done", "rejected"):
             return _result(action)
         if not _claim(db, action.id):
@@ -196,9 +202,13 @@ def _stop(db: Session, action: TicketAction, status: str, error: str, *,
     return ActionResult("failed", f"Couldn't write to the ticket: {error}", action.id)
 
 
-def retry_pending(db: Session, api_for: Callable[[int], HostApi | None], *,
+def retry_pending(db: Session, api_for: Callable[[TicketAction], HostApi | None], *,
                   now: datetime | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
-    """Retry failed writes that are due (and abandoned in-flight ones); returns how many are done."""
+    """Retry failed writes that are due (and abandoned in-flight ones); returns how many are done.
+
+    Each goes out as the agent who asked for it (`api_for` gives their API, or None while
+    they can't be acted for: signed out or revoked; the write waits for them).
+    """
     now = now or _now()
     due = db.scalars(select(TicketAction).where(or_(
         and_(TicketAction.status == "failed", TicketAction.next_attempt_at <= now),
@@ -206,7 +216,12 @@ def retry_pending(db: Session, api_for: Callable[[int], HostApi | None], *,
     ))).all()
     done = 0
     for action in due:
-        api = api_for(action.installation_id)
+        if action.actor_id is None:
+            if _claim(db, action.id):
+                _stop(db, action, "rejected", "it was asked for before writes went out as the "
+                      "agent; post it again from the sidebar")
+            continue
+        api = api_for(action)
         if api is None or not _claim(db, action.id):
             continue
         db.refresh(action)

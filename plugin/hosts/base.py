@@ -119,6 +119,26 @@ class Host(Protocol):
         """How admins know the installation ("acme.zendesk.com")."""
         ...
 
+    # Agents sign in with the helpdesk's own OAuth so writes go out as them (hosts/agents.py).
+
+    def agent_sign_in_url(self, tenant: Tenant, *, state: str, code_challenge: str,
+                          redirect_uri: str) -> str | None:
+        """The helpdesk's consent page for an agent (PKCE S256), None if it can't be offered."""
+        ...
+
+    def finish_agent_sign_in(self, tenant: Tenant, *, code: str, verifier: str,
+                             redirect_uri: str) -> tuple[HostUser, dict[str, Any]]:
+        """The agent the helpdesk vouches for, and their credentials (UpstreamError if refused)."""
+        ...
+
+    def refresh_agent(self, tenant: Tenant, credentials: dict[str, Any]) -> dict[str, Any]:
+        """Fresh credentials for an expiring sign-in (SignInRequired if the helpdesk refuses)."""
+        ...
+
+    def agent_api(self, tenant: Tenant, credentials: dict[str, Any]) -> HostApi:
+        """The helpdesk API acting as the agent, with the agent's own permissions."""
+        ...
+
     def blueprints(self) -> list[Blueprint]:
         """The host's own pages: install, sign-in and connect flows."""
         ...

@@ -23,6 +23,9 @@ class SidebarSession:
     installation_key: str
     generation: int
     csrf: str
+    # The agent who signed in to the helpdesk from this sidebar (their own OAuth grant), if any.
+    agent_id: str | None = None
+    agent_name: str = ""
 
 
 class SessionTokens:
@@ -32,12 +35,15 @@ class SessionTokens:
         self._serializer = URLSafeTimedSerializer(secret_key, salt="order-truth.sidebar-session")
         self.max_age = max_age
 
-    def issue(self, installation_id: int, installation_key: str, generation: int) -> tuple[str, str]:
-        """A new (token, csrf) pair for one launch."""
+    def issue(self, installation_id: int, installation_key: str, generation: int, *,
+              agent_id: str | None = None, agent_name: str = "") -> tuple[str, str]:
+        """A new (token, csrf) pair for one launch (and, once they sign in, its agent)."""
         csrf = secrets.token_urlsafe(24)
-        token = self._serializer.dumps(
-            {"i": installation_id, "k": installation_key, "g": generation, "c": csrf})
-        return token, csrf
+        data: dict[str, object] = {"i": installation_id, "k": installation_key, "g": generation,
+                                   "c": csrf}
+        if agent_id is not None:
+            data.update(a=agent_id, an=agent_name)
+        return self._serializer.dumps(data), csrf
 
     def verify(self, token: str | None) -> SidebarSession:
         if not token:
@@ -49,8 +55,11 @@ class SessionTokens:
         except BadSignature:
             raise SessionRejected("Invalid session.") from None
         try:
-            return SidebarSession(int(data["i"]), str(data["k"]), int(data["g"]), str(data["c"]))
-        except (KeyError, TypeError, ValueError):
+            agent = data.get("a")
+            return SidebarSession(int(data["i"]), str(data["k"]), int(data["g"]), str(data["c"]),
+                                  str(agent) if agent is not None else None,
+                                  str(data.get("an", "")))
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise SessionRejected("Invalid session.") from None
 
 

@@ -7,6 +7,9 @@ connections point at the simulated vendors — and its own pages.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from flask import Flask
 
 
@@ -34,5 +37,15 @@ def sandbox_url(config: dict[str, object]) -> str:
     """Where the simulated vendors are served: SANDBOX_URL, else an in-process server."""
     from .server import get_sandbox
 
-    return str(config.get("SANDBOX_URL")
-               or get_sandbox(int(str(config.get("SANDBOX_PORT") or 0))).url)
+    if config.get("SANDBOX_URL"):
+        return str(config["SANDBOX_URL"])
+    return get_sandbox(int(str(config.get("SANDBOX_PORT") or 0)),
+                       zendesk_token_secret(config)).url
+
+
+def zendesk_token_secret(config: dict[str, object]) -> bytes:
+    """What the sandbox's Zendesk signs OAuth tokens with: derived from the app's SECRET_KEY
+    (kept in instance/ by default), so after a restart it still accepts the tokens the app
+    stored - the admin's connection and the agents' sign-ins."""
+    return hmac.new(str(config.get("SECRET_KEY") or "").encode(), b"sandbox-zendesk-tokens",
+                    hashlib.sha256).digest()

@@ -114,12 +114,16 @@ _shared: SandboxServer | None = None
 _shared_lock = threading.Lock()
 
 
-def get_sandbox(port: int = 0) -> SandboxServer:
-    """The process-wide sandbox the product talks to, started on first use."""
+def get_sandbox(port: int = 0, secret: bytes | None = None) -> SandboxServer:
+    """The process-wide sandbox the product talks to, started on first use.
+
+    `secret` signs its Zendesk's OAuth tokens: given the same one after a restart, tokens
+    the app stored (an admin's connection, agents' sign-ins) keep working.
+    """
     global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = SandboxServer(port=port).start()
+            _shared = SandboxServer(SandboxState(zendesk_secret=secret), port=port).start()
             atexit.register(_shared.stop)
         return _shared
 

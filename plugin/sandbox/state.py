@@ -70,6 +70,8 @@ class SandboxState:
     scenarios: tuple[Scenario, ...] = SCENARIOS
     faults: FaultBoard = field(default_factory=FaultBoard)
     ledger: RefundLedger = field(default_factory=RefundLedger)
+    # Signs the simulated Zendesk's OAuth tokens: the same secret after a restart keeps them valid.
+    zendesk_secret: bytes | None = field(default=None, repr=False, compare=False)
     zendesk: SandboxZendesk = field(init=False, repr=False, compare=False)
     # HTTP requests each source role received (for tests and the bench: single-flight proof).
     requests: Counter[str] = field(default_factory=Counter, repr=False, compare=False)
@@ -86,7 +88,8 @@ class SandboxState:
 
     def __post_init__(self) -> None:
         # Bound late so the Zendesk account follows the state's clock even if `now` is replaced.
-        self.zendesk = SandboxZendesk(now=lambda: self.now(), scenarios=self.scenarios)
+        self.zendesk = SandboxZendesk(now=lambda: self.now(), scenarios=self.scenarios,
+                                      secret=self.zendesk_secret)
 
     def scenario(self, number: str | None) -> Scenario | None:
         """The scenario for an order number ("1001"), if seeded."""

@@ -13,7 +13,13 @@ from ..views.context import hosts, repo, service
 from . import sandbox_url as configured_url
 from .scenarios import SCENARIOS
 from .seed import SANDBOX_KEY
-from .zendesk import SANDBOX_API_EMAIL, SANDBOX_API_TOKEN, SANDBOX_ORDER_FIELD_ID, UNKNOWN_ORDER_NUMBER
+from .zendesk import (
+    SANDBOX_API_EMAIL,
+    SANDBOX_API_TOKEN,
+    SANDBOX_ORDER_FIELD_ID,
+    STAFF,
+    UNKNOWN_ORDER_NUMBER,
+)
 
 bp = Blueprint("sandbox_pages", __name__, url_prefix="/sandbox")
 widget_bp = Blueprint("widget", __name__, url_prefix="/widget")
@@ -63,7 +69,8 @@ def ticket(ticket_id: int):
     }
     return render_template("sandbox/ticket.html", ticket=row, zd=t, zaf=zaf,
                            comments=comments[1:], tickets=_tickets(),
-                           field_id=SANDBOX_ORDER_FIELD_ID)
+                           field_id=SANDBOX_ORDER_FIELD_ID,
+                           authors={user.id: user.name for user in STAFF.values()})
 
 
 @bp.get("/launch/<int:ticket_id>")

@@ -7,6 +7,7 @@ import copy
 import hashlib
 import hmac
 import html
+import json
 import re
 import secrets
 import socket
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import jwt
+import jwt.utils
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request
@@ -38,8 +40,15 @@ SANDBOX_API_EMAIL = "admin@order-truth-sandbox.example"
 SANDBOX_API_TOKEN = "sandbox-zendesk-api-token"
 SANDBOX_ADMIN_ID = 9001
 SANDBOX_AGENT_ID = 9002
+# An agent whose role lets them see only tickets assigned to them (Zendesk's "assigned-only").
+SANDBOX_RESTRICTED_ID = 9003
 UNKNOWN_ORDER_NUMBER = "9999"
 OAUTH_CODE_TTL = timedelta(minutes=10)
+# Zendesk's bounds for the expires_in a token request may ask for (seconds).
+ACCESS_TTL_RANGE = (300, 172_800)
+REFRESH_TTL_RANGE = (604_800, 7_776_000)
+DEFAULT_ACCESS_TTL = 7_200
+DEFAULT_REFRESH_TTL = 2_592_000
 DEFAULT_SCOPE = "read write"
 # The statuses an API update may set; "new" is only ever a ticket's first status.
 SETTABLE_STATUSES = ("open", "pending", "hold", "solved", "closed")
@@ -62,16 +71,30 @@ class SandboxUser:
     name: str
     email: str
     role: str
+    # None: every ticket; "assigned": only tickets assigned to them (as Zendesk names it).
+    ticket_restriction: str | None = None
 
     def to_json(self) -> JSON:
         """The user as GET /api/v2/users/me.json shows it."""
-        return {"id": self.id, "name": self.name, "email": self.email, "role": self.role}
+        return {"id": self.id, "name": self.name, "email": self.email, "role": self.role,
+                "ticket_restriction": self.ticket_restriction}
+
+    def may_see(self, ticket: _Ticket) -> bool:
+        """Whether Zendesk lets this user see (and so update) the ticket."""
+        if self.role == "end-user":
+            return ticket.requester_id == self.id
+        if self.ticket_restriction == "assigned":
+            return ticket.assignee_id == self.id
+        return True
 
 
 STAFF: dict[int, SandboxUser] = {
     SANDBOX_ADMIN_ID: SandboxUser(SANDBOX_ADMIN_ID, "Ada Admin", SANDBOX_API_EMAIL, "admin"),
     SANDBOX_AGENT_ID: SandboxUser(SANDBOX_AGENT_ID, "Sam Agent",
                                   "agent@order-truth-sandbox.example", "agent"),
+    SANDBOX_RESTRICTED_ID: SandboxUser(SANDBOX_RESTRICTED_ID, "Riley Restricted",
+                                       "riley@order-truth-sandbox.example", "agent",
+                                       ticket_restriction="assigned"),
 }
 
 _CUSTOMERS = ("Jordan Reyes", "Priya Natarajan", "Marcus Bell", "Hana Sato", "Lena Fischer",
@@ -325,6 +348,7 @@ class _Ticket:
     created_at: datetime
     updated_at: datetime
     status: str = "open"
+    assignee_id: int = SANDBOX_AGENT_ID
     tags: list[str] = field(default_factory=list)
     comments: list[JSON] = field(default_factory=list)
 
@@ -340,6 +364,7 @@ class _Ticket:
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
             "requester_id": self.requester_id,
+            "assignee_id": self.assignee_id,
         }
 
 
@@ -369,7 +394,8 @@ class SandboxZendesk:
     """One simulated Zendesk account: signing key, tickets, OAuth grants and tokens, faults."""
 
     def __init__(self, now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 scenarios: Iterable[Scenario] = SCENARIOS) -> None:
+                 scenarios: Iterable[Scenario] = SCENARIOS, *, secret: bytes | None = None,
+                 access_ttl: int = DEFAULT_ACCESS_TTL) -> None:
         self.now = now
         self.faults = ZendeskFaults()
         self._scenarios = tuple(scenarios)
@@ -379,7 +405,16 @@ class SandboxZendesk:
         self._tickets: dict[int, _Ticket] = {}
         self._requesters: dict[int, str] = {}
         self._grants: dict[str, _Grant] = {}
-        self._tokens: dict[str, tuple[int, str]] = {}
+        # OAuth tokens are signed with this secret and carry their user, scope and expiry, so
+        # a sandbox restarted with the same secret still honours the tokens it issued.
+        self._secret = secret or secrets.token_bytes(32)
+        self.access_ttl = access_ttl
+        # Token families (an access token and its refresh token) revoked or refreshed away,
+        # and the revocation epoch: tokens from an earlier epoch are dead. Both are in memory.
+        self._dead_families: set[str] = set()
+        self._epoch = 0
+        self.last_family = ""
+        self.refreshes = 0
         self._next_comment = _COMMENT_ID_BASE
         self._next_audit = _AUDIT_ID_BASE
         self._seed()
@@ -450,9 +485,8 @@ class SandboxZendesk:
         scheme, _, credentials = authorization.strip().partition(" ")
         credentials = credentials.strip()
         if scheme.lower() == "bearer" and credentials:
-            with self._lock:
-                found = self._tokens.get(credentials)
-            return STAFF.get(found[0]) if found else None
+            claims = self._read_token(credentials, "access")
+            return STAFF.get(claims["u"]) if claims else None
         if scheme.lower() != "basic":
             return None
         try:
@@ -470,15 +504,68 @@ class SandboxZendesk:
         """Mint an OAuth access token for a staff user without the consent dance (for tests)."""
         if user_id not in STAFF:
             raise ValueError(f"unknown staff user {user_id}")
-        token = secrets.token_urlsafe(32)
-        with self._lock:
-            self._tokens[token] = (user_id, scope)
-        return token
+        return self._mint(user_id, scope, "access", self.access_ttl, secrets.token_hex(8))
 
     def revoke_tokens(self) -> None:
-        """Forget every issued OAuth access token."""
+        """Revoke every OAuth token issued so far (access and refresh)."""
         with self._lock:
-            self._tokens.clear()
+            self._epoch += 1
+
+    def _mint(self, user_id: int, scope: str, kind: str, ttl: int, family: str) -> str:
+        with self._lock:
+            epoch = self._epoch
+        claims = {"u": user_id, "s": scope, "k": kind, "f": family, "ep": epoch,
+                  "exp": int(self.now().timestamp()) + ttl, "n": secrets.token_hex(4)}
+        body = base64.urlsafe_b64encode(
+            jwt.utils.force_bytes(_compact(claims))).rstrip(b"=").decode("ascii")
+        return f"zsbx1.{body}.{self._mac(body)}"
+
+    def _mac(self, body: str) -> str:
+        digest = hmac.new(self._secret, f"zsbx1.{body}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+    def _read_token(self, token: str, kind: str) -> dict[str, Any] | None:
+        """A live token's claims: signed by this account, of this kind, unexpired, unrevoked."""
+        prefix, _, rest = token.partition(".")
+        body, _, mac = rest.partition(".")
+        if prefix != "zsbx1" or not body or not hmac.compare_digest(mac.encode(),
+                                                                    self._mac(body).encode()):
+            return None
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except ValueError:
+            return None
+        with self._lock:
+            dead = claims.get("f") in self._dead_families or claims.get("ep", -1) < self._epoch
+        if dead or claims.get("k") != kind or claims.get("u") not in STAFF \
+                or claims.get("exp", 0) <= self.now().timestamp():
+            return None
+        return claims
+
+    def _token_pair(self, user_id: int, scope: str, params: Mapping[str, Any]) -> JSON:
+        access_ttl = _ttl(params.get("expires_in"), ACCESS_TTL_RANGE, self.access_ttl)
+        refresh_ttl = _ttl(params.get("refresh_token_expires_in"), REFRESH_TTL_RANGE,
+                           DEFAULT_REFRESH_TTL)
+        family = secrets.token_hex(8)
+        with self._lock:
+            self.last_family = family
+        return {"access_token": self._mint(user_id, scope, "access", access_ttl, family),
+                "token_type": "bearer", "scope": scope, "expires_in": access_ttl,
+                "refresh_token": self._mint(user_id, scope, "refresh", refresh_ttl, family),
+                "refresh_token_expires_in": refresh_ttl}
+
+    def refresh(self, params: Mapping[str, Any]) -> JSON:
+        """Answer POST /oauth/tokens for the refresh_token grant: a new pair, the old one dead."""
+        _check_client(params)
+        claims = self._read_token(str(params.get("refresh_token", "")), "refresh")
+        if claims is None:
+            raise _invalid_grant()
+        with self._lock:
+            if claims["f"] in self._dead_families:  # lost a race with another refresh
+                raise _invalid_grant()
+            self._dead_families.add(claims["f"])
+            self.refreshes += 1
+        return self._token_pair(claims["u"], claims["s"], params)
 
     # ------------------------------------------------------------ OAuth grants
 
@@ -494,16 +581,7 @@ class SandboxZendesk:
 
     def exchange_code(self, params: Mapping[str, Any]) -> JSON:
         """Answer POST /oauth/tokens for the authorization_code grant, or raise OAuthError."""
-        if params.get("grant_type") != "authorization_code":
-            raise OAuthError(400, "unsupported_grant_type",
-                             "The authorization grant type is not supported by the authorization "
-                             "server.")
-        client_id, secret = str(params.get("client_id", "")), str(params.get("client_secret", ""))
-        if not (hmac.compare_digest(client_id.encode(), SANDBOX_OAUTH_CLIENT_ID.encode())
-                and hmac.compare_digest(secret.encode(), SANDBOX_OAUTH_CLIENT_SECRET.encode())):
-            raise OAuthError(401, "invalid_client",
-                             "Client authentication failed due to unknown client, no client "
-                             "authentication included, or unsupported authentication method.")
+        _check_client(params)
         code = str(params.get("code", ""))
         with self._lock:
             grant = self._grants.get(code)
@@ -512,22 +590,23 @@ class SandboxZendesk:
             if grant.used:
                 # RFC 6749 §4.1.2: a replayed code revokes what it was exchanged for.
                 if grant.token is not None:
-                    self._tokens.pop(grant.token, None)
+                    self._dead_families.add(grant.token)
                 raise _invalid_grant()
             # Spent by any attempt, so a wrong verifier cannot be retried against the same code.
             grant.used = True
             if self.now() - grant.issued_at > OAUTH_CODE_TTL:
                 raise _invalid_grant()
-            if grant.client_id != client_id or grant.redirect_uri != params.get("redirect_uri"):
+            if grant.client_id != params.get("client_id") \
+                    or grant.redirect_uri != params.get("redirect_uri"):
                 raise _invalid_grant()
             verifier = params.get("code_verifier")
             if not isinstance(verifier, str) or not _PKCE_VERIFIER.fullmatch(verifier) \
                     or not hmac.compare_digest(pkce_challenge(verifier), grant.challenge):
                 raise _invalid_grant()
-            token = secrets.token_urlsafe(32)
-            grant.token = token
-            self._tokens[token] = (grant.user_id, grant.scope)
-        return {"access_token": token, "token_type": "bearer", "scope": grant.scope}
+        with self._lock:
+            pair = self._token_pair(grant.user_id, grant.scope, params)
+            grant.token = self.last_family
+        return pair
 
     # ------------------------------------------------------------ tickets
 
@@ -550,7 +629,9 @@ class SandboxZendesk:
             description = f"Hi, this is about my order #{number}. {ask}\n\nThanks,\n{customer}"
             created = now - timedelta(days=1, hours=len(orders) - i)
             ticket = _Ticket(ticket_id, number, subject, description, requester_id,
-                             number if i % 2 == 0 else None, created, created)
+                             number if i % 2 == 0 else None, created, created,
+                             # The restricted agent is assigned the first ticket only.
+                             assignee_id=SANDBOX_RESTRICTED_ID if i == 1 else SANDBOX_AGENT_ID)
             # As in Zendesk, the description is the ticket's first (public) comment.
             ticket.comments.append(self._comment(requester_id, description, True, created, None))
             tickets[ticket_id] = ticket
@@ -576,10 +657,13 @@ class SandboxZendesk:
         return {"id": self._next_audit, "ticket_id": ticket.id, "created_at": _iso(at),
                 "author_id": author_id, "events": events}
 
-    def _get(self, ticket_id: int) -> _Ticket:
+    def _get(self, ticket_id: int, user: SandboxUser | None = None) -> _Ticket:
+        """The ticket, if it exists and `user` (when given) may see it: 404, else 403."""
         ticket = self._tickets.get(ticket_id)
         if ticket is None:
             raise api_error(404)
+        if user is not None and not user.may_see(ticket):
+            raise api_error(403)
         return ticket
 
     def reset(self) -> None:
@@ -605,15 +689,16 @@ class SandboxZendesk:
         return {**ticket.to_json(), "order_number": ticket.order_number,
                 "comments": copy.deepcopy(ticket.comments)}
 
-    def show_ticket(self, ticket_id: int) -> JSON:
+    def show_ticket(self, ticket_id: int, user: SandboxUser | None = None) -> JSON:
         """GET /api/v2/tickets/{id}.json."""
         with self._lock:
-            return {"ticket": self._get(ticket_id).to_json()}
+            return {"ticket": self._get(ticket_id, user).to_json()}
 
-    def comments(self, ticket_id: int, *, newest_first: bool = False) -> JSON:
+    def comments(self, ticket_id: int, *, newest_first: bool = False,
+                 user: SandboxUser | None = None) -> JSON:
         """GET /api/v2/tickets/{id}/comments.json (one page; sort_order=desc is newest first)."""
         with self._lock:
-            found = copy.deepcopy(self._get(ticket_id).comments)
+            found = copy.deepcopy(self._get(ticket_id, user).comments)
         if newest_first:
             found.reverse()
         return {"comments": found, "next_page": None, "previous_page": None, "count": len(found)}
@@ -643,7 +728,7 @@ class SandboxZendesk:
         if status is not None and status not in SETTABLE_STATUSES:
             raise _invalid(f"Status: {status!r} is not valid", "InvalidValue", "status")
         with self._lock:
-            ticket = self._get(ticket_id)
+            ticket = self._get(ticket_id, user)
             _check_stamp(update, ticket)
             if ticket.status == "closed":
                 raise _invalid("Status: closed prevents ticket update", "ClosedPreventsUpdate",
@@ -665,12 +750,12 @@ class SandboxZendesk:
             return {"ticket": ticket.to_json(),
                     "audit": self._audit(ticket, user.id, events, stamp)}
 
-    def tags(self, ticket_id: int) -> JSON:
+    def tags(self, ticket_id: int, user: SandboxUser | None = None) -> JSON:
         """GET /api/v2/tickets/{id}/tags.json."""
         with self._lock:
-            return {"tags": list(self._get(ticket_id).tags)}
+            return {"tags": list(self._get(ticket_id, user).tags)}
 
-    def add_tags(self, ticket_id: int, body: Any) -> JSON:
+    def add_tags(self, ticket_id: int, body: Any, user: SandboxUser | None = None) -> JSON:
         """PUT /api/v2/tickets/{id}/tags.json: add tags, honouring safe_update/updated_stamp."""
         tags = body.get("tags") if isinstance(body, dict) else None
         if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
@@ -680,13 +765,41 @@ class SandboxZendesk:
                 raise _invalid(f"Tags: {tag!r} is not a valid tag (lowercase, no spaces or "
                                "special characters)", "InvalidValue", "tags")
         with self._lock:
-            ticket = self._get(ticket_id)
+            ticket = self._get(ticket_id, user)
             _check_stamp(body, ticket)
             added = [tag for tag in dict.fromkeys(tags) if tag not in ticket.tags]
             if added:
                 ticket.tags.extend(added)
                 self._bump(ticket)
             return {"tags": list(ticket.tags)}
+
+
+def _check_client(params: Mapping[str, Any]) -> None:
+    grant_type = params.get("grant_type")
+    if grant_type not in ("authorization_code", "refresh_token"):
+        raise OAuthError(400, "unsupported_grant_type",
+                         "The authorization grant type is not supported by the authorization "
+                         "server.")
+    client_id, secret = str(params.get("client_id", "")), str(params.get("client_secret", ""))
+    if not (hmac.compare_digest(client_id.encode(), SANDBOX_OAUTH_CLIENT_ID.encode())
+            and hmac.compare_digest(secret.encode(), SANDBOX_OAUTH_CLIENT_SECRET.encode())):
+        raise OAuthError(401, "invalid_client",
+                         "Client authentication failed due to unknown client, no client "
+                         "authentication included, or unsupported authentication method.")
+
+
+def _ttl(value: Any, bounds: tuple[int, int], default: int) -> int:
+    """A requested token lifetime in seconds, within Zendesk's bounds (or the default)."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not bounds[0] <= value <= bounds[1]:
+        raise OAuthError(400, "invalid_request",
+                         f"expires_in must be an integer from {bounds[0]} to {bounds[1]}.")
+    return value
+
+
+def _compact(claims: Mapping[str, Any]) -> str:
+    return json.dumps(claims, separators=(",", ":"), sort_keys=True)
 
 
 def _invalid_grant() -> OAuthError:
@@ -847,7 +960,7 @@ def users_me() -> Response:
 @zendesk_api.get("/api/v2/tickets/<int:ticket_id>.json")
 def show_ticket(ticket_id: int) -> Response:
     """One ticket."""
-    return _json(_zendesk().show_ticket(ticket_id))
+    return _json(_zendesk().show_ticket(ticket_id, g.zendesk_user))
 
 
 @zendesk_api.put("/api/v2/tickets/<int:ticket_id>.json")
@@ -861,20 +974,20 @@ def update_ticket(ticket_id: int) -> Response:
 def list_comments(ticket_id: int) -> Response:
     """A ticket's comments in one page, oldest first unless ?sort_order=desc."""
     newest_first = request.args.get("sort_order", "asc").lower() == "desc"
-    return _json(_zendesk().comments(ticket_id, newest_first=newest_first))
+    return _json(_zendesk().comments(ticket_id, newest_first=newest_first, user=g.zendesk_user))
 
 
 @zendesk_api.get("/api/v2/tickets/<int:ticket_id>/tags.json")
 def list_tags(ticket_id: int) -> Response:
     """A ticket's tags."""
-    return _json(_zendesk().tags(ticket_id))
+    return _json(_zendesk().tags(ticket_id, g.zendesk_user))
 
 
 @zendesk_api.put("/api/v2/tickets/<int:ticket_id>/tags.json")
 def add_tags(ticket_id: int) -> Response:
     """Add tags; safe_update with a stale updated_stamp is a 409."""
     body = request.get_json(silent=True)
-    return _write(lambda: _zendesk().add_tags(ticket_id, body))
+    return _write(lambda: _zendesk().add_tags(ticket_id, body, g.zendesk_user))
 
 
 # ---------------------------------------------------------------- OAuth pages
@@ -945,17 +1058,19 @@ def _redirect(location: str) -> Response:
 def _consent_page(params: Mapping[str, str]) -> Response:
     hidden = "".join(f'<input type="hidden" name="{name}" value="{html.escape(value)}">'
                      for name, value in params.items())
-    admin, agent = STAFF[SANDBOX_ADMIN_ID], STAFF[SANDBOX_AGENT_ID]
+    admin = STAFF[SANDBOX_ADMIN_ID]
     scope = html.escape(" ".join(params["scope"].split()) or DEFAULT_SCOPE)
+    others = "".join(
+        f'<button type="submit" name="user_id" value="{user.id}">Approve as agent {user.id} '
+        f"({html.escape(user.name)}{', assigned tickets only' if user.ticket_restriction else ''})"
+        "</button>" for user in STAFF.values() if user.role == "agent")
     body = (
         f"<h1>Allow Order Truth to access {SANDBOX_ZENDESK_SUBDOMAIN}?</h1>"
         f"<p>Order Truth is requesting <strong>{scope}</strong> access to your Zendesk account."
         "</p><p><em>Sandbox: choose which user approves.</em></p>"
         f'<form method="post" action="{html.escape(request.path)}">{hidden}'
         f'<button type="submit" name="user_id" value="{admin.id}">Allow '
-        f"(as {html.escape(admin.name)}, admin {admin.id})</button>"
-        f'<button type="submit" name="user_id" value="{agent.id}">Approve as agent {agent.id} '
-        f"({html.escape(agent.name)})</button>"
+        f"(as {html.escape(admin.name)}, admin {admin.id})</button>{others}"
         '<button type="submit" name="decision" value="deny">Deny</button></form>'
     )
     return _page(f"Allow Order Truth to access {SANDBOX_ZENDESK_SUBDOMAIN}?", body)
@@ -966,7 +1081,10 @@ def tokens() -> Response:
     """Exchange an authorization code (+ PKCE verifier) for an access token."""
     body = request.get_json(silent=True)
     params = body if isinstance(body, dict) else request.form.to_dict()
-    response = _json(_zendesk().exchange_code(params))
+    if params.get("grant_type") == "refresh_token":
+        response = _json(_zendesk().refresh(params))
+    else:
+        response = _json(_zendesk().exchange_code(params))
     response.headers["Cache-Control"] = "no-store"
     return response
 

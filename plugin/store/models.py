@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -95,6 +95,9 @@ class TicketAction(Base):
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Who asked for it (the helpdesk's own user id and name): the write goes out as them.
+    actor_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    actor_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class UsedLaunchToken(Base):
@@ -105,3 +108,45 @@ class UsedLaunchToken(Base):
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class AgentGrant(Base):
+    """One agent's own helpdesk sign-in (OAuth), so writes go out as them with their rights."""
+
+    __tablename__ = "agent_grants"
+    __table_args__ = (UniqueConstraint("installation_id", "host_user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), nullable=False
+    )
+    host_user_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    role: Mapped[str] = mapped_column(String(40), nullable=False, default="")
+    # Access and refresh tokens with their expiry, encrypted like connection credentials.
+    credentials_encrypted: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AgentSignIn(Base):
+    """A sign-in started from one sidebar: its OAuth state, and who finished it (single use)."""
+
+    __tablename__ = "agent_sign_ins"
+    __table_args__ = (Index("ix_agent_sign_ins_expires", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), nullable=False
+    )
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    claim_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    # The PKCE verifier and redirect URI, encrypted.
+    secret_encrypted: Mapped[str] = mapped_column(Text, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    host_user_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    claimed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

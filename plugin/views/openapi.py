@@ -26,6 +26,26 @@ def _errors(*codes: int) -> dict[str, Any]:
         for c in codes}
 
 
+_CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "schema": {"type": "string"}}
+_SESSION_ANSWER = {"description": "a new sidebar session, naming the signed-in agent if any",
+                   "content": {"application/json": {"schema": {
+                       "type": "object", "required": ["status", "session", "csrf", "agent"],
+                       "properties": {"status": {"type": "string"},
+                                      "session": {"type": "string"}, "csrf": {"type": "string"},
+                                      "remember": {"type": "string"},
+                                      "agent": {"type": "object", "nullable": True}}}}}}
+
+
+def _agent_call(operation: str, summary: str, body: dict[str, Any] | None,
+                responses: dict[str, Any]) -> dict[str, Any]:
+    call: dict[str, Any] = {"operationId": operation, "summary": summary,
+                            "security": [{"session": []}], "parameters": [_CSRF],
+                            "responses": responses}
+    if body is not None:
+        call["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return {"post": call}
+
+
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "Order Truth", "version": "1",
@@ -92,6 +112,27 @@ SPEC: dict[str, Any] = {
                 **_errors(400, 401, 403, 404, 409, 503),
             },
         }},
+        "/zendesk/api/agent/sign-in": _agent_call(
+            "agentSignIn", "Start the agent's own Zendesk sign-in (opens in a pop-up)", None, {
+                "200": {"description": "where the pop-up starts, and the claim to collect it",
+                        "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["start_url", "claim"]}}}},
+                **_errors(401, 403, 409)}),
+        "/zendesk/api/agent/claim": _agent_call(
+            "agentClaim", "Collect a finished sign-in",
+            {"type": "object", "required": ["claim"], "properties": {"claim": {"type": "string"}}},
+            {"200": _SESSION_ANSWER,
+             "202": {"description": "not finished yet", "content": {"application/json": {
+                 "schema": {"type": "object"}}}},
+             **_errors(400, 401, 403)}),
+        "/zendesk/api/agent/resume": _agent_call(
+            "agentResume", "Pick up a remembered sign-in in a later sidebar",
+            {"type": "object", "required": ["remember"],
+             "properties": {"remember": {"type": "string"}}},
+            {"200": _SESSION_ANSWER, **_errors(401, 403)}),
+        "/zendesk/api/agent/sign-out": _agent_call(
+            "agentSignOut", "Forget the agent's sign-in", None,
+            {"200": _SESSION_ANSWER, **_errors(401, 403)}),
     },
     "components": {
         "schemas": {"Error": _ERROR},

@@ -6,6 +6,8 @@ verifies launches and talks to its helpdesk, everything else here is host-neutra
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -21,15 +23,19 @@ from flask import (
     current_app,
     g,
     jsonify,
+    redirect,
     render_template,
     request,
     stream_with_context,
+    url_for,
 )
+from flask import session as flask_session
 
-from ..connectors.base import NotFoundError, UpstreamError
+from ..connectors.base import AuthError, NotFoundError, UpstreamError
 from ..core.model import SourceName
 from ..core.orderid import InvalidOrderId, find_candidates, parse_order_id
 from ..hosts import actions
+from ..hosts.agents import Agent, Agents, RememberTokens, SignInRequired, pkce_challenge
 from ..hosts.base import Host, HostApi, HostTicket, LaunchRejected
 from ..hosts.note import flag_tags, render_note
 from ..hosts.session import SessionRejected, csrf_ok
@@ -116,6 +122,7 @@ def session_required(view):
         if request.method == "POST" and not csrf_ok(sess, request.headers.get("X-CSRF-Token")):
             return jsonify(error={"code": "csrf", "message": "Missing or wrong CSRF token."}), 403
         g.tenant = tenant
+        g.sidebar_session = sess
         return view(*args, **kwargs)
 
     return wrapper
@@ -158,10 +165,11 @@ def _render_record(lookup: Lookup, ticket_id: str, api: HostApi | None,
     # What this ticket already got for this order: re-opening the ticket or pressing Refresh
     # must not make a second identical note one careless click away.
     history = actions.posted_notes(db(), installation_id=g.tenant.id, ticket_id=ticket_id,
-                                   order_number=truth.order_number) if api is not None else []
+                                   order_number=truth.order_number)
+    # Writes go out as the signed-in agent (checked when they click), not the connection.
     return render_template(
         "sidebar/_record.html", truth=truth, ticket_id=ticket_id,
-        can_write=api is not None, ticket_verified=ticket is not None,
+        can_write=True, ticket_verified=ticket is not None or api is None,
         features=g.tenant.features, tags=flag_tags(truth), host_title=g.host.title,
         posted=history)
 
@@ -318,11 +326,10 @@ def ticket_action(ticket_id: str):
         order = parse_order_id(body.get("order_id"), tenant.order_name_prefix)
     except InvalidOrderId as exc:
         return jsonify(error={"code": "invalid_order_id", "message": exc.reason}), 400
-    api, _ticket = _check_ticket(tenant, ticket_id)
-    if api is None:
-        return jsonify(error={"code": "not_connected",
-                              "message": f"Connect {g.host.title} in the app settings to write "
-                                         "to tickets."}), 409
+    try:
+        agent, api = _acting_agent(tenant, ticket_id)
+    except AgentRefused as refused:
+        return refused.response
     action_key = f"{kind}-{key}"
 
     def payload() -> dict:
@@ -333,9 +340,195 @@ def ticket_action(ticket_id: str):
 
     result = actions.submit(db(), api, installation_id=tenant.id, ticket_id=ticket_id,
                             order_number=order.number, kind=kind, key=action_key,
-                            payload_factory=payload)
+                            payload_factory=payload, actor=(agent.host_user_id, agent.name))
     if result.status == "done":
         # The ticket changed: the next look at this order starts from the sources.
         service().invalidate(tenant, order)
     status = {"done": 200, "in_progress": 202, "failed": 502, "rejected": 422}[result.status]
     return jsonify(status=result.status, message=result.message, tags=list(result.tags)), status
+
+
+# -- agents sign in to their helpdesk, so writes go out as them (see hosts/agents.py)
+
+
+def agents() -> Agents:
+    return Agents(db(), current_app.extensions["secret_box"])
+
+
+def _remember() -> RememberTokens:
+    return current_app.extensions["agent_remember"]  # type: ignore[no-any-return]
+
+
+class AgentRefused(Exception):
+    """A write that must not go out: `response` says why (and whether to sign in)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.response = (jsonify(error={"code": code, "message": message}), status)
+
+
+def _sign_in_required(message: str) -> AgentRefused:
+    return AgentRefused(401, "agent_sign_in_required", message)
+
+
+def _acting_agent(tenant: Tenant, ticket_id: str) -> tuple[Agent, HostApi]:
+    """The signed-in agent of this sidebar, and the helpdesk API acting as them.
+
+    Checked before anything is recorded or written: the agent must have signed in, and the
+    helpdesk must let *them* see the ticket (it then applies their rights to the write too).
+    """
+    sess = g.sidebar_session
+    title = g.host.title
+    if sess.agent_id is None:
+        raise _sign_in_required(f"Sign in to {title} once, so notes and tags go out as you, "
+                                f"with your own {title} permissions.")
+    agent = agents().get(tenant.id, sess.agent_id)
+    if agent is None:
+        raise _sign_in_required(f"You signed out of {title} here, or your sign-in was revoked; "
+                                "sign in again.")
+    try:
+        agent = agents().fresh(agent, lambda creds: g.host.refresh_agent(tenant, creds))
+    except SignInRequired as exc:
+        raise _sign_in_required(exc.reason) from None
+    api = g.host.agent_api(tenant, agent.credentials)
+    try:
+        api.get_ticket(ticket_id)
+    except NotFoundError:
+        raise AgentRefused(404, "not_found",
+                           f"That ticket isn't in this {title} account.") from None
+    except AuthError as exc:
+        if exc.http_status == 401:
+            agents().sign_out(tenant.id, agent.host_user_id)
+            raise _sign_in_required(f"{title} no longer accepts your sign-in; "
+                                    "sign in again.") from None
+        raise AgentRefused(403, "forbidden_by_host",
+                           f"{title} doesn't let {agent.name or 'you'} update ticket "
+                           f"{ticket_id}, so nothing was written.") from None
+    except UpstreamError as exc:
+        # Couldn't check just now: the helpdesk still applies the agent's rights to the write.
+        log.warning("could not check ticket %s as agent %s: %s", ticket_id,
+                    agent.host_user_id, exc)
+    return agent, api
+
+
+def _session_answer(tenant: Tenant, agent: Agent | None) -> dict[str, object]:
+    """A new sidebar session (naming the agent, if any), and the token that resumes it."""
+    token, csrf = sessions().issue(
+        tenant.id, tenant.key, tenant.generation,
+        agent_id=agent.host_user_id if agent else None, agent_name=agent.name if agent else "")
+    answer: dict[str, object] = {"session": token, "csrf": csrf, "agent": None}
+    if agent is not None:
+        answer["agent"] = {"id": agent.host_user_id, "name": agent.name}
+        answer["remember"] = _remember().issue(agent)
+    return answer
+
+
+@bp.post("/api/agent/sign-in")
+@session_required
+def agent_sign_in():
+    """Start a sign-in for this sidebar: the pop-up's start URL, and the claim to collect it."""
+    tenant: Tenant = g.tenant
+    redirect_uri = url_for("sidebar.agent_callback", _external=True)
+    if g.host.agent_sign_in_url(tenant, state="-", code_challenge="-",
+                                redirect_uri=redirect_uri) is None:
+        return jsonify(error={"code": "sign_in_unavailable", "message": (
+            f"Signing in to {g.host.title} needs this server's OAuth client set up; "
+            "ask your admin.")}), 409
+    state, claim, _challenge = agents().start(tenant.id, redirect_uri)
+    return jsonify(start_url=url_for("sidebar.agent_start", state=state, _external=True),
+                   claim=claim)
+
+
+@bp.get("/agent/start")
+def agent_start():
+    """The pop-up's first page: tie the sign-in to this browser, then go to the helpdesk."""
+    state = request.args.get("state") or ""
+    pending = agents().pending(state) if len(state) < 100 else None
+    tenant = repo().get(pending.installation_id) if pending else None
+    if pending is None or tenant is None or tenant.host != g.host.name:
+        return _signed_in_page("This sign-in link expired or was already used. Close this "
+                               "window and sign in again from the sidebar.", 400)
+    flask_session["agent_sign_in"] = hashlib.sha256(state.encode()).hexdigest()
+    url = g.host.agent_sign_in_url(tenant, state=state,
+                                   code_challenge=pkce_challenge(pending.verifier),
+                                   redirect_uri=pending.redirect_uri)
+    if url is None:
+        return _signed_in_page("Signing in isn't set up on this server.", 409)
+    return redirect(url)
+
+
+@bp.get("/agent/callback")
+def agent_callback():
+    """Where the helpdesk returns the agent: keep their tokens and who they are."""
+    state = request.args.get("state") or ""
+    pending = agents().pending(state) if len(state) < 100 else None
+    started_here = flask_session.pop("agent_sign_in", None)
+    if pending is None or not started_here or not hmac.compare_digest(
+            str(started_here).encode(), hashlib.sha256(state.encode()).hexdigest().encode()):
+        return _signed_in_page("This sign-in expired, was already used, or was started in "
+                               "another browser. Close this window and sign in again from "
+                               "the sidebar.", 400)
+    tenant = repo().get(pending.installation_id)
+    if tenant is None or tenant.host != g.host.name or not tenant.active:
+        return _signed_in_page("This installation is no longer connected.", 400)
+    if request.args.get("error"):
+        agents().fail(pending, f"The {g.host.title} sign-in was cancelled.")
+        return _signed_in_page(f"The {g.host.title} sign-in was cancelled. You can close "
+                               "this window.", 403)
+    try:
+        user, credentials = g.host.finish_agent_sign_in(
+            tenant, code=request.args.get("code", ""), verifier=pending.verifier,
+            redirect_uri=pending.redirect_uri)
+        agent = agents().finish(pending, user, credentials)
+    except UpstreamError as exc:
+        log.warning("agent sign-in for %s failed: %s", tenant.key, exc)
+        agents().fail(pending, f"{g.host.title} refused the sign-in: {exc}")
+        return _signed_in_page(f"{g.host.title} refused the sign-in: {exc}", 502)
+    except SignInRequired as exc:
+        return _signed_in_page(exc.reason, 403)
+    return _signed_in_page(f"Signed in to {g.host.title} as {agent.name}. You can close this "
+                           "window and go back to the ticket.", 200, done=True)
+
+
+def _signed_in_page(message: str, status: int, *, done: bool = False):
+    return render_template("sidebar/signed_in.html", message=message, done=done), status
+
+
+@bp.post("/api/agent/claim")
+@session_required
+def agent_claim():
+    """What became of this sidebar's sign-in; once finished, a session that names the agent."""
+    body = request.get_json(silent=True)
+    claim = body.get("claim") if isinstance(body, dict) else None
+    if not isinstance(claim, str) or not 8 <= len(claim) <= 100:
+        return jsonify(error={"code": "bad_request", "message": "A sign-in claim is required."}), 400
+    found = agents().claim(g.tenant.id, claim)
+    if found.status == "pending":
+        return jsonify(status="pending"), 202
+    if found.status == "refused" or found.agent is None:
+        return jsonify(error={"code": "sign_in_refused", "message": found.reason}), 403
+    return jsonify(status="done", **_session_answer(g.tenant, found.agent))
+
+
+@bp.post("/api/agent/resume")
+@session_required
+def agent_resume():
+    """A later sidebar in the same browser picks up the agent's sign-in (no pop-up)."""
+    body = request.get_json(silent=True)
+    token = body.get("remember") if isinstance(body, dict) else None
+    found = _remember().verify(token) if isinstance(token, str) and len(token) < 2000 else None
+    agent = agents().get(g.tenant.id, found[1]) if found and found[0] == g.tenant.id else None
+    if agent is None or found is None or agent.grant_id != found[2]:
+        return jsonify(error={"code": "agent_sign_in_required",
+                              "message": f"Sign in to {g.host.title} to write to tickets."}), 401
+    return jsonify(status="done", **_session_answer(g.tenant, agent))
+
+
+@bp.post("/api/agent/sign-out")
+@session_required
+def agent_sign_out():
+    """Forget this agent's sign-in here (their remember tokens stop working)."""
+    sess = g.sidebar_session
+    if sess.agent_id is not None:
+        agents().sign_out(g.tenant.id, sess.agent_id)
+    return jsonify(status="done", **_session_answer(g.tenant, None))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import requests
 
 SIDEBAR = "/zendesk/sidebar?origin=http://localhost&app_guid=test"
 
@@ -37,3 +39,36 @@ def session(launch):
     token = re.search(r'data-session="([^"]+)"', html).group(1)
     csrf = re.search(r'data-csrf="([^"]+)"', html).group(1)
     return {"Authorization": f"Bearer {token}", "X-CSRF-Token": csrf}
+
+
+def sign_in_agent(client, session, user_id=9002):
+    """Sign an agent in from the sidebar the way a browser does, through the sandbox's
+    Zendesk consent page; returns the claim's answer (new session, remember token)."""
+    started = client.post("/zendesk/api/agent/sign-in", headers=session)
+    assert started.status_code == 200, started.get_data(as_text=True)
+    start = urlsplit(started.get_json()["start_url"])
+    to_zendesk = client.get(f"{start.path}?{start.query}")
+    assert to_zendesk.status_code == 302, to_zendesk.get_data(as_text=True)
+    authorize = urlsplit(to_zendesk.headers["Location"])
+    params = dict(parse_qsl(authorize.query))
+    consent = requests.post(authorize._replace(query="").geturl(),
+                            data={**params, "user_id": str(user_id)}, allow_redirects=False,
+                            timeout=5)
+    assert consent.status_code == 302, consent.text
+    back = urlsplit(consent.headers["Location"])
+    page = client.get(f"{back.path}?{back.query}")
+    claimed = client.post("/zendesk/api/agent/claim", headers=session,
+                          json={"claim": started.get_json()["claim"]})
+    return page, claimed
+
+
+def headers_for(answer):
+    return {"Authorization": f"Bearer {answer['session']}", "X-CSRF-Token": answer["csrf"]}
+
+
+@pytest.fixture
+def agent_session(client, session):
+    """A sidebar session whose agent (Sam Agent, 9002) signed in to the sandbox's Zendesk."""
+    page, claimed = sign_in_agent(client, session)
+    assert page.status_code == 200 and claimed.status_code == 200, claimed.get_data(as_text=True)
+    return headers_for(claimed.get_json())

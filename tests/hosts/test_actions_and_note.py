@@ -67,12 +67,12 @@ def db(request, tmp_path):
         admin.dispose()
 
 
-def submit(db, api, key="note-abc12345", kind="note", ticket="7"):
+def submit(db, api, key="note-abc12345", kind="note", ticket="7", actor=("9002", "Sam Agent")):
     s, inst = db
     return actions.submit(s, api, installation_id=inst, ticket_id=ticket, order_number="1001",
                           kind=kind, key=key, payload_factory=lambda: {
                               "body": f"summary\n{marker(key)}", "tags": ["order-truth-over_refund"]},
-                          sleep=lambda _s: None)
+                          actor=actor, sleep=lambda _s: None)
 
 
 def test_same_key_writes_once(db):
@@ -106,11 +106,37 @@ def test_exhausted_attempts_fail_then_retry_pending_completes(db):
     row = s.scalar(select(TicketAction))
     assert row.status == "failed" and row.attempts == 3 and "503" in row.last_error
     api.fail_before = 0
-    assert actions.retry_pending(s, lambda _i: api, now=datetime.now(UTC) + timedelta(minutes=2),
+    asked_for = []
+
+    def as_actor(action):
+        asked_for.append(action.actor_id)
+        return api
+
+    assert actions.retry_pending(s, as_actor, now=datetime.now(UTC) + timedelta(minutes=2),
                                  sleep=lambda _s: None) == 1
-    assert len(api.notes) == 1
-    assert actions.retry_pending(s, lambda _i: api, now=datetime.now(UTC) + timedelta(minutes=5),
+    assert len(api.notes) == 1 and asked_for == ["9002"]  # retried as the agent who asked
+    assert actions.retry_pending(s, as_actor, now=datetime.now(UTC) + timedelta(minutes=5),
                                  sleep=lambda _s: None) == 0
+
+
+def test_a_write_nobody_is_known_to_have_asked_for_is_not_retried(db):
+    """Rows from before writes went out as the agent: never sent with anyone else's rights."""
+    s, inst = db
+    api = FakeZendesk(fail_before=5)
+    assert submit(db, api, actor=None).status == "failed"
+    api.fail_before = 0
+    assert actions.retry_pending(s, lambda _a: api, now=datetime.now(UTC) + timedelta(minutes=2),
+                                 sleep=lambda _s: None) == 0
+    row = s.scalar(select(TicketAction))
+    assert row.status == "rejected" and "post it again" in row.last_error and api.notes == []
+
+
+def test_another_agents_key_is_not_theirs_to_send(db):
+    api = FakeZendesk(fail_before=5)
+    assert submit(db, api, key="note-shared").status == "failed"
+    api.fail_before = 0
+    result = submit(db, api, key="note-shared", actor=("9003", "Riley Restricted"))
+    assert result.status == "failed" and "another agent" in result.message and api.notes == []
 
 
 def test_in_flight_key_is_not_sent_again(db):

@@ -98,14 +98,14 @@ def test_a_repeat_look_is_the_cached_record_and_says_as_of(app, client, session,
     assert all(sandbox.state.request_counts()[s] > calls[s] for s in calls)
 
 
-def test_an_action_drops_the_cached_record(app, client, session, sandbox):
-    client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"}, headers=session)
-    resp = client.post("/zendesk/api/tickets/103/actions", headers=session,
+def test_an_action_drops_the_cached_record(app, client, agent_session, sandbox):
+    client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"}, headers=agent_session)
+    resp = client.post("/zendesk/api/tickets/103/actions", headers=agent_session,
                        json={"kind": "note", "key": "k-1234567890", "order_id": "1003"})
     assert resp.status_code == 200, resp.get_json()
     before = sandbox.state.request_counts()["erp"]
     page = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"},
-                      headers=session).get_data(as_text=True)
+                      headers=agent_session).get_data(as_text=True)
     assert sandbox.state.request_counts()["erp"] > before and "(cached)" not in page
 
 

@@ -252,3 +252,13 @@ def test_the_install_page_tells_only_a_signed_in_admin_whether_it_is_connected(c
     oauth_sign_in(client)
     admin = client.get(INSTALL).get_data(as_text=True)
     assert "Connected." in admin and "Open the settings" in admin
+
+
+def test_the_install_page_asks_zendesk_rather_than_assuming_connected(client, sandbox):
+    """A token Zendesk stopped accepting (revoked, or a helpdesk that forgot it) is said as such."""
+    oauth_sign_in(client)  # connects with an OAuth token, replacing the seeded API token
+    assert "Connected." in client.get(INSTALL).get_data(as_text=True)
+    sandbox.state.zendesk.revoke_tokens()
+    page = client.get(INSTALL).get_data(as_text=True)
+    assert "Connected." not in page
+    assert "Zendesk no longer accepts the stored credentials: connect again." in page

@@ -62,9 +62,9 @@ def test_write_without_csrf_is_refused(client, session, zd):
     assert [c for c in zd.ticket(103)["comments"] if not c["public"]] == []
 
 
-def test_note_posts_once_for_a_key(client, session, zd):
-    first = action(client, session, 103)
-    second = action(client, session, 103)  # a double click, or a retry after a lost response
+def test_note_posts_once_for_a_key(client, agent_session, zd):
+    first = action(client, agent_session, 103)
+    second = action(client, agent_session, 103)  # a double click, or a retry after a lost response
     assert first.status_code == second.status_code == 200
     assert first.get_json()["status"] == "done"
     notes = [c for c in zd.ticket(103)["comments"] if not c["public"]]
@@ -75,34 +75,34 @@ def test_note_posts_once_for_a_key(client, session, zd):
     assert "Order Truth ref note-k-123456789" in body
 
 
-def test_lost_response_is_not_posted_twice(client, session, zd):
+def test_lost_response_is_not_posted_twice(client, agent_session, zd):
     zd.faults.fail_after_write(1, status=500)  # the note lands, the response says 500
-    resp = action(client, session, 103, key="lost-resp-1")
+    resp = action(client, agent_session, 103, key="lost-resp-1")
     assert resp.get_json()["status"] == "done"
     assert len([c for c in zd.ticket(103)["comments"] if not c["public"]]) == 1
 
 
-def test_failed_write_is_reported_then_retried_without_duplicates(client, session, zd):
+def test_failed_write_is_reported_then_retried_without_duplicates(client, agent_session, zd):
     zd.faults.fail_next(3, status=503)
-    resp = action(client, session, 103, key="retry-me-1")
+    resp = action(client, agent_session, 103, key="retry-me-1")
     assert resp.status_code == 502
     assert resp.get_json()["status"] == "failed"
     assert [c for c in zd.ticket(103)["comments"] if not c["public"]] == []
-    again = action(client, session, 103, key="retry-me-1")
+    again = action(client, agent_session, 103, key="retry-me-1")
     assert again.get_json()["status"] == "done"
     assert len([c for c in zd.ticket(103)["comments"] if not c["public"]]) == 1
 
 
-def test_tags_use_flag_codes_and_survive_a_concurrent_edit(client, session, zd):
-    resp = action(client, session, 106, kind="tags", order_id="1006", key="tags-key-1")
+def test_tags_use_flag_codes_and_survive_a_concurrent_edit(client, agent_session, zd):
+    resp = action(client, agent_session, 106, kind="tags", order_id="1006", key="tags-key-1")
     assert resp.status_code == 200, resp.get_json()
     tags = set(zd.ticket(106)["tags"])
     assert {"order-truth-duplicate_refund", "order-truth-refund_amount_mismatch"} <= tags
 
 
-def test_action_key_reused_for_another_ticket_is_refused(client, session):
-    assert action(client, session, 103, key="shared-key-1").get_json()["status"] == "done"
-    other = action(client, session, 102, key="shared-key-1", order_id="1002")
+def test_action_key_reused_for_another_ticket_is_refused(client, agent_session):
+    assert action(client, agent_session, 103, key="shared-key-1").get_json()["status"] == "done"
+    other = action(client, agent_session, 102, key="shared-key-1", order_id="1002")
     assert other.get_json()["status"] == "failed"
 
 
@@ -217,15 +217,15 @@ def test_widget_api_errors_are_json_never_html(client, session):
         assert resp.get_json()["error"]["message"]
 
 
-def test_the_record_says_a_summary_was_already_posted_and_asks_before_another(client, session):
+def test_the_record_says_a_summary_was_already_posted_and_asks_before_another(client, agent_session):
     query = {"ticket_id": "103", "order_id": "1003"}
-    before = client.get(RECORD, query_string=query, headers=session).get_data(as_text=True)
+    before = client.get(RECORD, query_string=query, headers=agent_session).get_data(as_text=True)
     assert "already posted" not in before and "data-confirm" not in before
-    assert action(client, session, 103, key="history-1").get_json()["status"] == "done"
-    after = client.get(RECORD, query_string=query, headers=session).get_data(as_text=True)
-    assert "Summary already posted on this ticket just now." in after
-    assert 'data-confirm="Already posted just now. Post it again?"' in after
+    assert action(client, agent_session, 103, key="history-1").get_json()["status"] == "done"
+    after = client.get(RECORD, query_string=query, headers=agent_session).get_data(as_text=True)
+    assert "Summary already posted on this ticket just now by Sam Agent." in after
+    assert 'data-confirm="Already posted just now by Sam Agent. Post it again?"' in after
     # Another order on the same ticket has its own history.
     other = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1002"},
-                       headers=session).get_data(as_text=True)
+                       headers=agent_session).get_data(as_text=True)
     assert "already posted" not in other

@@ -191,7 +191,7 @@ def test_api_requires_credentials(zendesk, auth):
 def test_users_me_names_the_credentials_user(zendesk, state):
     me = zendesk.request("GET", "/api/v2/users/me.json").json()
     assert me == {"user": {"id": 9001, "name": "Ada Admin", "email": SANDBOX_API_EMAIL,
-                           "role": "admin"}}
+                           "role": "admin", "ticket_restriction": None}}
     agent = state.zendesk.issue_token(9002)
     me = zendesk.request("GET", "/api/v2/users/me.json", auth=f"Bearer {agent}").json()
     assert me["user"]["id"] == 9002 and me["user"]["role"] == "agent"
@@ -220,7 +220,8 @@ def test_tickets_are_seeded_one_per_scenario_plus_an_unknown_order(zendesk, stat
     assert ticket["subject"] == "Everything agrees - order #1001"
     assert ticket["custom_fields"] == [{"id": SANDBOX_ORDER_FIELD_ID, "value": None}]
     assert set(ticket) == {"id", "url", "subject", "description", "status", "tags",
-                           "custom_fields", "created_at", "updated_at", "requester_id"}
+                           "custom_fields", "created_at", "updated_at", "requester_id",
+                           "assignee_id"}
     assert zendesk.ticket(102).json()["ticket"]["custom_fields"][0]["value"] == "1002"
 
     missing = zendesk.ticket(999)
@@ -531,3 +532,96 @@ def test_the_sandbox_server_takes_its_port_or_any_free_one_when_taken():
     finally:
         first.stop()
         second.stop()
+
+
+# ---------------------------------------------------------------- expiring tokens, restarts, rights
+
+
+def _refresh(zendesk: Zendesk, refresh_token: str, **extra: Any) -> requests.Response:
+    return zendesk.request("POST", "/oauth/tokens", auth=None, json={
+        "grant_type": "refresh_token", "refresh_token": refresh_token,
+        "client_id": SANDBOX_OAUTH_CLIENT_ID, "client_secret": SANDBOX_OAUTH_CLIENT_SECRET,
+        **extra})
+
+
+def _me(zendesk: Zendesk, access_token: str) -> int:
+    return zendesk.request("GET", "/api/v2/users/me.json", auth=f"Bearer {access_token}").status_code
+
+
+def test_a_code_buys_an_expiring_token_pair_and_refresh_rotates_it(zendesk, state):
+    verifier = _verifier()
+    first = zendesk.exchange(zendesk.code(verifier, user_id="9002"), verifier,
+                             expires_in=600).json()
+    assert first["expires_in"] == 600 and first["refresh_token_expires_in"] >= 604_800
+    assert _me(zendesk, first["access_token"]) == 200
+
+    second = _refresh(zendesk, first["refresh_token"])
+    assert second.status_code == 200, second.text
+    pair = second.json()
+    # Zendesk: refreshing returns a new pair and invalidates both of the previous tokens.
+    assert _me(zendesk, pair["access_token"]) == 200
+    assert _me(zendesk, first["access_token"]) == 401
+    again = _refresh(zendesk, first["refresh_token"])
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert state.zendesk.refreshes == 1
+
+
+def test_an_access_token_is_not_a_refresh_token_and_lifetimes_are_bounded(zendesk):
+    verifier = _verifier()
+    pair = zendesk.exchange(zendesk.code(verifier), verifier).json()
+    assert _refresh(zendesk, pair["access_token"]).status_code == 400
+    verifier = _verifier()
+    resp = zendesk.exchange(zendesk.code(verifier), verifier, expires_in=10)
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
+
+
+def test_expired_and_revoked_tokens_are_refused(zendesk, state):
+    token = state.zendesk.issue_token(9002)
+    assert _me(zendesk, token) == 200
+    state.now = lambda: NOW + timedelta(seconds=state.zendesk.access_ttl + 1)
+    assert _me(zendesk, token) == 401
+    state.now = lambda: NOW
+    state.zendesk.revoke_tokens()
+    assert _me(zendesk, token) == 401
+    assert _me(zendesk, state.zendesk.issue_token(9002)) == 200
+
+
+def test_a_restarted_sandbox_with_the_same_secret_honours_its_tokens():
+    from plugin.sandbox.zendesk import SandboxZendesk
+
+    before = SandboxZendesk(secret=b"s" * 32)
+    token = before.issue_token(9002)
+    after = SandboxZendesk(secret=b"s" * 32)
+    assert after.authenticate(f"Bearer {token}").id == 9002
+    assert SandboxZendesk(secret=b"t" * 32).authenticate(f"Bearer {token}") is None
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert after.authenticate(f"Bearer {forged}") is None
+
+
+def test_an_assigned_only_agent_sees_and_updates_only_their_tickets(zendesk, state):
+    riley = f"Bearer {state.zendesk.issue_token(9003)}"
+    assert zendesk.ticket(101, auth=riley).status_code == 200
+    refused = zendesk.ticket(102, auth=riley)
+    assert refused.status_code == 403 and refused.json()["error"] == "Forbidden"
+    put = zendesk.request("PUT", "/api/v2/tickets/102.json", auth=riley,
+                          json={"ticket": {"comment": {"body": "x", "public": False}}})
+    assert put.status_code == 403
+    tags = zendesk.request("PUT", "/api/v2/tickets/102/tags.json", auth=riley, json={"tags": ["a"]})
+    assert tags.status_code == 403
+    assert all(c["body"] != "x" for c in state.zendesk.ticket(102)["comments"])
+    ok = zendesk.request("PUT", "/api/v2/tickets/101.json", auth=riley,
+                         json={"ticket": {"comment": {"body": "mine", "public": False}}})
+    assert ok.status_code == 200
+    assert state.zendesk.ticket(101)["comments"][-1]["author_id"] == 9003
+
+
+def test_the_apps_sandbox_keeps_its_token_secret_across_restarts():
+    from plugin.sandbox import zendesk_token_secret
+    from plugin.sandbox.zendesk import SandboxZendesk
+
+    config = {"SECRET_KEY": "kept-in-instance"}
+    token = SandboxZendesk(secret=zendesk_token_secret(config)).issue_token(9002)
+    restarted = SandboxZendesk(secret=zendesk_token_secret(dict(config)))
+    assert restarted.authenticate(f"Bearer {token}").name == "Sam Agent"
+    other = SandboxZendesk(secret=zendesk_token_secret({"SECRET_KEY": "another-deployment"}))
+    assert other.authenticate(f"Bearer {token}") is None

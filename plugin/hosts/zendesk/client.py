@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from marshmallow import fields
 
-from ...connectors.base import ApiClient, UpstreamError, VendorSchema
+from ...connectors.base import ApiClient, AuthError, UpstreamError, VendorSchema
 from ...core.model import ErrorKind
 from ..base import HostTicket, HostUser
 
@@ -56,6 +56,7 @@ class _Comment(VendorSchema):
     id = fields.Integer(required=True)
     body = fields.String(load_default="", allow_none=True)
     public = fields.Boolean(load_default=True)
+    author_id = fields.Integer(load_default=None, allow_none=True)
 
 
 class _CommentPage(VendorSchema):
@@ -71,6 +72,14 @@ class _TokenGrant(VendorSchema):
     access_token = fields.String(required=True)
     token_type = fields.String(load_default="bearer")
     scope = fields.String(load_default="", allow_none=True)
+    # Since Zendesk's expiring tokens: the lifetime in seconds, and a refresh token.
+    expires_in = fields.Integer(load_default=None, allow_none=True)
+    refresh_token = fields.String(load_default=None, allow_none=True)
+    refresh_token_expires_in = fields.Integer(load_default=None, allow_none=True)
+
+
+class GrantRefused(AuthError):
+    """The token endpoint refused a code or refresh token (invalid_grant): sign in again."""
 
 
 class ZendeskClient(ApiClient):
@@ -118,12 +127,43 @@ class ZendeskClient(ApiClient):
     def exchange_code(self, *, code: str, client_id: str, client_secret: str, redirect_uri: str,
                       code_verifier: str, scope: str = "read write") -> str:
         """Trade an OAuth authorization code (PKCE) for an access token."""
-        resp = self._request("POST", "/oauth/tokens", json={
+        return str(self.grant_code(code=code, client_id=client_id, client_secret=client_secret,
+                                   redirect_uri=redirect_uri, code_verifier=code_verifier,
+                                   scope=scope)["access_token"])
+
+    def grant_code(self, *, code: str, client_id: str, client_secret: str, redirect_uri: str,
+                   code_verifier: str, scope: str = "read write") -> dict[str, Any]:
+        """Trade an authorization code (PKCE) for credentials: the access token and, where
+        Zendesk issues them, its expiry (`expires_at`, epoch seconds) and refresh token."""
+        return self._token_request({
             "grant_type": "authorization_code", "code": code, "client_id": client_id,
             "client_secret": client_secret, "redirect_uri": redirect_uri,
             "code_verifier": code_verifier, "scope": scope,
         })
-        return self.load(_TokenGrant, self._json(resp))["access_token"]
+
+    def refresh_grant(self, *, refresh_token: str, client_id: str,
+                      client_secret: str) -> dict[str, Any]:
+        """A new access and refresh token for a refresh token; Zendesk voids the old pair."""
+        return self._token_request({
+            "grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": client_id, "client_secret": client_secret,
+        })
+
+    def _token_request(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            resp = self._request("POST", "/oauth/tokens", json=body)
+        except UpstreamError as exc:
+            if exc.code == "invalid_grant":
+                raise GrantRefused(str(exc), system=self.system, http_status=exc.http_status,
+                                   code=exc.code) from None
+            raise
+        grant = self.load(_TokenGrant, self._json(resp))
+        credentials: dict[str, Any] = {"auth": "oauth", "access_token": grant["access_token"]}
+        if grant["refresh_token"]:
+            credentials["refresh_token"] = grant["refresh_token"]
+        if grant["expires_in"]:
+            credentials["expires_at"] = int(time.time()) + int(grant["expires_in"])
+        return credentials
 
     # -- HostApi
 

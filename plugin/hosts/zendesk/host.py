@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import requests
 
-from ...connectors.base import ConnectorConfig
+from ...connectors.base import AuthError, ConnectorConfig
 from ...installations import HELPDESK, Installations, Tenant
-from ..base import Launch, LaunchRejected
+from ..agents import SignInRequired
+from ..base import HostUser, Launch, LaunchRejected
 from .client import ZendeskClient
 from .launch import LaunchTarget, SeenTokens, installation_key, verify_launch
 
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PUBLIC_KEY_SECONDS = 3600
+# What an agent's sign-in may do: read, and write tickets (notes and tags) - nothing else.
+AGENT_SCOPE = "read tickets:write"
 # A forged token must not turn every request into a key download.
 KEY_REFETCH_MIN_SECONDS = 60
 
@@ -165,6 +169,51 @@ class ZendeskHost:
             return None
         return register(repo, launch.account, launch.host_installation_id,
                         app_id=self.config.get("ZENDESK_APP_ID"))
+
+    # -- agents signing in as themselves (writes go out with their own rights)
+
+    def oauth_client(self) -> tuple[str, str] | None:
+        """This deployment's Zendesk OAuth client (id, secret), if configured."""
+        cid = self.config.get("ZENDESK_OAUTH_CLIENT_ID")
+        secret = self.config.get("ZENDESK_OAUTH_CLIENT_SECRET")
+        return (str(cid), str(secret)) if cid and secret else None
+
+    def agent_sign_in_url(self, tenant: Tenant, *, state: str, code_challenge: str,
+                          redirect_uri: str) -> str | None:
+        """Zendesk's consent page for an agent (None: no OAuth client is configured)."""
+        client = self.oauth_client()
+        if client is None:
+            return None
+        query = urlencode({"response_type": "code", "client_id": client[0],
+                           "redirect_uri": redirect_uri, "scope": AGENT_SCOPE, "state": state,
+                           "code_challenge": code_challenge, "code_challenge_method": "S256"})
+        return f"{self.base_url(tenant, self.subdomain(tenant))}/oauth/authorizations/new?{query}"
+
+    def finish_agent_sign_in(self, tenant: Tenant, *, code: str, verifier: str,
+                             redirect_uri: str) -> tuple[HostUser, dict[str, Any]]:
+        """Trade the agent's code for their tokens, and ask Zendesk who they are."""
+        client_id, client_secret = self.oauth_client() or ("", "")
+        base = self.base_url(tenant, self.subdomain(tenant))
+        credentials = self._client(base).grant_code(
+            code=code, client_id=client_id, client_secret=client_secret,
+            redirect_uri=redirect_uri, code_verifier=verifier, scope=AGENT_SCOPE)
+        return self._client(base, credentials).current_user(), credentials
+
+    def refresh_agent(self, tenant: Tenant, credentials: dict[str, Any]) -> dict[str, Any]:
+        """New tokens for an agent whose access token is expiring."""
+        client_id, client_secret = self.oauth_client() or ("", "")
+        try:
+            return self._client(self.base_url(tenant, self.subdomain(tenant))).refresh_grant(
+                refresh_token=str(credentials.get("refresh_token", "")), client_id=client_id,
+                client_secret=client_secret)
+        except AuthError:
+            raise SignInRequired("Your Zendesk sign-in has expired or was revoked; "
+                                 "sign in again.") from None
+
+    def agent_api(self, tenant: Tenant, credentials: dict[str, Any]) -> ZendeskClient:
+        """A client that acts as the agent: Zendesk applies their own permissions."""
+        return self._client(self.base_url(tenant, self.subdomain(tenant)),
+                            {"access_token": str(credentials.get("access_token", ""))})
 
     # -- the rest
 

@@ -3,8 +3,6 @@ and sign the Zendesk admin in to the settings page."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import logging
 import re
@@ -15,7 +13,6 @@ from urllib.parse import urlencode
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -28,6 +25,7 @@ from ...connectors.base import AuthError, UpstreamError
 from ...installations import HELPDESK, Tenant
 from ...views.admin import admin_for, check_csrf, csrf_token, sign_in
 from ...views.context import hosts, repo
+from ..agents import pkce_pair
 from ..base import HostUser
 from .host import ZendeskHost
 from .launch import installation_key
@@ -61,9 +59,7 @@ def _tenant_or_404(key: str | None) -> Tenant:
 
 
 def _oauth_client() -> tuple[str, str] | None:
-    cid = current_app.config.get("ZENDESK_OAUTH_CLIENT_ID")
-    secret = current_app.config.get("ZENDESK_OAUTH_CLIENT_SECRET")
-    return (str(cid), str(secret)) if cid and secret else None
+    return host().oauth_client()
 
 
 def _base(tenant: Tenant) -> str:
@@ -93,8 +89,24 @@ def install():
     return render_template(
         "zendesk/install.html", subdomain=subdomain, key=key, admin=admin,
         tenant=tenant if admin else None,
-        connected=bool(admin and tenant and host().credentials(tenant)),
+        connection=_connection_state(tenant) if admin and tenant else None,
         oauth=bool(_oauth_client()), csrf=csrf_token())
+
+
+def _connection_state(tenant: Tenant) -> str | None:
+    """Whether Zendesk still accepts the stored credentials: "ok", "refused", "unchecked"
+    (Zendesk didn't answer just now) or None (never connected). Asked, not assumed."""
+    api = host().api(tenant)
+    if api is None:
+        return None
+    try:
+        api.current_user()
+    except AuthError:
+        return "refused"
+    except UpstreamError as exc:
+        log.info("couldn't check the Zendesk connection of %s: %s", tenant.key, exc)
+        return "unchecked"
+    return "ok"
 
 
 @bp.get("/oauth/start")
@@ -106,8 +118,7 @@ def oauth_start():
         abort(400, description="OAuth isn't configured on this server (ZENDESK_OAUTH_CLIENT_ID/SECRET); "
                                "use an API token instead.")
     state = secrets.token_urlsafe(24)
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    verifier, challenge = pkce_pair()
     redirect_uri = url_for("zendesk.oauth_callback", _external=True)
     # Kept in this browser's signed session cookie: only the browser that started the flow can
     # finish it (no login CSRF), and any worker can check it.

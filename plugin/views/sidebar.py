@@ -134,18 +134,35 @@ def _ticket_id(raw: str | None) -> str:
     return raw
 
 
-def _check_ticket(tenant: Tenant, ticket_id: str) -> tuple[HostApi | None, HostTicket | None]:
-    """Re-read the ticket in this installation's helpdesk; refuse ids it doesn't know."""
-    api = g.host.api(tenant)
-    if api is None:
-        return None, None
-    try:
-        return api, api.get_ticket(ticket_id)
-    except NotFoundError:
-        abort(404, description=f"That ticket isn't in this {g.host.title} account.")
-    except UpstreamError as exc:
-        log.warning("could not re-read ticket %s: %s", ticket_id, exc)
-        return api, None
+class Reread:
+    """The ticket re-read in this installation's helpdesk, alongside the lookup and within
+    the same deadline (counted from the request's arrival): a slow helpdesk is said, not
+    waited out."""
+
+    def __init__(self, tenant: Tenant, ticket_id: str) -> None:
+        self.ticket_id = ticket_id
+        self.api = g.host.api(tenant)
+        self.future = service().fanout.pool.submit(self.api.get_ticket, ticket_id) \
+            if self.api is not None else None
+        self.by = (arrived() or time.monotonic()) + service().config["FANOUT_DEADLINE_SECONDS"]
+
+    def ticket(self) -> HostTicket | None:
+        """The ticket, or None if it couldn't be read in time; NotFoundError if it isn't there."""
+        if self.future is None:
+            return None
+        try:
+            return self.future.result(timeout=max(0.05, self.by - time.monotonic()))
+        except NotFoundError:
+            raise
+        except (UpstreamError, FutureTimeout) as exc:
+            log.warning("could not re-read ticket %s in time: %s", self.ticket_id, exc)
+            return None
+
+    def ticket_or_404(self) -> HostTicket | None:
+        try:
+            return self.ticket()
+        except NotFoundError:
+            abort(404, description=f"That ticket isn't in this {g.host.title} account.")
 
 
 def _start_lookup(tenant: Tenant) -> tuple[Lookup, str, HostApi | None, HostTicket | None]:
@@ -155,8 +172,8 @@ def _start_lookup(tenant: Tenant) -> tuple[Lookup, str, HostApi | None, HostTick
     release_db()
     lookup = service().begin(tenant, order, refresh=request.args.get("refresh") == "1",
                              arrived=arrived())
-    api, ticket = _check_ticket(tenant, ticket_id)
-    return lookup, ticket_id, api, ticket
+    reread = Reread(tenant, ticket_id)
+    return lookup, ticket_id, reread.api, reread.ticket_or_404()
 
 
 def _render_record(lookup: Lookup, ticket_id: str, api: HostApi | None,
@@ -205,9 +222,7 @@ def record_stream():
     release_db()
     lookup = service().begin(tenant, order, refresh=request.args.get("refresh") == "1",
                              arrived=arrived())
-    api = g.host.api(tenant)
-    reread = service().fanout.pool.submit(api.get_ticket, ticket_id) if api else None
-    ticket_by = (arrived() or time.monotonic()) + service().config["FANOUT_DEADLINE_SECONDS"]
+    reread = Reread(tenant, ticket_id)
 
     def parts() -> Iterator[str]:
         try:
@@ -216,18 +231,14 @@ def record_stream():
             for source, report in lookup.sections():
                 yield _line("source", source=source.value, html=render_template(
                     "widget/_source.html", source=source, report=report, truth=None))
-            ticket = None
-            if reread is not None:
-                try:
-                    ticket = reread.result(timeout=max(0.05, ticket_by - time.monotonic()))
-                except NotFoundError:
-                    yield _line("record", html=render_template(
-                        "sidebar/_problem.html",
-                        message=f"That ticket isn't in this {g.host.title} account."))
-                    return
-                except (UpstreamError, FutureTimeout) as exc:
-                    log.warning("could not re-read ticket %s: %s", ticket_id, exc)
-            yield _line("record", html=_render_record(lookup, ticket_id, api, ticket))
+            try:
+                ticket = reread.ticket()
+            except NotFoundError:
+                yield _line("record", html=render_template(
+                    "sidebar/_problem.html",
+                    message=f"That ticket isn't in this {g.host.title} account."))
+                return
+            yield _line("record", html=_render_record(lookup, ticket_id, reread.api, ticket))
         except Exception:  # the status line has gone: say so in the stream, and log it
             log.exception("building the streamed record failed")
             yield _line("error", html=render_template(
@@ -261,7 +272,7 @@ def resolve_order():
     if not isinstance(body, dict):
         return jsonify(error={"code": "bad_request", "message": "Expected a JSON object."}), 400
     ticket_id = _ticket_id(str(body.get("ticket_id") or ""))
-    _api, ticket = _check_ticket(tenant, ticket_id)
+    ticket = Reread(tenant, ticket_id).ticket_or_404()
     subject = ticket.subject if ticket else _text(body.get("subject"))
     description = ticket.description if ticket else _text(body.get("description"))
     candidates: list[tuple[str, str]] = []

@@ -1,4 +1,4 @@
-"""Operator commands: `flask --app app truth|settings|connectors|installations|db|outbox …`."""
+"""Operator commands: `flask --app app truth|settings|connectors|installations|db|outbox|audit …`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import click
 from flask import Flask, current_app
@@ -19,7 +20,8 @@ from .installations import HELPDESK, Installations, Tenant
 
 
 def register(app: Flask) -> None:
-    for command in (truth, settings_cli, connectors_cli, db_cli, installations_cli, outbox_cli):
+    for command in (truth, settings_cli, connectors_cli, db_cli, installations_cli, outbox_cli,
+                    audit_cli):
         app.cli.add_command(command)
     try:
         from .sandbox.cli import sandbox_cli
@@ -276,3 +278,57 @@ def retry_pending_writes(host_name: str | None = None) -> int:
             return host.agent_api(tenant, agent.credentials)
 
         return retry_pending(repo.session, api_for)
+
+
+audit_cli = AppGroup("audit", help="The audit trail of actions taken from the sidebar.")
+
+
+@audit_cli.command("reconcile")
+def audit_reconcile() -> None:
+    """Settle refunds left pending by a crash or a timeout: ask the processor, never redo."""
+    from .actions.audit import AuditLog
+    from .actions.refunds import reconcile
+    from .connectors.registry import build_client
+    from .core.model import SourceName
+    from .installations import connector_configs
+
+    service = current_app.extensions["order_truth"]
+    with _repo() as repo:
+        def processor_for(entry):
+            tenant = repo.get(entry.installation_id)
+            found = connector_configs(tenant, service.config).get(SourceName.PROCESSOR) \
+                if tenant is not None else None
+            if found is None or found[0] != "stripe":
+                return None
+            return build_client(found[0], found[1], service.session)
+
+        counts = reconcile(AuditLog(repo.session), processor_for)
+    click.echo(f"{counts['done']} found done at the processor, {counts['failed']} never reached "
+               f"it, {counts['skipped']} left for later")
+
+
+def _day(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise click.BadParameter("use YYYY-MM-DD") from None
+
+
+@audit_cli.command("export")
+@click.option("--since", required=True, help="First day (YYYY-MM-DD, UTC), included.")
+@click.option("--until", default=None, help="Day to stop before (YYYY-MM-DD, UTC), excluded.")
+@click.option("--installation", default=None, help="One installation's key (default: all).")
+@click.option("--output", type=click.File("w"), default="-", help="CSV file (default: stdout).")
+def audit_export(since: str, until: str | None, installation: str | None, output) -> None:
+    """Write the audit trail as CSV (the same columns as the page's download)."""
+    from .actions.audit import AuditLog, to_csv
+
+    start = _day(since)
+    assert start is not None
+    with _repo() as repo:
+        inst_id = _find(repo, installation).id if installation else None
+        for line in to_csv(AuditLog(repo.session).entries(installation_id=inst_id, since=start,
+                                                          until=_day(until))):
+            output.write(line)

@@ -33,6 +33,7 @@ DEFAULT_FEATURES: dict[str, bool] = {
     "pos_source": True,  # ask the store POS as a fourth source
     "post_notes": True,  # agents may post the summary as an internal note
     "add_tags": True,  # agents may tag the ticket with the flags found
+    "refunds": False,  # agents may refund at the processor (roles and caps in the settings)
 }
 
 
@@ -249,14 +250,10 @@ class Installations:
         return self._tenant(inst)
 
     def update_settings(self, installation_id: int, changes: dict[str, Any]) -> None:
-        """Merge `changes` into an installation's settings (one level deep for dict values)."""
+        """Merge `changes` into an installation's settings (dicts merge at every depth, so
+        setting one nested value keeps its siblings)."""
         inst = self._row(installation_id)
-        settings = dict(inst.settings or {})
-        for k, v in changes.items():
-            if isinstance(v, dict) and isinstance(settings.get(k), dict):
-                settings[k] = {**settings[k], **v}
-            else:
-                settings[k] = v
+        settings = _merged(dict(inst.settings or {}), changes)
         if settings != (inst.settings or {}):
             inst.settings = settings
             _touch(inst)
@@ -330,6 +327,13 @@ class Installations:
         if inst is None:
             raise LookupError(installation_id)
         return inst
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in changes.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def _touch(inst: Installation) -> None:

@@ -27,7 +27,17 @@ def _shape(value: str) -> None:
         raise ValidationError(str(exc)) from None
 
 
-_HOURS = dict(validate=validate.Range(min=0, max=24 * 90))
+_HOURS: dict[str, Any] = dict(validate=validate.Range(min=0, max=24 * 90))
+_CAP: dict[str, Any] = dict(validate=validate.Range(min=0, max=100_000_000))
+# Helpdesk roles an admin may allow to run an action.
+ROLES = ("admin", "agent")
+
+
+def _roles(value: str) -> None:
+    named = [r.strip() for r in value.split(",") if r.strip()]
+    unknown = sorted(set(named) - set(ROLES))
+    if unknown:
+        raise ValidationError(f"Unknown role(s): {', '.join(unknown)}; use admin, agent.")
 
 
 class TenantSettingsSchema(Schema):
@@ -47,6 +57,13 @@ class TenantSettingsSchema(Schema):
     refund_match_window_hours = fields.Float(**_HOURS)
     refund_pending_stale_business_days = fields.Integer(validate=validate.Range(min=1, max=60))
     amount_tolerance_minor = fields.Integer(validate=validate.Range(min=0, max=10_000))
+    refund_roles = fields.String(validate=_roles)
+    refund_cap_currency = fields.String(validate=validate.Regexp(
+        r"^[A-Z]{3}$", error="A three-letter currency code such as USD."))
+    refund_cap_agent_minor = fields.Integer(**_CAP)
+    refund_daily_cap_agent_minor = fields.Integer(**_CAP)
+    refund_cap_admin_minor = fields.Integer(**_CAP)
+    refund_daily_cap_admin_minor = fields.Integer(**_CAP)
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,19 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "Business days before a pending refund is flagged"),
     Setting("amount_tolerance_minor", ("reconcile", "amount_tolerance_minor"), 0,
             "Extra minor units of tolerance on top of a unit of rounding per document"),
+    # Refunds at the processor (the "refunds" feature turns them on at all).
+    Setting("refund_roles", ("actions", "refund", "roles"), "admin",
+            "Helpdesk roles that may refund (comma-separated: admin, agent)"),
+    Setting("refund_cap_currency", ("actions", "refund", "cap_currency"), "USD",
+            "The currency the refund caps are in; refunds in others are refused"),
+    Setting("refund_cap_agent_minor", ("actions", "refund", "caps", "agent", "per_refund"), 5_000,
+            "Largest single refund an agent may make (minor units: 5000 = 50.00)"),
+    Setting("refund_daily_cap_agent_minor", ("actions", "refund", "caps", "agent", "per_day"),
+            20_000, "Most an agent may refund in a day, in all (minor units)"),
+    Setting("refund_cap_admin_minor", ("actions", "refund", "caps", "admin", "per_refund"),
+            50_000, "Largest single refund an admin may make (minor units)"),
+    Setting("refund_daily_cap_admin_minor", ("actions", "refund", "caps", "admin", "per_day"),
+            200_000, "Most an admin may refund in a day, in all (minor units)"),
 )}
 
 

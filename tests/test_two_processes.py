@@ -6,17 +6,20 @@ session's simulated upstreams, which count the requests each source receives.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from plugin.sandbox.faults import FaultSpec
 from tests.test_store import _pg_store
@@ -70,6 +73,8 @@ def two_apps(sandbox, tmp_path):
         "ORDER_TRUTH_ENCRYPTION_KEY": "U7sXGfOasSPcWSVtzUL4Mz4MTKzOMdP6MsNQgh_5LUU=",
         "ORDER_TRUTH_SOURCE_CACHE_SECONDS": "30",
         "WEB_CONCURRENCY": "1",
+        # Served over plain http on 127.0.0.1: the sign-in pop-up's cookie can't be Secure.
+        "ORDER_TRUTH_SESSION_COOKIE_SECURE": "false",
     }
     procs, urls = [], []
     try:
@@ -85,7 +90,7 @@ def two_apps(sandbox, tmp_path):
             urls.append(f"http://127.0.0.1:{port}")
             _wait_healthy(urls[-1], proc, log)
         sandbox.state.reset()
-        yield urls
+        yield urls, database_url, env["ORDER_TRUTH_ENCRYPTION_KEY"]
     finally:
         for proc in procs:
             proc.terminate()
@@ -107,7 +112,7 @@ def _get(url: str, order: str, **params: str) -> dict:
 
 
 def test_agents_on_two_processes_cost_one_lookup_and_share_the_cache(two_apps, sandbox):
-    a, b = two_apps
+    (a, b), _db, _key = two_apps
     # Slow enough that every agent's request overlaps the first one's upstream calls.
     for source in ("portal", "processor", "erp", "pos"):
         sandbox.state.faults.set(source, FaultSpec(delay_ms=300))
@@ -125,3 +130,68 @@ def test_agents_on_two_processes_cost_one_lookup_and_share_the_cache(two_apps, s
     again = _get(b, "1002")
     assert sandbox.state.request_counts() == before
     assert all(s["cached"] for s in again["sources"].values() if s["status"] == "ok")
+
+
+def _sidebar(url: str, ticket: int) -> dict[str, str]:
+    """A sidebar session on `url`, launched as the sandbox helpdesk does."""
+    page = requests.get(f"{url}/sandbox/launch/{ticket}", timeout=10).text
+    action = html.unescape(re.search(r'action="([^"]+)"', page).group(1))
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    sidebar = requests.post(f"{url}{action}", data={"token": token}, headers={"Origin": url},
+                            timeout=10).text
+    return {"Authorization": "Bearer " + re.search(r'data-session="([^"]+)"', sidebar).group(1),
+            "X-CSRF-Token": re.search(r'data-csrf="([^"]+)"', sidebar).group(1)}
+
+
+def _signed_in(url: str, headers: dict[str, str], user_id: int = 9002) -> dict[str, str]:
+    """The agent signs in through the sandbox's Zendesk consent page (a browser's steps)."""
+    started = requests.post(f"{url}/zendesk/api/agent/sign-in", headers=headers, timeout=10).json()
+    browser = requests.Session()
+    to_zendesk = browser.get(started["start_url"], allow_redirects=False, timeout=10)
+    authorize = urlsplit(to_zendesk.headers["Location"])
+    consent = requests.post(authorize._replace(query="").geturl(),
+                            data={**dict(parse_qsl(authorize.query)), "user_id": str(user_id)},
+                            allow_redirects=False, timeout=10)
+    assert browser.get(consent.headers["Location"], timeout=10).status_code == 200
+    claimed = requests.post(f"{url}/zendesk/api/agent/claim", headers=headers,
+                            json={"claim": started["claim"]}, timeout=10).json()
+    return {"Authorization": f"Bearer {claimed['session']}", "X-CSRF-Token": claimed["csrf"]}
+
+
+def test_twenty_refund_clicks_on_two_processes_make_one_refund(two_apps, sandbox):
+    """Double clicks and two agents' tabs on two processes, all at once: one refund, one entry."""
+    from plugin.installations import Installations
+    from plugin.store.crypto import SecretBox
+    from plugin.store.db import Store
+    from plugin.store.models import AuditEntry
+
+    (a, b), database_url, key = two_apps
+    store = Store(database_url)
+    try:
+        with store.session() as session:
+            repo = Installations(session, SecretBox(key))
+            tenant = repo.find("zendesk:order-truth-sandbox:1")
+            repo.update_settings(tenant.id, {"features": {"refunds": True}, "actions": {
+                "refund": {"roles": "admin,agent"}}})
+        sam = _signed_in(a, _sidebar(a, 105))
+        # The processor is slow, so every click arrives while the first is still refunding.
+        sandbox.state.faults.set("processor", FaultSpec(delay_ms=300))
+        body = {"order_id": "1005", "payment_id": "pi_Sbx1005", "amount_minor": 2500,
+                "currency": "USD", "reason": "requested_by_customer"}
+
+        def click(n: int) -> requests.Response:
+            return requests.post(f"{(a, b)[n % 2]}/zendesk/api/tickets/105/refund", json=body,
+                                 headers=sam, timeout=30)
+
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(click, range(20)))
+        assert {r.status_code for r in answers} <= {200, 202}, [r.text for r in answers]
+        assert sum(r.status_code == 200 for r in answers) >= 1
+        made = [r for r in sandbox.state.ledger.refunds() if r["metadata"].get("order_id") == "1005"]
+        assert len(made) == 1 and made[0]["amount"] == 2500
+        with store.session() as session:
+            entries = list(session.scalars(select(AuditEntry)))
+        assert len(entries) == 1 and entries[0].status == "done"
+        assert entries[0].upstream_ids == [made[0]["id"]]
+    finally:
+        store.dispose()

@@ -294,6 +294,38 @@ class StripeClient(BaseClient):
                        params.get("payment_intent"))
         return out
 
+    # -- writes (refunds from the sidebar)
+
+    # Stripe's refund reasons; anything else is sent without one.
+    REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+    # The metadata key carrying our idempotency key, so a refund can be found by it later.
+    KEY_METADATA = "order_truth_key"
+
+    def create_refund(self, *, payment_intent: str, amount: int, reason: str | None,
+                      metadata: Mapping[str, str], idempotency_key: str) -> dict[str, Any]:
+        """POST /v1/refunds with an Idempotency-Key (and the key in metadata).
+
+        Never retried here once it may have been sent: the caller first asks Stripe whether
+        the key already made a refund (`find_refund`), then tries again with the same key.
+        """
+        data: dict[str, str] = {"payment_intent": payment_intent, "amount": str(amount),
+                                f"metadata[{self.KEY_METADATA}]": idempotency_key}
+        if reason in self.REFUND_REASONS:
+            data["reason"] = str(reason)
+        for name, value in metadata.items():
+            data[f"metadata[{name}]"] = value
+        resp = self._request("POST", "/v1/refunds", data=data, retry_if_unsent=True,
+                             headers={"Idempotency-Key": idempotency_key})
+        refund: dict[str, Any] = self.load(RefundSchema, self._json(resp))
+        return refund
+
+    def find_refund(self, payment_intent: str, idempotency_key: str) -> dict[str, Any] | None:
+        """The refund of this PaymentIntent that our key made, if Stripe has one."""
+        for refund in self._list("/v1/refunds", {"payment_intent": payment_intent}, RefundSchema):
+            if (refund["metadata"] or {}).get(self.KEY_METADATA) == idempotency_key:
+                return refund
+        return None
+
     # -- normalising
 
     def _payment(self, pi: dict[str, Any]) -> Payment:

@@ -150,3 +150,39 @@ class AgentSignIn(Base):
     host_user_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     claimed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class AuditEntry(Base):
+    """One action an agent took from the sidebar, written before the upstream call (pending)
+    and completed after it: who, where, what, with which upstream ids, and how it ended."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        UniqueConstraint("installation_id", "idempotency_key"),
+        Index("ix_audit_entries_when", "installation_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), nullable=False
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 nullable=False)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    actor_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    actor_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    actor_role: Mapped[str] = mapped_column(String(40), nullable=False, default="")
+    ticket_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    order_number: Mapped[str] = mapped_column(String(60), nullable=False)
+    action: Mapped[str] = mapped_column(String(40), nullable=False)  # refund | …
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    amount_minor: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    idempotency_key: Mapped[str] = mapped_column(String(120), nullable=False)
+    # pending (before / during the upstream call) | done | failed (the upstream refused; nothing
+    # happened) | unknown (no answer: `audit reconcile` asks the upstream, never redoes it)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending")
+    upstream_ids: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Whoever holds an unexpired lease is the only one allowed to call the upstream for it.
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -38,6 +38,7 @@ FEATURE_LABELS = {
     "pos_source": "Ask the shop / store POS as a fourth source",
     "post_notes": "Let agents post the summary as an internal note",
     "add_tags": "Let agents tag tickets with the flags found",
+    "refunds": "Let agents refund at the payment processor (roles and caps below)",
 }
 
 

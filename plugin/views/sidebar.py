@@ -31,15 +31,32 @@ from flask import (
 )
 from flask import session as flask_session
 
+from ..actions.audit import Actor, AuditLog
+from ..actions.refunds import ACTION as REFUND_ACTION
+from ..actions.refunds import REASONS as REFUND_REASONS
+from ..actions.refunds import Outcome as RefundOutcome
+from ..actions.refunds import (
+    RefundPlan,
+    RefundPolicy,
+    RefundProcessor,
+    RefundRequest,
+    Refused,
+    check_policy,
+)
+from ..actions.refunds import execute as execute_refund
+from ..actions.refunds import plan as plan_refund
 from ..connectors.base import AuthError, NotFoundError, UpstreamError
-from ..core.model import SourceName
+from ..connectors.registry import build_client
+from ..core.model import OrderRef, SourceName
+from ..core.money import Money
 from ..core.orderid import InvalidOrderId, find_candidates, parse_order_id
 from ..hosts import actions
 from ..hosts.agents import Agent, Agents, RememberTokens, SignInRequired, pkce_challenge
 from ..hosts.base import Host, HostApi, HostTicket, LaunchRejected
 from ..hosts.note import flag_tags, render_note
+from ..hosts.note import marker as note_marker
 from ..hosts.session import SessionRejected, csrf_ok
-from ..installations import Tenant
+from ..installations import Tenant, connector_configs
 from ..service import Lookup, Overloaded
 from .context import arrived, bind_host, db, release_db, repo, service
 
@@ -48,6 +65,7 @@ bp = Blueprint("sidebar", __name__, url_prefix="/<host_name>")
 
 _TICKET_ID = re.compile(r"[0-9]{1,20}")
 _ACTION_KEY = re.compile(r"[A-Za-z0-9-]{8,64}")
+_PAYMENT_ID = re.compile(r"[A-Za-z0-9_-]{3,100}")
 
 
 def sessions():
@@ -382,21 +400,29 @@ def _sign_in_required(message: str) -> AgentRefused:
     return AgentRefused(401, "agent_sign_in_required", message)
 
 
-def _acting_agent(tenant: Tenant, ticket_id: str) -> tuple[Agent, HostApi]:
+def _signed_in_agent(tenant: Tenant) -> Agent:
+    """The agent who signed in from this sidebar (from our store: no upstream call)."""
+    sess = g.sidebar_session
+    title = g.host.title
+    if sess.agent_id is None:
+        raise _sign_in_required(f"Sign in to {title} once, so what you do here goes out as "
+                                f"you, with your own {title} permissions.")
+    agent = agents().get(tenant.id, sess.agent_id)
+    if agent is None:
+        raise _sign_in_required(f"You signed out of {title} here, or your sign-in was revoked; "
+                                "sign in again.")
+    return agent
+
+
+def _acting_agent(tenant: Tenant, ticket_id: str,
+                  agent: Agent | None = None) -> tuple[Agent, HostApi]:
     """The signed-in agent of this sidebar, and the helpdesk API acting as them.
 
     Checked before anything is recorded or written: the agent must have signed in, and the
     helpdesk must let *them* see the ticket (it then applies their rights to the write too).
     """
-    sess = g.sidebar_session
     title = g.host.title
-    if sess.agent_id is None:
-        raise _sign_in_required(f"Sign in to {title} once, so notes and tags go out as you, "
-                                f"with your own {title} permissions.")
-    agent = agents().get(tenant.id, sess.agent_id)
-    if agent is None:
-        raise _sign_in_required(f"You signed out of {title} here, or your sign-in was revoked; "
-                                "sign in again.")
+    agent = agent or _signed_in_agent(tenant)
     try:
         agent = agents().fresh(agent, lambda creds: g.host.refresh_agent(tenant, creds))
     except SignInRequired as exc:
@@ -543,3 +569,125 @@ def agent_sign_out():
     if sess.agent_id is not None:
         agents().sign_out(g.tenant.id, sess.agent_id)
     return jsonify(status="done", **_session_answer(g.tenant, None))
+
+
+# -- refunds at the processor (plugin/actions/refunds.py)
+
+
+def _refund_request(tenant: Tenant, ticket_id: str) -> tuple[RefundRequest, OrderRef, str]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Refused(400, "bad_request", "Expected a JSON object.")
+    try:
+        order = parse_order_id(body.get("order_id"), tenant.order_name_prefix)
+    except InvalidOrderId as exc:
+        raise Refused(400, "invalid_order_id", exc.reason) from None
+    payment_id, amount = body.get("payment_id"), body.get("amount_minor")
+    currency, reason = body.get("currency"), body.get("reason") or None
+    if not isinstance(payment_id, str) or not _PAYMENT_ID.fullmatch(payment_id):
+        raise Refused(400, "bad_request", "Which payment to refund (payment_id) is required.")
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount < 10**12:
+        raise Refused(400, "bad_request", "The amount (amount_minor, in cents) must be a "
+                                          "whole number above zero.")
+    if not isinstance(currency, str) or not re.fullmatch(r"[A-Za-z]{3}", currency):
+        raise Refused(400, "bad_request", "The currency (three letters) is required.")
+    if reason is not None and reason not in REFUND_REASONS:
+        raise Refused(400, "bad_request", f"reason must be one of {', '.join(REFUND_REASONS)}.")
+    return (RefundRequest(ticket_id, order.number, payment_id, amount, reason), order,
+            currency.upper())
+
+
+def _refund_processor(tenant: Tenant) -> RefundProcessor:
+    entry = connector_configs(tenant, service().config).get(SourceName.PROCESSOR)
+    if entry is None:
+        raise Refused(409, "not_connected", "No payment processor is connected.")
+    system, cfg = entry
+    if system != "stripe":
+        raise Refused(409, "unsupported", "Refunds from the sidebar go through Stripe; this "
+                                          "installation's processor is another one.")
+    client: RefundProcessor = build_client(system, cfg, service().session)
+    return client
+
+
+def _refund_planned(ticket_id: str):
+    """Everything before the refund call: who, allowed, capped, the ticket theirs, the plan."""
+    tenant: Tenant = g.tenant
+    ticket_id = _ticket_id(ticket_id)
+    req, order, currency = _refund_request(tenant, ticket_id)
+    agent = _signed_in_agent(tenant)
+    actor = Actor(agent.host_user_id, agent.name, agent.role)
+    audit = AuditLog(db())
+    policy = RefundPolicy.of(tenant.features, tenant.settings)
+    # Allowed at all, for this role, within the caps: decided before any upstream call.
+    check_policy(policy, actor, Money(req.amount_minor, currency),
+                 audit.spent_today(tenant.id, actor.id, REFUND_ACTION, currency))
+    processor = _refund_processor(tenant)
+    agent, api = _acting_agent(tenant, ticket_id, agent)
+    truth = service().lookup(tenant, order, refresh=True)  # never plan money on a cached record
+    refund_plan = plan_refund(truth, req, tenant.id)
+    if refund_plan.amount.currency != currency:
+        raise Refused(409, "currency_changed", f"This payment is in {refund_plan.amount.currency}"
+                                               ", not " + currency + ".")
+    return tenant, order, agent, actor, api, audit, processor, refund_plan
+
+
+def _refused(exc: Refused):
+    return jsonify(error={"code": exc.code, "message": exc.message}), exc.status
+
+
+@bp.post("/api/tickets/<ticket_id>/refund/preview")
+@session_required
+def refund_preview(ticket_id: str):
+    """The confirm step: exactly what a refund would do, checked as the refund itself is."""
+    try:
+        _t, _o, _agent, _actor, _api, _audit, _p, refund_plan = _refund_planned(ticket_id)
+    except AgentRefused as refused:
+        return refused.response
+    except Refused as exc:
+        return _refused(exc)
+    return jsonify(summary=refund_plan.summary, destination=refund_plan.destination,
+                   amount=refund_plan.amount.format(),
+                   amount_minor=refund_plan.amount.amount_minor,
+                   currency=refund_plan.amount.currency,
+                   refundable=refund_plan.refundable.format(), key=refund_plan.key)
+
+
+@bp.post("/api/tickets/<ticket_id>/refund")
+@session_required
+def refund(ticket_id: str):
+    """Refund at the processor, at most once for the same request; then note it on the ticket."""
+    try:
+        tenant, order, agent, actor, api, audit, processor, refund_plan = \
+            _refund_planned(ticket_id)
+    except AgentRefused as refused:
+        return refused.response
+    except Refused as exc:
+        return _refused(exc)
+    outcome = execute_refund(audit, processor, refund_plan, installation_id=tenant.id,
+                             actor=actor, metadata={
+                                 "order_id": order.number, "ticket_id": refund_plan.request.ticket_id,
+                                 "installation": tenant.key, "requested_by": actor.id})
+    if outcome.status == "done":
+        service().invalidate(tenant, order)
+        if not outcome.repeat:
+            _note_refund(tenant, api, agent, refund_plan, outcome)
+    status = {"done": 200, "in_progress": 202, "failed": 422, "unknown": 502}[outcome.status]
+    return jsonify(status=outcome.status, message=outcome.message,
+                   refund_id=outcome.refund_id), status
+
+
+def _note_refund(tenant: Tenant, api: HostApi, agent: Agent, refund_plan: RefundPlan,
+                 outcome: RefundOutcome) -> None:
+    """An internal note saying what was done (best effort: the refund stands either way)."""
+    key = f"note-{refund_plan.key}"
+    body = (f"Order Truth: {agent.name} refunded {refund_plan.amount.format()} to "
+            f"{refund_plan.destination} for order {refund_plan.request.order_number} "
+            f"(refund {outcome.refund_id}).\n{note_marker(key)}")
+    result = actions.submit(db(), api, installation_id=tenant.id,
+                            ticket_id=refund_plan.request.ticket_id,
+                            order_number=refund_plan.request.order_number, kind="note", key=key,
+                            payload_factory=lambda: {"body": body},
+                            actor=(agent.host_user_id, agent.name))
+    if result.status != "done":
+        log.warning("refund %s made, but its note wasn't posted: %s", outcome.refund_id,
+                    result.message)

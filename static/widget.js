@@ -148,7 +148,97 @@
     return String(Date.now()) + "-" + Math.random().toString(16).slice(2, 10);
   }
 
+  // Money typed by the agent ("25", "25.5", "25.50") to integer minor units, or null.
+  function toMinor(text, exponent) {
+    var m = /^\s*(\d{1,9})(?:[.,](\d+))?\s*$/.exec(text || "");
+    if (!m || (m[2] || "").length > exponent) { return null; }
+    var fraction = ((m[2] || "") + "000").slice(0, exponent);
+    return Number(m[1]) * Math.pow(10, exponent) + (exponent ? Number(fraction) : 0);
+  }
+
+  function answer(resp) {
+    return resp.json().catch(function () { return {}; }).then(function (data) {
+      return { ok: resp.ok, status: resp.status, data: data,
+               message: data.message || (data.error && data.error.message) || ("HTTP " + resp.status) };
+    });
+  }
+
+  // Refund: the form, then a confirm step saying exactly what will happen, then the refund.
+  function wireRefund() {
+    var box = recordEl.querySelector(".ot-refund");
+    if (!box) { return; }
+    var form = box.querySelector(".ot-refund-form");
+    var confirmBox = box.querySelector(".ot-refund-confirm");
+    var summary = box.querySelector(".ot-refund-summary");
+    var go = box.querySelector("[data-ot-refund-go]");
+    var status = box.querySelector(".ot-refund-status");
+    var asked = null;
+    function url(kind) {
+      return body.dataset[kind].replace("TICKET", encodeURIComponent(ticketId));
+    }
+    function refused(r) {
+      status.className = "ot-refund-status fail";
+      status.textContent = r.message;
+      if (r.data.error && r.data.error.code === "agent_sign_in_required") { agentName = ""; showAgent(r.message); }
+    }
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var option = form.elements.payment_id.selectedOptions[0];
+      var minor = toMinor(form.elements.amount.value, Number(option.dataset.exponent));
+      if (minor === null || minor <= 0) {
+        status.className = "ot-refund-status fail";
+        status.textContent = "Type an amount such as 25.00.";
+        return;
+      }
+      var request = { order_id: orderId, payment_id: option.value, amount_minor: minor,
+                      currency: option.dataset.currency, reason: form.elements.reason.value };
+      status.className = "ot-refund-status";
+      status.textContent = "Checking…";
+      post(url("refundPreviewUrl"), request).then(answer).then(function (r) {
+        if (!r.ok) { refused(r); return; }
+        asked = request;
+        summary.textContent = r.data.summary + " Up to " + r.data.refundable + " can be refunded to it.";
+        go.textContent = "Refund " + r.data.amount;
+        go.disabled = false;
+        form.hidden = true;
+        confirmBox.hidden = false;
+        status.textContent = "";
+        resize();
+      });
+    });
+    box.querySelector("[data-ot-refund-cancel]").addEventListener("click", function () {
+      asked = null;
+      confirmBox.hidden = true;
+      form.hidden = false;
+    });
+    go.addEventListener("click", function () {
+      if (!asked || go.disabled) { return; }
+      go.disabled = true;  // the server makes it once anyway: same request, same key
+      status.className = "ot-refund-status";
+      status.textContent = "Refunding…";
+      post(url("refundUrl"), asked).then(answer).then(function (r) {
+        if (r.data.status === "done") {
+          say(r.message);
+          load(orderId, true);  // the record afresh: what's left to refund, the flags
+          return;
+        }
+        if (r.data.status === "in_progress" || r.data.status === "unknown") {
+          status.className = "ot-refund-status fail";
+          status.textContent = r.message;
+          setTimeout(function () { go.disabled = false; }, 5000);
+          return;
+        }
+        refused(r);
+      }).catch(function () {
+        status.className = "ot-refund-status fail";
+        status.textContent = "Network error: the refund may or may not have been made. Click again to check; it won't be made twice.";
+        go.disabled = false;
+      }).then(resize);
+    });
+  }
+
   function wire() {
+    wireRefund();
     var refresh = recordEl.querySelector("[data-ot-refresh]");
     if (refresh) { refresh.addEventListener("click", function () { load(orderId, true); }); }
     var status = recordEl.querySelector(".ot-action-status");

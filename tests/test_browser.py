@@ -186,3 +186,35 @@ def test_an_agent_zendesk_keeps_off_a_ticket_is_told_so_and_nothing_is_written(l
     assert [c for c in sandbox.state.zendesk.ticket(103)["comments"] if not c["public"]] == []
     frame.locator("#ot-agent button").click()  # sign out
     frame.locator("#ot-agent >> text=sign in as yourself").wait_for(timeout=15000)
+
+
+def test_a_refund_from_the_sidebar_confirm_refund_record_and_note(app, live_app, page, sandbox):
+    from plugin.tenant_settings import as_changes, validate_changes
+    from tests.conftest import repo_of
+
+    with repo_of(app) as repo:
+        tenant = repo.find("zendesk:order-truth-sandbox:1")
+        repo.update_settings(tenant.id, {"features": {"refunds": True}, **as_changes(
+            validate_changes({"refund_roles": "admin,agent"}))})
+    page.goto(f"{live_app}/sandbox/tickets/105")
+    frame = sidebar(page)
+    frame.locator(".ot-refund summary").wait_for(timeout=15000)
+    sign_in(page, frame)
+    frame.locator(".ot-refund summary").click()
+    assert "up to $65.00" in frame.locator(".ot-refund select[name=payment_id]").inner_text()
+    frame.locator(".ot-refund input[name=amount]").fill("20")
+    frame.locator(".ot-refund-form button[type=submit]").click()
+    frame.locator(".ot-refund-confirm:not([hidden])").wait_for(timeout=15000)
+    summary = frame.locator(".ot-refund-summary").inner_text()
+    assert summary.startswith("Refund $20.00 to ") and "pi_Sbx1005" in summary
+    assert sandbox.state.ledger.refunds() == []  # the confirm step did nothing yet
+    frame.locator("[data-ot-refund-go]").dblclick()
+    frame.locator("#ot-context >> text=Refunded $20.00").wait_for(timeout=15000)
+    made = sandbox.state.ledger.refunds()
+    assert len(made) == 1 and made[0]["amount"] == 2000
+    # The record is fetched afresh: $45.00 is what's left now.
+    frame.locator(".ot-refund select[name=payment_id] >> text=up to $45.00").wait_for(
+        state="attached", timeout=15000)
+    notes = [c for c in sandbox.state.zendesk.ticket(105)["comments"] if not c["public"]]
+    assert len(notes) == 1 and notes[0]["author_id"] == 9002
+    assert "refunded $20.00" in notes[0]["body"]

@@ -149,13 +149,28 @@ def plan(truth: OrderTruth, req: RefundRequest, installation_id: int) -> RefundP
     if req.amount_minor <= 0:
         raise Refused(400, "bad_request", "The amount must be more than zero.")
     amount = Money(req.amount_minor, payment.amount_captured.currency)
-    refundable = min(_payment_refundable(truth, payment), eligibility.remaining)
+    refundable = min(payment_refundable(truth, payment), eligibility.remaining)
     if amount > refundable:
         raise Refused(409, "over_refundable", f"{amount.format()} is more than the "
                                               f"{refundable.format()} that can still be "
                                               "refunded to this payment.")
     destination = f"{payment.tender_label or 'the original payment'} (payment {payment.payment_id})"
     return RefundPlan(req, amount, refundable, destination, refund_key(installation_id, req))
+
+
+def refundable_payments(truth: OrderTruth) -> list[tuple[Payment, Money]]:
+    """The processor payments a refund may go to, with what each can still take back
+    (none when the record says no refund should be made now)."""
+    remaining = truth.eligibility.remaining
+    if not truth.eligibility.eligible or remaining is None:
+        return []
+    out = []
+    for p in truth.payments:
+        if p.payment_id.startswith("pi_"):
+            left = min(payment_refundable(truth, p), remaining)
+            if left.amount_minor > 0:
+                out.append((p, left))
+    return out
 
 
 def _processor_payment(truth: OrderTruth, payment_id: str) -> Payment:
@@ -169,7 +184,7 @@ def _processor_payment(truth: OrderTruth, payment_id: str) -> Payment:
                                          f"payments at {system}.")
 
 
-def _payment_refundable(truth: OrderTruth, payment: Payment) -> Money:
+def payment_refundable(truth: OrderTruth, payment: Payment) -> Money:
     """What the processor can still refund on this payment: captured, less refunds that
     succeeded or are on their way, less lost disputes."""
     out = payment.amount_captured

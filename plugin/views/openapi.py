@@ -46,6 +46,27 @@ def _agent_call(operation: str, summary: str, body: dict[str, Any] | None,
     return {"post": call}
 
 
+_OUTCOME = {"description": "how the refund ended (done, in progress, refused, unknown)",
+            "content": {"application/json": {"schema": {
+                "type": "object", "required": ["status", "message"],
+                "properties": {"status": {"type": "string"}, "message": {"type": "string"},
+                               "refund_id": {"type": "string", "nullable": True}}}}}}
+_REFUND_BODY = {"type": "object", "required": ["order_id", "payment_id", "amount_minor",
+                                               "currency"],
+                "properties": {"order_id": {"type": "string"}, "payment_id": {"type": "string"},
+                               "amount_minor": {"type": "integer"},
+                               "currency": {"type": "string"},
+                               "reason": {"type": "string", "enum": [
+                                   "requested_by_customer", "duplicate", "fraudulent"]}}}
+
+
+def _refund_call(operation: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+    call = _agent_call(operation, summary, _REFUND_BODY, responses)
+    call["post"]["parameters"] = [{"name": "ticket_id", "in": "path", "required": True,
+                                   "schema": {"type": "string"}}, _CSRF]
+    return call
+
+
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "Order Truth", "version": "1",
@@ -112,6 +133,16 @@ SPEC: dict[str, Any] = {
                 **_errors(400, 401, 403, 404, 409, 503),
             },
         }},
+        "/zendesk/api/tickets/{ticket_id}/refund/preview": _refund_call(
+            "refundPreview", "What a refund would do (the confirm step)", {
+                "200": {"description": "the plan", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["summary", "amount_minor", "currency",
+                                                   "refundable", "key"]}}}},
+                **_errors(400, 401, 403, 404, 409)}),
+        "/zendesk/api/tickets/{ticket_id}/refund": _refund_call(
+            "refund", "Refund at the processor, at most once for the same request", {
+                "200": _OUTCOME, "202": _OUTCOME, "422": _OUTCOME, "502": _OUTCOME,
+                **_errors(400, 401, 403, 404, 409)}),
         "/zendesk/api/agent/sign-in": _agent_call(
             "agentSignIn", "Start the agent's own Zendesk sign-in (opens in a pop-up)", None, {
                 "200": {"description": "where the pop-up starts, and the claim to collect it",

@@ -42,13 +42,14 @@ from ..actions.refunds import (
     RefundRequest,
     Refused,
     check_policy,
+    refundable_payments,
 )
 from ..actions.refunds import execute as execute_refund
 from ..actions.refunds import plan as plan_refund
 from ..connectors.base import AuthError, NotFoundError, UpstreamError
 from ..connectors.registry import build_client
 from ..core.model import OrderRef, SourceName
-from ..core.money import Money
+from ..core.money import Money, exponent
 from ..core.orderid import InvalidOrderId, find_candidates, parse_order_id
 from ..hosts import actions
 from ..hosts.agents import Agent, Agents, RememberTokens, SignInRequired, pkce_challenge
@@ -202,11 +203,13 @@ def _render_record(lookup: Lookup, ticket_id: str, api: HostApi | None,
     history = actions.posted_notes(db(), installation_id=g.tenant.id, ticket_id=ticket_id,
                                    order_number=truth.order_number)
     # Writes go out as the signed-in agent (checked when they click), not the connection.
+    features = g.tenant.features
     return render_template(
         "sidebar/_record.html", truth=truth, ticket_id=ticket_id,
         can_write=True, ticket_verified=ticket is not None or api is None,
-        features=g.tenant.features, tags=flag_tags(truth), host_title=g.host.title,
-        posted=history)
+        features=features, tags=flag_tags(truth), host_title=g.host.title,
+        posted=history, refundable=refundable_payments(truth) if features.get("refunds") else [],
+        exponent=exponent)
 
 
 @bp.get("/api/record")

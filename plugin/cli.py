@@ -254,6 +254,7 @@ def outbox_retry(host_name: str | None) -> None:
 
 def retry_pending_writes(host_name: str | None = None) -> int:
     """Retry due writes through each installation's own helpdesk, as the agent who asked."""
+    from .connectors.base import UpstreamError
     from .hosts.actions import retry_pending
     from .hosts.agents import Agents, SignInRequired
 
@@ -273,8 +274,8 @@ def retry_pending_writes(host_name: str | None = None) -> int:
                 return None  # signed out or revoked: the write waits for them to sign in
             try:
                 agent = agents.fresh(agent, lambda creds: host.refresh_agent(tenant, creds))
-            except SignInRequired:
-                return None
+            except (SignInRequired, UpstreamError):
+                return None  # signed out, or the helpdesk didn't answer: the next run tries
             return host.agent_api(tenant, agent.credentials)
 
         return retry_pending(repo.session, api_for)

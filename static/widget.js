@@ -179,7 +179,11 @@
     function refused(r) {
       status.className = "ot-refund-status fail";
       status.textContent = r.message;
-      if (r.data.error && r.data.error.code === "agent_sign_in_required") { agentName = ""; showAgent(r.message); }
+      if (r.data.error && r.data.error.code === "agent_sign_in_required") {
+        agentName = "";
+        forgetRemembered();
+        showAgent(r.message);
+      }
     }
     form.addEventListener("submit", function (event) {
       event.preventDefault();

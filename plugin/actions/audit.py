@@ -20,8 +20,11 @@ from sqlalchemy.orm import Session
 from ..store.models import AuditEntry
 
 # How long one request may hold an entry's upstream call before another may take it over
-# (after first asking the upstream whether it already happened).
-LEASE = timedelta(seconds=60)
+# (after first asking the upstream whether it already happened): well past the longest a
+# processor call with its look-ups can take.
+LEASE = timedelta(seconds=120)
+# After no answer, how long before another request may ask the upstream again.
+UNKNOWN_LEASE = timedelta(seconds=15)
 
 CSV_COLUMNS = ("created_at", "completed_at", "installation_id", "actor_id", "actor_name",
                "actor_role", "ticket_id", "order_number", "action", "amount_minor", "currency",
@@ -52,6 +55,9 @@ class AuditLog:
 
     def __init__(self, db: Session) -> None:
         self.db = db
+        # The lease this log's holder set on each entry it holds, as set (not as re-read:
+        # a re-read would show another holder's lease, or none, after a take-over).
+        self._held: dict[int, datetime | None] = {}
 
     def begin(self, *, installation_id: int, actor: Actor, ticket_id: str, order_number: str,
               action: str, key: str, parameters: dict[str, Any], amount_minor: int | None,
@@ -59,15 +65,17 @@ class AuditLog:
         """The entry for `key`, and who holds its upstream call: "created" (this call, new),
         "taken" (this call, taken over from a holder that went away or a refusal), or
         "elsewhere" (another request holds it, or it is done)."""
+        lease = _now() + LEASE
         entry = AuditEntry(installation_id=installation_id, actor_id=actor.id,
                            actor_name=actor.name[:200], actor_role=actor.role[:40],
                            ticket_id=ticket_id, order_number=order_number, action=action,
                            parameters=parameters, amount_minor=amount_minor, currency=currency,
                            idempotency_key=key, status="pending", upstream_ids=[],
-                           lease_until=_now() + LEASE)
+                           lease_until=lease)
         self.db.add(entry)
         try:
             self.db.commit()
+            self._held[entry.id] = lease
             return entry, "created"
         except IntegrityError:
             self.db.rollback()
@@ -81,6 +89,7 @@ class AuditLog:
         """Take an unfinished entry whose holder went away (a crash, a timeout), or one the
         upstream refused (nothing happened, so it may be asked again)."""
         now = _now()
+        lease = now + LEASE
         won = self.db.execute(
             update(AuditEntry)
             .where(AuditEntry.id == entry.id,
@@ -88,34 +97,64 @@ class AuditLog:
                        and_(AuditEntry.status.in_(("pending", "unknown")),
                             or_(AuditEntry.lease_until.is_(None),
                                 AuditEntry.lease_until < now))))
-            .values(status="pending", lease_until=now + LEASE)
+            .values(status="pending", lease_until=lease)
             .execution_options(synchronize_session=False))
         self.db.commit()
         self.db.refresh(entry)
-        return bool(won.rowcount)  # type: ignore[attr-defined]
+        if won.rowcount:  # type: ignore[attr-defined]
+            self._held[entry.id] = lease
+            return True
+        return False
 
     def release(self, entry: AuditEntry) -> None:
         """Give up the lease without settling the entry (the upstream couldn't be asked)."""
-        entry.lease_until = None
-        if entry.status == "pending":
-            entry.status = "unknown"
-        self.db.commit()
+        self._settle(entry, status="unknown", lease_until=None)
 
-    def complete(self, entry: AuditEntry, upstream_ids: Iterable[str]) -> None:
-        entry.status, entry.upstream_ids = "done", list(upstream_ids)
-        entry.completed_at, entry.lease_until, entry.error = _now(), None, None
-        self.db.commit()
+    def complete(self, entry: AuditEntry, upstream_ids: Iterable[str]) -> bool:
+        """Done at the upstream. Like fail() and unknown(), it changes the entry only while
+        this holder's lease is the entry's: a holder that lost its lease overwrites nothing."""
+        return self._settle(entry, status="done", upstream_ids=list(upstream_ids),
+                            completed_at=_now(), lease_until=None, error=None)
 
-    def fail(self, entry: AuditEntry, error: str) -> None:
+    def fail(self, entry: AuditEntry, error: str) -> bool:
         """The upstream refused: nothing happened, and the reason is kept."""
-        entry.status, entry.error = "failed", error[:2000]
-        entry.completed_at, entry.lease_until = _now(), None
-        self.db.commit()
+        return self._settle(entry, status="failed", error=error[:2000], completed_at=_now(),
+                            lease_until=None)
 
-    def unknown(self, entry: AuditEntry, error: str) -> None:
+    def unknown(self, entry: AuditEntry, error: str) -> bool:
         """No answer: it may or may not have happened; only the upstream can say (reconcile)."""
-        entry.status, entry.error, entry.lease_until = "unknown", error[:2000], None
+        return self._settle(entry, status="unknown", error=error[:2000],
+                            lease_until=_now() + UNKNOWN_LEASE)
+
+    def refuse(self, entry: AuditEntry, reason: str) -> bool:
+        """Refused by a check made after the entry was written (a cap two requests raced
+        for): no upstream call was made, and it counts against nothing."""
+        return self._settle(entry, status="refused", error=reason[:2000], completed_at=_now(),
+                            lease_until=None)
+
+    def _settle(self, entry: AuditEntry, **values: Any) -> bool:
+        if entry.id not in self._held:
+            return False  # never held here: not ours to settle
+        held = self._held.pop(entry.id)
+        condition = AuditEntry.lease_until.is_(None) if held is None \
+            else AuditEntry.lease_until == held
+        won = self.db.execute(update(AuditEntry)
+                              .where(AuditEntry.id == entry.id, condition)
+                              .values(**values).execution_options(synchronize_session=False))
         self.db.commit()
+        self.db.refresh(entry)
+        if won.rowcount and values.get("lease_until") is not None:  # type: ignore[attr-defined]
+            self._held[entry.id] = values["lease_until"]  # still ours (unknown: a short lease)
+        return bool(won.rowcount)  # type: ignore[attr-defined]
+
+    def in_flight(self, installation_id: int, action: str, payment_id: str,
+                  exclude: int) -> list[AuditEntry]:
+        """Other entries for the same payment that may have moved money (pending, unknown,
+        done): the record a plan was made on may not show them yet."""
+        rows = self.db.scalars(select(AuditEntry).where(
+            AuditEntry.installation_id == installation_id, AuditEntry.action == action,
+            AuditEntry.status.in_(("pending", "unknown", "done")), AuditEntry.id != exclude))
+        return [r for r in rows if (r.parameters or {}).get("payment_id") == payment_id]
 
     def spent_today(self, installation_id: int, actor_id: str, action: str, currency: str,
                     *, now: datetime | None = None) -> int:

@@ -86,6 +86,8 @@ class RefundPlan:
     refundable: Money
     destination: str
     key: str
+    # The processor refunds the record already counted (others in the audit trail are not).
+    known_refunds: frozenset[str] = frozenset()
 
     @property
     def summary(self) -> str:
@@ -109,7 +111,7 @@ class Outcome:
 def refund_key(installation_id: int, req: RefundRequest) -> str:
     """The same request always gets the same key (and a different one any other)."""
     raw = "|".join((str(installation_id), req.ticket_id, req.order_number, ACTION,
-                    req.payment_id, str(req.amount_minor)))
+                    req.payment_id, str(req.amount_minor), req.reason or ""))
     return "ot-refund-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
@@ -155,7 +157,9 @@ def plan(truth: OrderTruth, req: RefundRequest, installation_id: int) -> RefundP
                                               f"{refundable.format()} that can still be "
                                               "refunded to this payment.")
     destination = f"{payment.tender_label or 'the original payment'} (payment {payment.payment_id})"
-    return RefundPlan(req, amount, refundable, destination, refund_key(installation_id, req))
+    known = frozenset(r.processor.refund_id for r in truth.refunds if r.processor)
+    return RefundPlan(req, amount, refundable, destination, refund_key(installation_id, req),
+                      known)
 
 
 def refundable_payments(truth: OrderTruth) -> list[tuple[Payment, Money]]:
@@ -200,8 +204,13 @@ def payment_refundable(truth: OrderTruth, payment: Payment) -> Money:
 
 
 def execute(audit: AuditLog, processor: RefundProcessor, refund_plan: RefundPlan, *,
-            installation_id: int, actor: Actor, metadata: dict[str, str]) -> Outcome:
-    """Make the refund at most once: audit entry first, processor asked before any retry."""
+            installation_id: int, actor: Actor, metadata: dict[str, str],
+            daily_cap: int | None = None) -> Outcome:
+    """Make the refund at most once: audit entry first, processor asked before any retry.
+
+    `metadata` must be the same for every request with this plan's key (Stripe compares
+    the parameters sent with a key), so it names the order and ticket, never the agent.
+    """
     req = refund_plan.request
     entry, held = audit.begin(
         installation_id=installation_id, actor=actor, ticket_id=req.ticket_id,
@@ -213,6 +222,10 @@ def execute(audit: AuditLog, processor: RefundProcessor, refund_plan: RefundPlan
     if held == "elsewhere":
         return Outcome("in_progress", "This refund is already being made; it won't be made "
                                       "twice.")
+    raced = _raced(audit, entry, refund_plan, installation_id, actor, daily_cap)
+    if raced is not None:
+        audit.refuse(entry, raced)
+        return Outcome("refused", raced)
     fresh = held == "created"
     pi = req.payment_id
     try:
@@ -228,9 +241,33 @@ def execute(audit: AuditLog, processor: RefundProcessor, refund_plan: RefundPlan
     return _done(refund_plan, entry)
 
 
+def _raced(audit: AuditLog, entry: AuditEntry, refund_plan: RefundPlan, installation_id: int,
+           actor: Actor, daily_cap: int | None) -> str | None:
+    """Checks repeated once this entry is written, so two requests racing each other can't
+    both pass them: each sees the other's entry (both may be refused; neither overspends)."""
+    amount = refund_plan.amount
+    if daily_cap is not None:
+        spent = audit.spent_today(installation_id, actor.id, ACTION, amount.currency)
+        if spent > daily_cap:
+            return (f"That would take you over your daily limit of "
+                    f"{Money(daily_cap, amount.currency).format()} (another refund was being "
+                    "made at the same moment).")
+    others = audit.in_flight(installation_id, ACTION, refund_plan.request.payment_id, entry.id)
+    unseen = sum(o.amount_minor or 0 for o in others
+                 if not set(o.upstream_ids or ()) & refund_plan.known_refunds
+                 and o.currency == amount.currency)
+    if amount.amount_minor + unseen > refund_plan.refundable.amount_minor:
+        return (f"Another refund of {Money(unseen, amount.currency).format()} on this payment "
+                "is being made or was just made; refresh the record and check what's left.")
+    return None
+
+
 def _after_error(audit: AuditLog, processor: RefundProcessor, entry: AuditEntry,
                  refund_plan: RefundPlan, exc: UpstreamError) -> Outcome:
-    if exc.http_status is not None and 400 <= exc.http_status < 500 and exc.http_status != 429:
+    # Stripe's 409 (a request with this key still running) and idempotency errors say
+    # nothing about whether the refund exists: never "refused".
+    undecided = exc.http_status in (409, 429) or exc.code == "idempotency_error"
+    if not undecided and exc.http_status is not None and 400 <= exc.http_status < 500:
         audit.fail(entry, str(exc))
         return Outcome("failed", f"The processor refused the refund: {exc}")
     # No answer, 429 or 5xx: it may have been made. Look once; else leave it to reconcile.

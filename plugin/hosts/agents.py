@@ -57,6 +57,9 @@ class Agent:
     name: str
     role: str
     credentials: dict[str, Any] = field(repr=False)
+    # This sign-in and no other (ids can be reused after a sign-out): sessions and remember
+    # tokens carry it, so signing out ends them.
+    stamp: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class PendingSignIn:
     installation_id: int
     verifier: str = field(repr=False)
     redirect_uri: str = ""
+    browser: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,16 +109,19 @@ class Agents:
 
     # -- signing in
 
-    def start(self, installation_id: int, redirect_uri: str) -> tuple[str, str, str]:
+    def start(self, installation_id: int, redirect_uri: str,
+              browser: str = "") -> tuple[str, str, str]:
         """A new sign-in for one sidebar: (state for the helpdesk, claim for the sidebar,
-        PKCE challenge)."""
+        PKCE challenge). `browser` fingerprints the sidebar's browser (address and user
+        agent): the sign-in may only be finished from the same one."""
         now = self.now()
         self.db.execute(delete(AgentSignIn).where(AgentSignIn.expires_at < now))
         state, claim = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         verifier, challenge = pkce_pair()
         self.db.add(AgentSignIn(
             installation_id=installation_id, state_hash=_hash(state), claim_hash=_hash(claim),
-            secret_encrypted=self.box.seal({"verifier": verifier, "redirect_uri": redirect_uri}),
+            secret_encrypted=self.box.seal({"verifier": verifier, "redirect_uri": redirect_uri,
+                                            "browser": browser}),
             expires_at=now + timedelta(seconds=SIGN_IN_SECONDS)))
         self.db.commit()
         return state, claim, challenge
@@ -130,7 +137,7 @@ class Agents:
         except SecretBoxError:
             return None
         return PendingSignIn(row.id, row.installation_id, str(secret["verifier"]),
-                             str(secret["redirect_uri"]))
+                             str(secret["redirect_uri"]), str(secret.get("browser", "")))
 
     def finish(self, pending: PendingSignIn, user: HostUser,
                credentials: dict[str, Any]) -> Agent:
@@ -212,39 +219,58 @@ class Agents:
     def fresh(self, agent: Agent, refresh: Callable[[dict[str, Any]], dict[str, Any]]) -> Agent:
         """The agent with an access token good for a while, refreshed first if it's expiring.
 
-        The helpdesk rotates the pair on refresh, so when two workers refresh at once one of
-        them is refused: that one uses what the other stored. A refusal nobody recovered from
-        means the agent must sign in again.
+        The helpdesk rotates the pair on refresh, so two workers must not both refresh: the
+        grant's row is locked while one does (PostgreSQL), and the other then finds the new
+        tokens. A refusal means the agent must sign in again; a helpdesk that didn't answer
+        raises its UpstreamError (nothing is changed: try again).
         """
         if not _expiring(agent.credentials, self.now()):
             return agent
-        if not agent.credentials.get("refresh_token"):
+        row = self.db.scalar(select(AgentGrant).where(AgentGrant.id == agent.grant_id)
+                             .with_for_update())
+        if row is None or row.revoked_at is not None:
+            self.db.rollback()
+            raise SignInRequired("Your sign-in has ended; sign in again.")
+        try:
+            stored = self.box.open(row.credentials_encrypted)
+        except SecretBoxError:
+            stored = {}
+        if not _expiring(stored, self.now()):  # another worker refreshed while we waited
+            self.db.commit()
+            return self._agent(row, stored)
+        if not stored.get("refresh_token"):
+            self.db.rollback()
             self.sign_out(agent.installation_id, agent.host_user_id)
             raise SignInRequired("Your sign-in has expired; sign in again.")
         try:
-            credentials = refresh(agent.credentials)
+            credentials = refresh(stored)
         except SignInRequired:
             self.db.rollback()
-            current = self.get(agent.installation_id, agent.host_user_id)
-            if current is not None and not _expiring(current.credentials, self.now()) and \
-                    current.credentials.get("access_token") != agent.credentials.get("access_token"):
-                return current
             self.sign_out(agent.installation_id, agent.host_user_id)
             raise
-        self.db.execute(update(AgentGrant).where(AgentGrant.id == agent.grant_id)
-                        .values(credentials_encrypted=self.box.seal(credentials),
-                                updated_at=self.now())
-                        .execution_options(synchronize_session=False))
+        except Exception:
+            self.db.rollback()
+            raise
+        row.credentials_encrypted = self.box.seal(credentials)
+        row.updated_at = self.now()
         self.db.commit()
-        remember_secrets(v for k, v in credentials.items() if k.endswith("token"))
+        return self._agent(row, credentials)
+
+    def set_role(self, agent: Agent, role: str) -> Agent:
+        """The role the helpdesk gives the agent now (it may have changed since sign-in)."""
+        self.db.execute(update(AgentGrant).where(AgentGrant.id == agent.grant_id)
+                        .values(role=role[:40]).execution_options(synchronize_session=False))
+        self.db.commit()
         return Agent(agent.grant_id, agent.installation_id, agent.host_user_id, agent.name,
-                     agent.role, credentials)
+                     role, agent.credentials, agent.stamp)
 
     @staticmethod
     def _agent(row: AgentGrant, credentials: dict[str, Any]) -> Agent:
         remember_secrets(v for k, v in credentials.items() if k.endswith("token"))
+        created = _aware(row.created_at) if row.created_at else None
+        stamp = f"{row.id}:{int(created.timestamp() * 1_000_000) if created else 0}"
         return Agent(row.id, row.installation_id, row.host_user_id, row.name, row.role,
-                     credentials)
+                     credentials, stamp)
 
 
 def _expiring(credentials: dict[str, Any], now: datetime) -> bool:
@@ -270,12 +296,12 @@ class RememberTokens:
 
     def issue(self, agent: Agent) -> str:
         return self._serializer.dumps({"i": agent.installation_id, "u": agent.host_user_id,
-                                       "g": agent.grant_id})
+                                       "g": agent.stamp})
 
-    def verify(self, token: str) -> tuple[int, str, int] | None:
-        """(installation id, helpdesk user id, grant id), or None for anything not ours."""
+    def verify(self, token: str) -> tuple[int, str, str] | None:
+        """(installation id, helpdesk user id, sign-in stamp), or None for anything not ours."""
         try:
             data = self._serializer.loads(token, max_age=self.max_age)
-            return int(data["i"]), str(data["u"]), int(data["g"])
+            return int(data["i"]), str(data["u"]), str(data["g"])
         except (BadSignature, KeyError, TypeError, ValueError):
             return None

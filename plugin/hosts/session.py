@@ -26,6 +26,8 @@ class SidebarSession:
     # The agent who signed in to the helpdesk from this sidebar (their own OAuth grant), if any.
     agent_id: str | None = None
     agent_name: str = ""
+    # Which sign-in (grant) named the agent: signing out ends it, and this session with it.
+    agent_grant: str | None = None
 
 
 class SessionTokens:
@@ -36,13 +38,14 @@ class SessionTokens:
         self.max_age = max_age
 
     def issue(self, installation_id: int, installation_key: str, generation: int, *,
-              agent_id: str | None = None, agent_name: str = "") -> tuple[str, str]:
+              agent_id: str | None = None, agent_name: str = "",
+              agent_grant: str | None = None) -> tuple[str, str]:
         """A new (token, csrf) pair for one launch (and, once they sign in, its agent)."""
         csrf = secrets.token_urlsafe(24)
         data: dict[str, object] = {"i": installation_id, "k": installation_key, "g": generation,
                                    "c": csrf}
         if agent_id is not None:
-            data.update(a=agent_id, an=agent_name)
+            data.update(a=agent_id, an=agent_name, ag=agent_grant)
         return self._serializer.dumps(data), csrf
 
     def verify(self, token: str | None) -> SidebarSession:
@@ -55,10 +58,11 @@ class SessionTokens:
         except BadSignature:
             raise SessionRejected("Invalid session.") from None
         try:
-            agent = data.get("a")
+            agent, grant = data.get("a"), data.get("ag")
             return SidebarSession(int(data["i"]), str(data["k"]), int(data["g"]), str(data["c"]),
                                   str(agent) if agent is not None else None,
-                                  str(data.get("an", "")))
+                                  str(data.get("an", "")),
+                                  str(grant) if grant is not None else None)
         except (KeyError, TypeError, ValueError, AttributeError):
             raise SessionRejected("Invalid session.") from None
 

@@ -148,9 +148,10 @@ def session_required(view):
 
 
 def _ticket_id(raw: str | None) -> str:
+    """The ticket id in one spelling ("0105" is ticket 105): keys and history depend on it."""
     if raw is None or not _TICKET_ID.fullmatch(raw):
         abort(400, description="A numeric ticket id is required.")
-    return raw
+    return str(int(raw))
 
 
 class Reread:
@@ -411,18 +412,19 @@ def _signed_in_agent(tenant: Tenant) -> Agent:
         raise _sign_in_required(f"Sign in to {title} once, so what you do here goes out as "
                                 f"you, with your own {title} permissions.")
     agent = agents().get(tenant.id, sess.agent_id)
-    if agent is None:
+    if agent is None or agent.stamp != sess.agent_grant:
         raise _sign_in_required(f"You signed out of {title} here, or your sign-in was revoked; "
                                 "sign in again.")
     return agent
 
 
-def _acting_agent(tenant: Tenant, ticket_id: str,
-                  agent: Agent | None = None) -> tuple[Agent, HostApi]:
+def _acting_agent(tenant: Tenant, ticket_id: str, agent: Agent | None = None, *,
+                  strict: bool = False) -> tuple[Agent, HostApi]:
     """The signed-in agent of this sidebar, and the helpdesk API acting as them.
 
     Checked before anything is recorded or written: the agent must have signed in, and the
-    helpdesk must let *them* see the ticket (it then applies their rights to the write too).
+    helpdesk must let *them* see the ticket (it then applies their rights to a ticket write
+    too). `strict`: if the helpdesk can't be asked, refuse (money moves outside it).
     """
     title = g.host.title
     agent = agent or _signed_in_agent(tenant)
@@ -430,6 +432,10 @@ def _acting_agent(tenant: Tenant, ticket_id: str,
         agent = agents().fresh(agent, lambda creds: g.host.refresh_agent(tenant, creds))
     except SignInRequired as exc:
         raise _sign_in_required(exc.reason) from None
+    except UpstreamError as exc:
+        log.warning("could not refresh the sign-in of agent %s: %s", agent.host_user_id, exc)
+        raise AgentRefused(503, "helpdesk_unavailable", f"{title} didn't answer just now; "
+                                                        "try again in a moment.") from None
     api = g.host.agent_api(tenant, agent.credentials)
     try:
         api.get_ticket(ticket_id)
@@ -445,9 +451,13 @@ def _acting_agent(tenant: Tenant, ticket_id: str,
                            f"{title} doesn't let {agent.name or 'you'} update ticket "
                            f"{ticket_id}, so nothing was written.") from None
     except UpstreamError as exc:
-        # Couldn't check just now: the helpdesk still applies the agent's rights to the write.
         log.warning("could not check ticket %s as agent %s: %s", ticket_id,
                     agent.host_user_id, exc)
+        if strict:
+            raise AgentRefused(503, "helpdesk_unavailable", f"{title} didn't answer just now, "
+                                                            "so nothing was done; try again.") \
+                from None
+        # A ticket write: the helpdesk still applies the agent's rights to the write itself.
     return agent, api
 
 
@@ -455,7 +465,8 @@ def _session_answer(tenant: Tenant, agent: Agent | None) -> dict[str, object]:
     """A new sidebar session (naming the agent, if any), and the token that resumes it."""
     token, csrf = sessions().issue(
         tenant.id, tenant.key, tenant.generation,
-        agent_id=agent.host_user_id if agent else None, agent_name=agent.name if agent else "")
+        agent_id=agent.host_user_id if agent else None, agent_name=agent.name if agent else "",
+        agent_grant=agent.stamp if agent else None)
     answer: dict[str, object] = {"session": token, "csrf": csrf, "agent": None}
     if agent is not None:
         answer["agent"] = {"id": agent.host_user_id, "name": agent.name}
@@ -474,7 +485,7 @@ def agent_sign_in():
         return jsonify(error={"code": "sign_in_unavailable", "message": (
             f"Signing in to {g.host.title} needs this server's OAuth client set up; "
             "ask your admin.")}), 409
-    state, claim, _challenge = agents().start(tenant.id, redirect_uri)
+    state, claim, _challenge = agents().start(tenant.id, redirect_uri, _browser())
     return jsonify(start_url=url_for("sidebar.agent_start", state=state, _external=True),
                    claim=claim)
 
@@ -511,6 +522,14 @@ def agent_callback():
     tenant = repo().get(pending.installation_id)
     if tenant is None or tenant.host != g.host.name or not tenant.active:
         return _signed_in_page("This installation is no longer connected.", 400)
+    if not hmac.compare_digest(pending.browser.encode(), _browser().encode()):
+        # Finished in another browser than the sidebar that started it: someone may have
+        # sent this link to get a sign-in as whoever opens it.
+        agents().fail(pending, "The sign-in was finished in another browser; start again.")
+        log.warning("agent sign-in for %s finished from another browser; refused", tenant.key)
+        return _signed_in_page("This sign-in was started in another browser. If you didn't "
+                               "just click \"Sign in\" in your own Order Truth sidebar, "
+                               "someone may be trying to act as you: close this window.", 403)
     if request.args.get("error"):
         agents().fail(pending, f"The {g.host.title} sign-in was cancelled.")
         return _signed_in_page(f"The {g.host.title} sign-in was cancelled. You can close "
@@ -528,6 +547,12 @@ def agent_callback():
         return _signed_in_page(exc.reason, 403)
     return _signed_in_page(f"Signed in to {g.host.title} as {agent.name}. You can close this "
                            "window and go back to the ticket.", 200, done=True)
+
+
+def _browser() -> str:
+    """Which browser a request comes from (its address and user agent), hashed."""
+    seen = f"{request.remote_addr or ''}|{request.headers.get('User-Agent', '')}"
+    return hashlib.sha256(seen.encode()).hexdigest()
 
 
 def _signed_in_page(message: str, status: int, *, done: bool = False):
@@ -558,7 +583,7 @@ def agent_resume():
     token = body.get("remember") if isinstance(body, dict) else None
     found = _remember().verify(token) if isinstance(token, str) and len(token) < 2000 else None
     agent = agents().get(g.tenant.id, found[1]) if found and found[0] == g.tenant.id else None
-    if agent is None or found is None or agent.grant_id != found[2]:
+    if agent is None or found is None or agent.stamp != found[2]:
         return jsonify(error={"code": "agent_sign_in_required",
                               "message": f"Sign in to {g.host.title} to write to tickets."}), 401
     return jsonify(status="done", **_session_answer(g.tenant, agent))
@@ -625,7 +650,21 @@ def _refund_planned(ticket_id: str):
     check_policy(policy, actor, Money(req.amount_minor, currency),
                  audit.spent_today(tenant.id, actor.id, REFUND_ACTION, currency))
     processor = _refund_processor(tenant)
-    agent, api = _acting_agent(tenant, ticket_id, agent)
+    agent, api = _acting_agent(tenant, ticket_id, agent, strict=True)
+    # The role the helpdesk gives them now, not at sign-in: a demoted admin isn't one here.
+    try:
+        user = api.current_user()
+    except UpstreamError:
+        raise AgentRefused(503, "helpdesk_unavailable", f"{g.host.title} didn't answer just "
+                                                        "now, so nothing was done; try again.") \
+            from None
+    if user.id != agent.host_user_id:
+        raise _sign_in_required("Your sign-in no longer matches you; sign in again.")
+    if user.role != agent.role:
+        agent = agents().set_role(agent, user.role)
+        actor = Actor(agent.host_user_id, agent.name, agent.role)
+        check_policy(policy, actor, Money(req.amount_minor, currency),
+                     audit.spent_today(tenant.id, actor.id, REFUND_ACTION, currency))
     truth = service().lookup(tenant, order, refresh=True)  # never plan money on a cached record
     refund_plan = plan_refund(truth, req, tenant.id)
     if refund_plan.amount.currency != currency:
@@ -666,15 +705,19 @@ def refund(ticket_id: str):
         return refused.response
     except Refused as exc:
         return _refused(exc)
+    # The same for every request with this key (Stripe compares them): no agent in it.
+    metadata = {"order_id": order.number, "ticket_id": refund_plan.request.ticket_id,
+                "installation": tenant.key}
+    policy = RefundPolicy.of(tenant.features, tenant.settings)
     outcome = execute_refund(audit, processor, refund_plan, installation_id=tenant.id,
-                             actor=actor, metadata={
-                                 "order_id": order.number, "ticket_id": refund_plan.request.ticket_id,
-                                 "installation": tenant.key, "requested_by": actor.id})
+                             actor=actor, metadata=metadata,
+                             daily_cap=policy.per_day.get(actor.role, 0))
     if outcome.status == "done":
         service().invalidate(tenant, order)
         if not outcome.repeat:
             _note_refund(tenant, api, agent, refund_plan, outcome)
-    status = {"done": 200, "in_progress": 202, "failed": 422, "unknown": 502}[outcome.status]
+    status = {"done": 200, "in_progress": 202, "failed": 422, "unknown": 502,
+              "refused": 409}[outcome.status]
     return jsonify(status=outcome.status, message=outcome.message,
                    refund_id=outcome.refund_id), status
 

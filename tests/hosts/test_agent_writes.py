@@ -214,38 +214,85 @@ def test_a_customer_account_cannot_sign_in(app, session):
 
 
 def test_two_workers_refreshing_at_once_both_end_up_signed_in(app):
-    """Zendesk rotates the pair: the worker whose refresh is refused uses what the other saved."""
+    """Zendesk rotates the pair, so only one worker refreshes: the other, holding the same old
+    tokens, waits for the grant's row and finds the new pair instead of refreshing again."""
     with app.extensions["store"].session() as s:
         agents = Agents(s, app.extensions["secret_box"])
         tenant_id = _sandbox_zendesk_id(app)
         expiring = {"access_token": "old-access", "refresh_token": "old-refresh",
                     "expires_at": datetime.now(UTC).timestamp() + 5}
         state, _claim, _ = agents.start(tenant_id, "http://localhost/cb")
-        agent = agents.finish(agents.pending(state), HostUser("9002", "Sam Agent", None, "agent"),
+        stale = agents.finish(agents.pending(state), HostUser("9002", "Sam Agent", None, "agent"),
                               expiring)
+        # The other worker refreshed first and stored the new pair.
+        agents.fresh(stale, lambda _c: {"access_token": "new-access",
+                                        "refresh_token": "new-refresh",
+                                        "expires_at": datetime.now(UTC).timestamp() + 7200})
 
-        def other_worker_won(_creds):
-            # Meanwhile the other worker refreshed and stored the new pair.
-            agents.fresh(agent, lambda _c: {"access_token": "new-access",
-                                            "refresh_token": "new-refresh",
-                                            "expires_at": datetime.now(UTC).timestamp() + 7200})
-            raise SignInRequired("refused: that refresh token was just used")
+        def second_refresh(_creds):
+            raise AssertionError("refreshed twice: Zendesk would refuse the old refresh token")
 
-        now_fresh = agents.fresh(agent, other_worker_won)
-        assert now_fresh.credentials["access_token"] == "new-access"
+        assert agents.fresh(stale, second_refresh).credentials["access_token"] == "new-access"
 
-        # With nobody having refreshed, a refusal means signing in again.
+        # A refusal nobody recovered from means signing in again.
         s.execute(update(AgentGrant).values(credentials_encrypted=app.extensions[
             "secret_box"].seal(expiring)))
         s.commit()
-        stale = agents.get(tenant_id, "9002")
 
         def refused(_creds):
             raise SignInRequired("revoked")
 
         with pytest.raises(SignInRequired):
-            agents.fresh(stale, refused)
+            agents.fresh(agents.get(tenant_id, "9002"), refused)
         assert agents.get(tenant_id, "9002") is None
+
+
+def test_a_refresh_zendesk_doesnt_answer_is_a_503_not_a_500(app, client, session, zd,
+                                                            monkeypatch):
+    from plugin.connectors.base import UpstreamTimeout
+    from plugin.hosts.zendesk.client import ZendeskClient
+
+    zd.access_ttl = 30  # inside the refresh margin
+    _page, claimed = sign_in_agent(client, session)
+
+    def no_answer(self, **kwargs):
+        raise UpstreamTimeout("no answer", system="zendesk")
+
+    monkeypatch.setattr(ZendeskClient, "refresh_grant", no_answer)
+    resp = note(client, headers_for(claimed.get_json()))
+    assert resp.status_code == 503
+    assert resp.get_json()["error"]["code"] == "helpdesk_unavailable"
+    assert _grant_credentials(app) is not None  # still signed in: try again later
+
+
+def test_a_sign_in_link_opened_in_another_browser_is_refused(app, client, session):
+    """Someone starts a sign-in and sends its link to a colleague: whoever opens it must not
+    become the starter's agent."""
+    started = client.post("/zendesk/api/agent/sign-in",
+                          headers={**session, "User-Agent": "starter-browser"})
+    victim = app.test_client()
+    start = urlsplit(started.get_json()["start_url"])
+    to_zendesk = victim.get(f"{start.path}?{start.query}", headers={"User-Agent": "victim"})
+    authorize = urlsplit(to_zendesk.headers["Location"])
+    consent = requests.post(authorize._replace(query="").geturl(),
+                            data={**dict(parse_qsl(authorize.query)), "user_id": "9001"},
+                            allow_redirects=False, timeout=5)
+    back = urlsplit(consent.headers["Location"])
+    page = victim.get(f"{back.path}?{back.query}", headers={"User-Agent": "victim"})
+    assert page.status_code == 403 and "another browser" in page.get_data(as_text=True)
+    claimed = client.post("/zendesk/api/agent/claim", headers=session,
+                          json={"claim": started.get_json()["claim"]})
+    assert claimed.status_code == 403 and _grant_credentials(app) is None
+
+
+def test_signing_out_ends_the_sessions_that_named_that_sign_in(client, session, zd):
+    _page, first = sign_in_agent(client, session)
+    old = headers_for(first.get_json())
+    client.post("/zendesk/api/agent/sign-out", headers=old)
+    _page, second = sign_in_agent(client, session)  # signed in again (a new grant)
+    assert second.status_code == 200
+    resp = note(client, old, key="old-session-1")
+    assert resp.status_code == 401 and private_notes(zd, 103) == []
 
 
 # -- helpers

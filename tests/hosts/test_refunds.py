@@ -180,6 +180,9 @@ def test_a_timeout_after_the_refund_happened_gives_no_second_refund(app, client,
     assert "won't be made twice" in first.get_json()["message"]
     [entry] = audit_rows(app)
     assert entry.status == "unknown"
+    # At once, the same click waits: the processor may still be making it.
+    assert client.post(REFUND.format(105), headers=sam, json=body(2000)).status_code == 202
+    _age(app)
     again = client.post(REFUND.format(105), headers=sam, json=body(2000))
     assert again.status_code == 200, again.get_json()
     assert len(refunds_made(sandbox)) == 1
@@ -268,3 +271,88 @@ def _age(app):
         past = datetime.now(UTC) - timedelta(minutes=5)
         s.execute(update(AuditEntry).values(lease_until=past, created_at=past))
         s.commit()
+
+
+def test_two_different_refunds_racing_cannot_beat_the_daily_cap(app, client, sam, sandbox,
+                                                                monkeypatch):
+    """Both pass the first cap check before either is written; the check repeated after
+    writing stops one of them, so the cap is never exceeded."""
+    from plugin.actions import refunds
+
+    allow(app)  # 50.00 per refund, 60.00 a day
+    real_spent, real_raced = AuditLog.spent_today, refunds._raced
+    before_writing = {"yes": True}  # the first checks see nothing spent yet: both pass
+    monkeypatch.setattr(AuditLog, "spent_today", lambda self, *a, **k: 0 if before_writing[
+        "yes"] else real_spent(self, *a, **k))
+    second: list = []
+
+    def racing(audit, entry, *args):
+        if not second:  # the first request's entry is written; now the second arrives
+            second.append(None)
+            second[0] = client.post(REFUND.format(105), headers=sam, json=body(3000))
+        before_writing["yes"] = False
+        return real_raced(audit, entry, *args)
+
+    monkeypatch.setattr(refunds, "_raced", racing)
+    first = client.post(REFUND.format(105), headers=sam, json=body(3500))
+    made = refunds_made(sandbox)
+    assert len(made) == 1 and sum(r["amount"] for r in made) <= 6000
+    assert sorted((first.status_code, second[0].status_code)) == [200, 409], \
+        (first.get_json(), second[0].get_json())
+    assert sorted(e.status for e in audit_rows(app)) == ["done", "refused"]
+
+
+def test_a_leading_zero_is_the_same_ticket_and_the_same_refund(app, client, sam, sandbox):
+    allow(app)
+    assert client.post(REFUND.format(105), headers=sam, json=body(700)).status_code == 200
+    again = client.post(REFUND.format("0105"), headers=sam, json=body(700))
+    assert again.status_code == 200 and again.get_json()["message"].startswith("Already")
+    assert len(refunds_made(sandbox)) == 1
+
+
+def test_a_stripe_conflict_on_the_key_is_never_recorded_as_refused(app, client, sam, sandbox,
+                                                                   monkeypatch):
+    """Stripe's 409 (another request with this key still running) says nothing about the
+    refund: the entry stays undecided and is settled by asking Stripe."""
+    from plugin.connectors.base import UpstreamError
+
+    allow(app)
+
+    def busy(self, **kwargs):
+        raise UpstreamError("HTTP 409: There is currently another in-progress request using "
+                            "this Stripe-Idempotency-Key", system="stripe", http_status=409)
+
+    monkeypatch.setattr(StripeClient, "create_refund", busy)
+    resp = client.post(REFUND.format(105), headers=sam, json=body(2000))
+    assert resp.status_code == 502 and resp.get_json()["status"] == "unknown"
+    [entry] = audit_rows(app)
+    assert entry.status == "unknown"
+
+
+def test_a_holder_that_lost_its_lease_overwrites_nothing(app):
+    from plugin.actions.audit import Actor
+
+    with app.extensions["store"].session() as s:
+        audit = AuditLog(s)
+        tenant_id = _installation_id(app)
+        args = dict(installation_id=tenant_id, actor=Actor("9002", "Sam Agent", "agent"),
+                    ticket_id="105", order_number="1005", action="refund", key="ot-refund-x",
+                    parameters={"payment_id": "pi_Sbx1005"}, amount_minor=100, currency="USD")
+        stale, held = audit.begin(**args)
+        assert held == "created"
+        s.execute(update(AuditEntry).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+        s.commit()
+        with app.extensions["store"].session() as other:
+            taker = AuditLog(other)
+            taken, held2 = taker.begin(**args)
+            assert held2 == "taken"
+            assert taker.complete(taken, ["re_1"])
+        s.expire_all()
+        # The first holder comes back late with its own verdict: it changes nothing.
+        assert not audit.fail(stale, "late refusal")
+        assert s.scalar(select(AuditEntry)).status == "done"
+
+
+def _installation_id(app):
+    with repo_of(app) as repo:
+        return repo.find(KEY).id

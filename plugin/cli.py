@@ -232,6 +232,24 @@ def disconnect_installation(key: str) -> None:
     click.echo(f"{key}: disconnected")
 
 
+@installations_cli.command("rotate-key")
+def rotate_key() -> None:
+    """Re-encrypt every stored secret under the first key of ENCRYPTION_KEY (new,old)."""
+    from .store.crypto import SecretBoxError
+    from .store.rotate import rotate_all
+
+    with _store().session() as session:
+        try:
+            counts = rotate_all(session, current_app.extensions["secret_box"])
+        except SecretBoxError as exc:
+            session.rollback()
+            raise click.ClickException(f"{exc}; nothing was changed (is the old key still "
+                                       "listed after the new one?)") from None
+    # Processes keep decrypted copies keyed by revision; sealing anew changes no secret.
+    click.echo(", ".join(f"{n} {table}" for table, n in counts.items()) +
+               " re-encrypted under the newest key")
+
+
 @installations_cli.command("remove")
 @click.argument("key")
 @click.confirmation_option(prompt="Delete this installation and everything it owns?")

@@ -31,6 +31,15 @@ class SecretBox:
     def seal(self, data: dict[str, Any]) -> str:
         return self._fernet.encrypt(json.dumps(data, sort_keys=True).encode()).decode()
 
+    def rotate(self, token: str) -> str:
+        """The same secret sealed under the first (newest) key; SecretBoxError if no key opens it."""
+        if not token:
+            return token
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise SecretBoxError("stored credentials can't be decrypted with ENCRYPTION_KEY") from exc
+
     def open(self, token: str) -> dict[str, Any]:
         if not token:
             return {}

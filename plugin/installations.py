@@ -34,6 +34,7 @@ DEFAULT_FEATURES: dict[str, bool] = {
     "post_notes": True,  # agents may post the summary as an internal note
     "add_tags": True,  # agents may tag the ticket with the flags found
     "refunds": False,  # agents may refund at the processor (roles and caps in the settings)
+    "draft_reply": True,  # agents may put the customer sentence into their reply editor
 }
 
 

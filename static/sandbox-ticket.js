@@ -27,6 +27,15 @@
       result = { appId: 1000001, installationId: 1, settings: settings };
     } else if (msg.method === "invoke" && msg.args[0] === "resize" && msg.args[1] && msg.args[1].height) {
       frame.style.height = msg.args[1].height;
+    } else if (msg.method === "invoke" && msg.args[0] === "ticket.editor.insert") {
+      // As Zendesk's editor does: the app's text goes in where the agent is typing (as
+      // markup; the sandbox's plain editor shows its text).
+      var editor = document.getElementById("sb-reply");
+      var holder = document.createElement("div");
+      holder.innerHTML = String(msg.args[1] || "");
+      var text = holder.textContent;
+      var at = editor.selectionStart || editor.value.length;
+      editor.value = editor.value.slice(0, at) + text + editor.value.slice(at);
     }
     frame.contentWindow.postMessage({ zafSandbox: true, id: msg.id, result: result }, window.location.origin);
   });

@@ -241,8 +241,34 @@
     });
   }
 
+  // The customer sentence into the agent's own reply editor: a confirm step, then the
+  // helpdesk inserts it; the agent reviews and sends it (the app never sends anything).
+  function wireDraft() {
+    var button = recordEl.querySelector("[data-ot-reply]");
+    if (!button) { return; }
+    var status = recordEl.querySelector(".ot-draft-status");
+    button.addEventListener("click", function () {
+      var text = button.dataset.otReply;
+      if (!button.dataset.confirmed) {
+        button.dataset.confirmed = "1";
+        status.textContent = "Adds to your reply: \u201c" + text + "\u201d Click again to add it.";
+        button.textContent = "Add to my reply";
+        return;
+      }
+      if (!host || !host.insertReply) { status.textContent = "No reply editor here."; return; }
+      var escaped = document.createElement("div");
+      escaped.textContent = text;  // the editor takes markup: the sentence goes in as text
+      host.insertReply(escaped.innerHTML).then(function () {
+        status.textContent = "Added to your reply. Review it and send it yourself.";
+        button.textContent = "Draft reply to the customer";
+        delete button.dataset.confirmed;
+      }, function () { status.textContent = "The reply editor didn't take it; copy it instead."; });
+    });
+  }
+
   function wire() {
     wireRefund();
+    wireDraft();
     var refresh = recordEl.querySelector("[data-ot-refresh]");
     if (refresh) { refresh.addEventListener("click", function () { load(orderId, true); }); }
     var status = recordEl.querySelector(".ot-action-status");

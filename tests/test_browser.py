@@ -218,3 +218,19 @@ def test_a_refund_from_the_sidebar_confirm_refund_record_and_note(app, live_app,
     notes = [c for c in sandbox.state.zendesk.ticket(105)["comments"] if not c["public"]]
     assert len(notes) == 1 and notes[0]["author_id"] == 9002
     assert "refunded $20.00" in notes[0]["body"]
+
+
+def test_the_customer_sentence_is_drafted_into_the_reply_and_never_sent(live_app, page, sandbox):
+    page.goto(f"{live_app}/sandbox/tickets/103")
+    frame = sidebar(page)
+    draft = frame.locator("[data-ot-reply]")
+    draft.wait_for(timeout=15000)
+    sentence = frame.locator(".ot-headline").inner_text()
+    draft.click()  # the confirm step says what will be added
+    assert sentence in frame.locator(".ot-draft-status").inner_text()
+    assert page.locator("#sb-reply").input_value() == ""
+    draft.click()
+    frame.locator(".ot-draft-status >> text=Added to your reply").wait_for(timeout=5000)
+    assert page.locator("#sb-reply").input_value() == sentence
+    comments = sandbox.state.zendesk.ticket(103)["comments"]
+    assert len(comments) == 1  # the customer's own message only: nothing was sent

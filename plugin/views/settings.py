@@ -39,6 +39,7 @@ FEATURE_LABELS = {
     "post_notes": "Let agents post the summary as an internal note",
     "add_tags": "Let agents tag tickets with the flags found",
     "refunds": "Let agents refund at the payment processor (roles and caps below)",
+    "draft_reply": "Let agents draft their reply to the customer from the record (never sent by the app)",
 }
 
 

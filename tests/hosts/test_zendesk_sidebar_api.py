@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.conftest import repo_of
@@ -119,6 +121,19 @@ def test_feature_toggle_disables_notes(app, client, session):
     body = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1003"},
                       headers=session).get_data(as_text=True)
     assert 'data-ot-action="note"' not in body
+
+
+def test_the_reply_draft_carries_the_customer_sentence_unless_an_admin_turns_it_off(
+        app, client, session):
+    query = {"ticket_id": "103", "order_id": "1003"}
+    body = client.get(RECORD, query_string=query, headers=session).get_data(as_text=True)
+    headline = re.search(r'<p class="ot-headline">([^<]+)</p>', body).group(1)
+    assert f'data-ot-reply="{headline}"' in body
+    with repo_of(app) as repo:
+        tenant = repo.find("zendesk:order-truth-sandbox:1")
+        repo.update_settings(tenant.id, {"features": {"draft_reply": False}})
+    body = client.get(RECORD, query_string=query, headers=session).get_data(as_text=True)
+    assert "data-ot-reply" not in body
 
 
 def test_disconnect_ends_live_sessions(client, session, runner):

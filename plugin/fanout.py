@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .connectors.base import BaseClient, UpstreamError, safe_message
+from .connectors.base import ApiClient, BaseClient, UpstreamError, safe_message
 from .core.model import (
     ErrorKind,
     OrderRef,
@@ -33,13 +33,13 @@ log = logging.getLogger(__name__)
 
 
 class FactsCache(Protocol):
-    """The slice of flask-caching's API the fan-out uses."""
+    """The slice of flask-caching's API the fan-out and the service use."""
 
     def get(self, key: str) -> Any: ...
 
     def set(self, key: str, value: Any, timeout: int | None = None) -> Any: ...
 
-    def delete(self, key: str) -> Any: ...
+    def delete_many(self, *keys: str) -> Any: ...
 
 
 def facts_key(cache_prefix: str, source: SourceName, order: OrderRef) -> str:
@@ -336,9 +336,8 @@ class FanOut:
         except UpstreamError as exc:
             status = SourceStatus.TIMEOUT if exc.kind is ErrorKind.TIMEOUT else SourceStatus.ERROR
             # Whatever the upstream echoed, its own credentials never reach the agent.
-            said = safe_message(str(exc), tuple(
-                str(v) for v in getattr(getattr(client, "config", None), "credentials",
-                                        {}).values() if v))
+            said = safe_message(str(exc), client._secrets()
+                                if isinstance(client, ApiClient) else ())
             return SourceResult(SourceReport(
                 source, system, status, None, int((time.monotonic() - t0) * 1000), exc.kind,
                 said, exc.http_status))

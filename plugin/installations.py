@@ -20,7 +20,14 @@ from .core.orderid import DEFAULT_SHAPE
 from .core.settings import ReconcileSettings
 from .logs import remember_secrets
 from .store.crypto import SecretBox, SecretBoxError
-from .store.models import AgentGrant, AgentSignIn, Connection, Installation, TicketAction
+from .store.models import (
+    AgentGrant,
+    AgentSignIn,
+    Connection,
+    Installation,
+    TicketAction,
+    micros,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,14 +126,12 @@ class TenantCache:
         self.hits = 0
         self.loads = 0
 
-    def get(self, installation_id: int, revision: int, key: str | None = None,
-            created: int | None = None) -> Tenant | None:
+    def get(self, installation_id: int, revision: int, key: str, created: int) -> Tenant | None:
         with self._lock:
             tenant = self._tenants.get(installation_id)
             if tenant is None or tenant.revision != revision:
                 return None
-            if (key is not None and tenant.key != key) or (
-                    created is not None and tenant.created != created):
+            if tenant.key != key or tenant.created != created:
                 return None  # the id now belongs to another installation
             self._tenants.move_to_end(installation_id)
             self.hits += 1
@@ -154,24 +159,22 @@ class Installations:
 
     def find(self, key: str) -> Tenant | None:
         """The installation with this key."""
-        if self.tenants is not None:
-            row = self.session.execute(
-                select(Installation.id, Installation.revision, Installation.created_at)
-                .where(Installation.key == key)).first()
-            return self._cached(row.id, row.revision, key, _micros(row.created_at)) \
-                if row else None
-        inst = self.session.scalar(select(Installation).where(Installation.key == key))
-        return self._tenant(inst) if inst else None
+        return self._by(Installation.key == key)
 
     def get(self, installation_id: int) -> Tenant | None:
         """The installation with this id."""
+        return self._by(Installation.id == installation_id)
+
+    def _by(self, condition: Any) -> Tenant | None:
+        """One installation: from the process's decrypted copy while its revision holds (one
+        small row read), else loaded and decrypted."""
         if self.tenants is not None:
-            found = self.session.execute(
-                select(Installation.revision, Installation.key, Installation.created_at)
-                .where(Installation.id == installation_id)).first()
-            return self._cached(installation_id, found.revision, found.key,
-                                _micros(found.created_at)) if found else None
-        inst = self.session.get(Installation, installation_id)
+            row = self.session.execute(
+                select(Installation.id, Installation.revision, Installation.key,
+                       Installation.created_at).where(condition)).first()
+            return self._cached(row.id, row.revision, row.key, micros(row.created_at)) \
+                if row else None
+        inst = self.session.scalar(select(Installation).where(condition))
         return self._tenant(inst) if inst else None
 
     def _cached(self, installation_id: int, revision: int, key: str,
@@ -215,7 +218,7 @@ class Installations:
                 c.source, c.system, c.base_url, creds, dict(c.options or {}))
         return Tenant(inst.id, inst.key, inst.host, inst.name, inst.status,
                       dict(inst.settings or {}), inst.cache_generation or 0, inst.uninstalled_at,
-                      inst.revision or 0, _micros(inst.created_at), connections)
+                      inst.revision or 0, micros(inst.created_at), connections)
 
     # -- writing
 
@@ -343,10 +346,6 @@ def _touch(inst: Installation) -> None:
     Incremented in SQL, so two writers at once both count (neither bump is lost).
     """
     inst.revision = Installation.revision + 1  # type: ignore[assignment]
-
-
-def _micros(moment: datetime | None) -> int:
-    return 0 if moment is None else int(moment.timestamp() * 1_000_000)
 
 
 # ---------------------------------------------------------------- standalone (env-configured)

@@ -23,23 +23,29 @@ _KNOWN_LOCK = threading.Lock()
 _MAX_KNOWN = 10_000
 
 
+# The same, longest first (a secret containing another is replaced whole): rebuilt when the
+# set grows, so a log line costs no sort.
+_LONGEST_FIRST: tuple[str, ...] = ()
+
+
 def remember_secrets(values: Iterable[object]) -> None:
     """Register configured credentials so no log line ever shows them."""
+    global _LONGEST_FIRST
     with _KNOWN_LOCK:
+        before = len(_KNOWN)
         for value in values:
             text = str(value or "")
             if len(text) >= 6 and len(_KNOWN) < _MAX_KNOWN:
                 _KNOWN.add(text)
+        if len(_KNOWN) != before:
+            _LONGEST_FIRST = tuple(sorted(_KNOWN, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
     """Replace every known credential, and anything that looks like one, with [redacted]."""
-    if _KNOWN:
-        with _KNOWN_LOCK:
-            known = sorted(_KNOWN, key=len, reverse=True)
-        for secret in known:
-            if secret in text:
-                text = text.replace(secret, "[redacted]")
+    for secret in _LONGEST_FIRST:
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

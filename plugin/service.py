@@ -157,11 +157,18 @@ class OrderTruthService:
         return Lookup(self, tenant, order, gathering=gathering, broken=broken,
                       processor_system=clients[SourceName.PROCESSOR][0], now=now)
 
-    def deadline_at(self, arrived: float | None) -> float:
-        """The monotonic time the answer is due: the deadline counts from arrival."""
+    def due(self, arrived: float | None) -> float:
+        """The monotonic time an answer to a request that arrived then is due."""
         now = time.monotonic()
-        start = now if arrived is None else min(arrived, now)
-        deadline_at = start + float(self.config["FANOUT_DEADLINE_SECONDS"])
+        return (now if arrived is None else min(arrived, now)) + float(
+            self.config["FANOUT_DEADLINE_SECONDS"])
+
+    def deadline_at(self, arrived: float | None) -> float:
+        """When the answer is due (see `due`), or Overloaded if the request already waited
+        too long for a worker, or the fan-out is full."""
+        now = time.monotonic()
+        deadline_at = self.due(arrived)
+        start = deadline_at - float(self.config["FANOUT_DEADLINE_SECONDS"])
         floor = float(self.config["SHED_BELOW_SECONDS"])
         if deadline_at - now < floor:
             waited = now - start
@@ -207,16 +214,14 @@ class OrderTruthService:
 
     def invalidate(self, tenant: Tenant, order: OrderRef) -> None:
         """Forget everything cached about an order (after a write or action changed it)."""
-        keys = [record_key(tenant, order),
-                *(facts_key(tenant.cache_prefix, s, order) for s in SourceName)]
+        sources = [facts_key(tenant.cache_prefix, s, order) for s in SourceName]
         if self.cache is not None:
-            for key in keys:
-                try:
-                    self.cache.delete(key)
-                except Exception:
-                    log.warning("could not drop a cached entry", exc_info=True)
-        if isinstance(self.fanout.shared, RedisFlights):
-            self.fanout.shared.forget(keys[1:])
+            try:
+                self.cache.delete_many(record_key(tenant, order), *sources)
+            except Exception:  # a cache outage only costs a stale answer for its lifetime
+                log.warning("could not drop cached entries", exc_info=True)
+        if self.fanout.shared is not None:
+            self.fanout.shared.forget(sources)
 
 
 def _redis(url: str | None) -> Any:

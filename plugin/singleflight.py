@@ -84,6 +84,10 @@ class SharedFlights(Protocol):
             keep_for: Callable[[T], float | None] | None = None,
             stored: Callable[[T], T] | None = None) -> T: ...
 
+    def forget(self, keys: list[str]) -> None:
+        """Drop the answers kept for these keys (the order changed)."""
+        ...
+
 
 class RedisFlights:
     """Across processes: a short Redis lock elects the caller that asks the upstream.

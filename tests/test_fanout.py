@@ -64,8 +64,9 @@ class DictCache:
     def set(self, key, value, timeout=None):
         self.data[key] = value
 
-    def delete(self, key):
-        self.data.pop(key, None)
+    def delete_many(self, *keys):
+        for key in keys:
+            self.data.pop(key, None)
 
 
 @pytest.fixture

@@ -55,11 +55,14 @@ def test_a_known_credential_is_redacted_from_every_log_line():
     assert redact(f"x {KEY} y") == "x [redacted] y"
 
 
-def test_debug_mode_handlers_redact_too(tmp_path):
+def test_debug_mode_handlers_redact_too(tmp_path, monkeypatch):
     from flask.logging import default_handler
 
     from plugin.app import create_app
 
+    # Flask's handler is shared by the process: start it clean, so only this app's set-up
+    # can have attached the filter.
+    monkeypatch.setattr(default_handler, "filters", [])
     app = create_app({"DEBUG": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}",
                       "SECRET_KEY": "debug-secret-value"})
     try:

@@ -118,6 +118,14 @@ def test_a_refresh_joins_a_flight_in_progress_but_never_reuses_the_cache():
         fan.gather(ORDER, counted_clients(counter, 0), deadline=1, cache=cache,
                    cache_prefix="i", cache_seconds=30, refresh=True)
         assert counter[SourceName.ERP] == 2
+        # A refresh while a lookup is still asking joins it: no third upstream call.
+        slow = fan.start(ORDER, counted_clients(counter, 0.3), deadline=2, cache=cache,
+                         cache_prefix="j", cache_seconds=30)
+        time.sleep(0.05)
+        fan.gather(ORDER, counted_clients(counter, 0.3), deadline=2, cache=cache,
+                   cache_prefix="j", cache_seconds=30, refresh=True)
+        slow.collect()
+        assert counter[SourceName.ERP] == 3
     finally:
         fan.shutdown()
 

@@ -156,7 +156,15 @@ def test_the_openapi_description_covers_the_json_endpoints(app, client):
     spec = client.get("/api/v1/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
     rules = {str(r) for r in app.url_map.iter_rules()}
+    described = set()
     for path in spec["paths"]:
         flask_path = path.replace("{order_id}", "<path:order_id>").replace(
             "/zendesk/", "/<host_name>/").replace("{ticket_id}", "<ticket_id>")
         assert flask_path in rules, path
+        described.add(flask_path)
+    # And the other way: every JSON endpoint is described, but the record's HTML fragment
+    # and its NDJSON stream, and the description itself.
+    not_json = {"/<host_name>/api/record", "/<host_name>/api/record/stream",
+                "/api/v1/openapi.json"}
+    json_rules = {r for r in rules if "/api/" in r and not r.startswith("/_sandbox")}
+    assert json_rules - not_json - described == set()

@@ -44,12 +44,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 class AuditLog:
     """Audit entries of every installation."""
 
@@ -147,12 +141,13 @@ class AuditLog:
             self._held[entry.id] = values["lease_until"]  # still ours (unknown: a short lease)
         return bool(won.rowcount)  # type: ignore[attr-defined]
 
-    def in_flight(self, installation_id: int, action: str, payment_id: str,
+    def in_flight(self, installation_id: int, action: str, order_number: str, payment_id: str,
                   exclude: int) -> list[AuditEntry]:
-        """Other entries for the same payment that may have moved money (pending, unknown,
-        done): the record a plan was made on may not show them yet."""
+        """Other entries for the same order's payment that may have moved money (pending,
+        unknown, done): the record a plan was made on may not show them yet."""
         rows = self.db.scalars(select(AuditEntry).where(
             AuditEntry.installation_id == installation_id, AuditEntry.action == action,
+            AuditEntry.order_number == order_number,
             AuditEntry.status.in_(("pending", "unknown", "done")), AuditEntry.id != exclude))
         return [r for r in rows if (r.parameters or {}).get("payment_id") == payment_id]
 
@@ -199,8 +194,7 @@ def to_csv(entries: Iterable[AuditEntry]) -> Iterator[str]:
 
 
 def _iso(moment: datetime | None) -> str:
-    aware = _aware(moment)
-    return aware.isoformat(timespec="seconds") if aware else ""
+    return moment.isoformat(timespec="seconds") if moment else ""
 
 
 def _params(parameters: dict[str, Any] | None) -> str:

@@ -17,23 +17,18 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..connectors.base import UpstreamError
+from ..connectors.stripe import StripeClient
 from ..core.model import LIVE_REFUND_STATES, DisputeState, Payment, SourceName
 from ..core.money import Money
 from ..core.record import OrderTruth
 from ..store.models import AuditEntry
 from ..tenant_settings import current
+from . import Refused
 from .audit import Actor, AuditLog
 
 ACTION = "refund"
-REASONS = ("requested_by_customer", "duplicate", "fraudulent")
-
-
-class Refused(Exception):
-    """Not done, and no upstream call made: `status` and `code` for the API, `message` to show."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+# Stripe's refund reasons (the only processor refunds go through from here).
+REASONS = StripeClient.REFUND_REASONS
 
 
 class RefundProcessor(Protocol):
@@ -252,7 +247,9 @@ def _raced(audit: AuditLog, entry: AuditEntry, refund_plan: RefundPlan, installa
             return (f"That would take you over your daily limit of "
                     f"{Money(daily_cap, amount.currency).format()} (another refund was being "
                     "made at the same moment).")
-    others = audit.in_flight(installation_id, ACTION, refund_plan.request.payment_id, entry.id)
+    req = refund_plan.request
+    others = audit.in_flight(installation_id, ACTION, req.order_number, req.payment_id,
+                             entry.id)
     unseen = sum(o.amount_minor or 0 for o in others
                  if not set(o.upstream_ids or ()) & refund_plan.known_refunds
                  and o.currency == amount.currency)

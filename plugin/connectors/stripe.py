@@ -297,7 +297,7 @@ class StripeClient(BaseClient):
     # -- writes (refunds from the sidebar)
 
     # Stripe's refund reasons; anything else is sent without one.
-    REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+    REFUND_REASONS = ("requested_by_customer", "duplicate", "fraudulent")
     # The metadata key carrying our idempotency key, so a refund can be found by it later.
     KEY_METADATA = "order_truth_key"
 

@@ -422,13 +422,7 @@ def _memo_uses(m: ErpCreditMemo, paid_by: dict[str, list[ErpCustomerRefund]]
             parts.append((kind, minor))
     rest = m.amount.amount_minor - refunded - elsewhere - here
     if rest > 0 or not parts:
-        if m.state in (CreditState.OPEN, CreditState.PARTLY_APPLIED):
-            parts.append(("open", max(rest, 0) if parts else m.amount.amount_minor))
-        elif m.state is CreditState.APPLIED:
-            # Applied to something we can't see: most likely paid out.
-            parts.append(("applied", max(rest, 0) if parts else m.amount.amount_minor))
-        else:
-            parts.append(("unknown", max(rest, 0) if parts else m.amount.amount_minor))
+        parts.append((_residual(m.state), max(rest, 0) if parts else m.amount.amount_minor))
     # The part still in question (open, applied unseen, unknown) keeps the memo's own id:
     # it is what pairing and flags name; the settled parts are labelled by what they became.
     main = next((kind for kind, _ in parts if kind in ("open", "applied", "unknown")),
@@ -445,9 +439,15 @@ def _whole_use(m: ErpCreditMemo, paid_by: dict[str, list[ErpCustomerRefund]]) ->
         return "applied_elsewhere"
     if any(not a.to_refund and a.same_order for a in m.applications):
         return "applied_here"
-    if m.state in (CreditState.OPEN, CreditState.PARTLY_APPLIED):
+    return _residual(m.state)
+
+
+def _residual(state: CreditState) -> str:
+    """What a memo's part that no application accounts for is: still open, applied to
+    something we can't see (most likely paid out), or unknown (never taken as paid)."""
+    if state in (CreditState.OPEN, CreditState.PARTLY_APPLIED):
         return "open"
-    return "applied" if m.state is CreditState.APPLIED else "unknown"
+    return "applied" if state is CreditState.APPLIED else "unknown"
 
 
 # ---------------------------------------------------------------- entries

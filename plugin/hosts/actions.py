@@ -135,8 +135,7 @@ def perform(db: Session, api: HostApi, action: TicketAction, *,
                 key = marker(action.idempotency_key)
                 if not first_ever and api.note_exists(action.ticket_id, key):
                     return _done(db, action)
-                settling = action.unconfirmed_until is not None and _now() < _aware(
-                    action.unconfirmed_until)
+                settling = action.unconfirmed_until is not None and _now() < action.unconfirmed_until
                 if settling:
                     # An earlier write may still land: don't post a second note yet.
                     action.attempts -= 1
@@ -177,10 +176,6 @@ def _outcome_unknown(exc: UpstreamError) -> bool:
     A 429 or 503 is Zendesk refusing before doing anything: safe to try again at once.
     """
     return exc.http_status in (None, 500, 502, 504)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _permanent(exc: UpstreamError) -> bool:

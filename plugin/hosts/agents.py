@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from ..logs import remember_secrets
 from ..store.crypto import SecretBox, SecretBoxError
-from ..store.models import AgentGrant, AgentSignIn
+from ..store.models import AgentGrant, AgentSignIn, micros
 from .base import HostUser
 
 SIGN_IN_SECONDS = 600
@@ -82,7 +82,8 @@ class Claim:
     reason: str = ""
 
 
-def _hash(value: str) -> str:
+def digest(value: str) -> str:
+    """How a sign-in's state and claim are stored and compared (never as themselves)."""
     return hashlib.sha256(value.encode()).hexdigest()
 
 
@@ -119,7 +120,7 @@ class Agents:
         state, claim = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         verifier, challenge = pkce_pair()
         self.db.add(AgentSignIn(
-            installation_id=installation_id, state_hash=_hash(state), claim_hash=_hash(claim),
+            installation_id=installation_id, state_hash=digest(state), claim_hash=digest(claim),
             secret_encrypted=self.box.seal({"verifier": verifier, "redirect_uri": redirect_uri,
                                             "browser": browser}),
             expires_at=now + timedelta(seconds=SIGN_IN_SECONDS)))
@@ -128,9 +129,9 @@ class Agents:
 
     def pending(self, state: str) -> PendingSignIn | None:
         """The unfinished, unexpired sign-in a state names."""
-        row = self.db.scalar(select(AgentSignIn).where(AgentSignIn.state_hash == _hash(state)))
+        row = self.db.scalar(select(AgentSignIn).where(AgentSignIn.state_hash == digest(state)))
         if row is None or row.host_user_id is not None or row.error is not None \
-                or _aware(row.expires_at) < self.now():
+                or row.expires_at < self.now():
             return None
         try:
             secret = self.box.open(row.secret_encrypted)
@@ -175,13 +176,13 @@ class Agents:
 
     def claim(self, installation_id: int, claim: str) -> Claim:
         """What became of the sign-in this sidebar started; a finished one is claimed once."""
-        row = self.db.scalar(select(AgentSignIn).where(AgentSignIn.claim_hash == _hash(claim)))
+        row = self.db.scalar(select(AgentSignIn).where(AgentSignIn.claim_hash == digest(claim)))
         if row is None or row.installation_id != installation_id or row.claimed:
             return Claim("refused", reason="This sign-in isn't known here, or was already used.")
         if row.error is not None:
             return Claim("refused", reason=row.error)
         if row.host_user_id is None:
-            if _aware(row.expires_at) < self.now():
+            if row.expires_at < self.now():
                 return Claim("refused", reason="The sign-in took too long; start again.")
             return Claim("pending")
         won = self.db.execute(update(AgentSignIn)
@@ -267,20 +268,14 @@ class Agents:
     @staticmethod
     def _agent(row: AgentGrant, credentials: dict[str, Any]) -> Agent:
         remember_secrets(v for k, v in credentials.items() if k.endswith("token"))
-        created = _aware(row.created_at) if row.created_at else None
-        stamp = f"{row.id}:{int(created.timestamp() * 1_000_000) if created else 0}"
         return Agent(row.id, row.installation_id, row.host_user_id, row.name, row.role,
-                     credentials, stamp)
+                     credentials, f"{row.id}:{micros(row.created_at)}")
 
 
 def _expiring(credentials: dict[str, Any], now: datetime) -> bool:
     expires_at = credentials.get("expires_at")
     return isinstance(expires_at, int | float) and \
         expires_at - REFRESH_MARGIN_SECONDS <= now.timestamp()
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class RememberTokens:

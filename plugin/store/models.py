@@ -5,12 +5,42 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def micros(moment: datetime | None) -> int:
+    """A stored time as µs since the epoch (0 for none): a stamp that tells rows apart."""
+    return 0 if moment is None else int(moment.timestamp() * 1_000_000)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A UTC time, handed back aware by every database (SQLite drops the zone on the way in)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.astimezone(UTC) if value is not None and value.tzinfo else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class Base(DeclarativeBase):
@@ -28,11 +58,11 @@ class Installation(Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="active")
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        UTCDateTime(), default=utcnow, onupdate=utcnow
     )
-    uninstalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    uninstalled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # Bumped on disconnect: every cache key embeds it, so purged data is unreachable at once.
     cache_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # Bumped by every change to the installation or its connections: processes that keep a
@@ -60,7 +90,7 @@ class Connection(Base):
     credentials_encrypted: Mapped[str] = mapped_column(Text, nullable=False, default="")
     options: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        UTCDateTime(), default=utcnow, onupdate=utcnow
     )
 
     installation: Mapped[Installation] = relationship(back_populates="connections")
@@ -87,14 +117,14 @@ class TicketAction(Base):
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # A note write whose outcome is unknown may still land: nothing is posted before this.
-    unconfirmed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+    unconfirmed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(),
                                                                nullable=True)
     # Whoever holds an unexpired lease is the only one allowed to send this write.
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # Who asked for it (the helpdesk's own user id and name): the write goes out as them.
     actor_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     actor_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -107,7 +137,7 @@ class UsedLaunchToken(Base):
     __table_args__ = (Index("ix_used_launch_tokens_expires", "expires_at"),)
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
 class AgentGrant(Base):
@@ -125,11 +155,11 @@ class AgentGrant(Base):
     role: Mapped[str] = mapped_column(String(40), nullable=False, default="")
     # Access and refresh tokens with their expiry, encrypted like connection credentials.
     credentials_encrypted: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        UTCDateTime(), default=utcnow, onupdate=utcnow
     )
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class AgentSignIn(Base):
@@ -146,7 +176,7 @@ class AgentSignIn(Base):
     claim_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     # The PKCE verifier and redirect URI, encrypted.
     secret_encrypted: Mapped[str] = mapped_column(Text, nullable=False)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     host_user_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     claimed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
@@ -166,9 +196,9 @@ class AuditEntry(Base):
     installation_id: Mapped[int] = mapped_column(
         ForeignKey("installations.id", ondelete="CASCADE"), nullable=False
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                  nullable=False)
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     actor_id: Mapped[str] = mapped_column(String(40), nullable=False)
     actor_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     actor_role: Mapped[str] = mapped_column(String(40), nullable=False, default="")
@@ -185,4 +215,4 @@ class AuditEntry(Base):
     upstream_ids: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Whoever holds an unexpired lease is the only one allowed to call the upstream for it.
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

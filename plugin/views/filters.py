@@ -46,8 +46,6 @@ def day(value: datetime | None) -> str:
 def ago(value: datetime | None, now: datetime | None = None) -> str:
     if value is None:
         return "never"
-    if value.tzinfo is None:  # SQLite hands stored UTC times back without their zone
-        value = value.replace(tzinfo=UTC)
     seconds = int(((now or datetime.now(UTC)) - value).total_seconds())
     if seconds < 5:
         return "just now"

@@ -6,7 +6,6 @@ verifies launches and talks to its helpdesk, everything else here is host-neutra
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -14,6 +13,7 @@ import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from functools import wraps
 
 from flask import (
@@ -31,6 +31,7 @@ from flask import (
 )
 from flask import session as flask_session
 
+from ..actions import Refused
 from ..actions.audit import Actor, AuditLog
 from ..actions.refunds import ACTION as REFUND_ACTION
 from ..actions.refunds import REASONS as REFUND_REASONS
@@ -40,7 +41,6 @@ from ..actions.refunds import (
     RefundPolicy,
     RefundProcessor,
     RefundRequest,
-    Refused,
     check_policy,
     refundable_payments,
 )
@@ -52,7 +52,14 @@ from ..core.model import OrderRef, SourceName
 from ..core.money import Money, exponent
 from ..core.orderid import InvalidOrderId, find_candidates, parse_order_id
 from ..hosts import actions
-from ..hosts.agents import Agent, Agents, RememberTokens, SignInRequired, pkce_challenge
+from ..hosts.agents import (
+    Agent,
+    Agents,
+    RememberTokens,
+    SignInRequired,
+    digest,
+    pkce_challenge,
+)
 from ..hosts.base import Host, HostApi, HostTicket, LaunchRejected
 from ..hosts.note import flag_tags, render_note
 from ..hosts.note import marker as note_marker
@@ -164,7 +171,7 @@ class Reread:
         self.api = g.host.api(tenant)
         self.future = service().fanout.pool.submit(self.api.get_ticket, ticket_id) \
             if self.api is not None else None
-        self.by = (arrived() or time.monotonic()) + service().config["FANOUT_DEADLINE_SECONDS"]
+        self.by = service().due(arrived())
 
     def ticket(self) -> HostTicket | None:
         """The ticket, or None if it couldn't be read in time; NotFoundError if it isn't there."""
@@ -361,8 +368,8 @@ def ticket_action(ticket_id: str):
         return jsonify(error={"code": "invalid_order_id", "message": exc.reason}), 400
     try:
         agent, api = _acting_agent(tenant, ticket_id)
-    except AgentRefused as refused:
-        return refused.response
+    except Refused as exc:
+        return _refused(exc)
     action_key = f"{kind}-{key}"
 
     def payload() -> dict:
@@ -392,16 +399,12 @@ def _remember() -> RememberTokens:
     return current_app.extensions["agent_remember"]  # type: ignore[no-any-return]
 
 
-class AgentRefused(Exception):
-    """A write that must not go out: `response` says why (and whether to sign in)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.response = (jsonify(error={"code": code, "message": message}), status)
+def _refused(exc: Refused):
+    return jsonify(error={"code": exc.code, "message": exc.message}), exc.status
 
 
-def _sign_in_required(message: str) -> AgentRefused:
-    return AgentRefused(401, "agent_sign_in_required", message)
+def _sign_in_required(message: str) -> Refused:
+    return Refused(401, "agent_sign_in_required", message)
 
 
 def _signed_in_agent(tenant: Tenant) -> Agent:
@@ -434,27 +437,27 @@ def _acting_agent(tenant: Tenant, ticket_id: str, agent: Agent | None = None, *,
         raise _sign_in_required(exc.reason) from None
     except UpstreamError as exc:
         log.warning("could not refresh the sign-in of agent %s: %s", agent.host_user_id, exc)
-        raise AgentRefused(503, "helpdesk_unavailable", f"{title} didn't answer just now; "
+        raise Refused(503, "helpdesk_unavailable", f"{title} didn't answer just now; "
                                                         "try again in a moment.") from None
     api = g.host.agent_api(tenant, agent.credentials)
     try:
         api.get_ticket(ticket_id)
     except NotFoundError:
-        raise AgentRefused(404, "not_found",
+        raise Refused(404, "not_found",
                            f"That ticket isn't in this {title} account.") from None
     except AuthError as exc:
         if exc.http_status == 401:
             agents().sign_out(tenant.id, agent.host_user_id)
             raise _sign_in_required(f"{title} no longer accepts your sign-in; "
                                     "sign in again.") from None
-        raise AgentRefused(403, "forbidden_by_host",
+        raise Refused(403, "forbidden_by_host",
                            f"{title} doesn't let {agent.name or 'you'} update ticket "
                            f"{ticket_id}, so nothing was written.") from None
     except UpstreamError as exc:
         log.warning("could not check ticket %s as agent %s: %s", ticket_id,
                     agent.host_user_id, exc)
         if strict:
-            raise AgentRefused(503, "helpdesk_unavailable", f"{title} didn't answer just now, "
+            raise Refused(503, "helpdesk_unavailable", f"{title} didn't answer just now, "
                                                             "so nothing was done; try again.") \
                 from None
         # A ticket write: the helpdesk still applies the agent's rights to the write itself.
@@ -480,12 +483,12 @@ def agent_sign_in():
     """Start a sign-in for this sidebar: the pop-up's start URL, and the claim to collect it."""
     tenant: Tenant = g.tenant
     redirect_uri = url_for("sidebar.agent_callback", _external=True)
-    if g.host.agent_sign_in_url(tenant, state="-", code_challenge="-",
+    state, claim, challenge = agents().start(tenant.id, redirect_uri, _browser())
+    if g.host.agent_sign_in_url(tenant, state=state, code_challenge=challenge,
                                 redirect_uri=redirect_uri) is None:
         return jsonify(error={"code": "sign_in_unavailable", "message": (
             f"Signing in to {g.host.title} needs this server's OAuth client set up; "
             "ask your admin.")}), 409
-    state, claim, _challenge = agents().start(tenant.id, redirect_uri, _browser())
     return jsonify(start_url=url_for("sidebar.agent_start", state=state, _external=True),
                    claim=claim)
 
@@ -499,7 +502,7 @@ def agent_start():
     if pending is None or tenant is None or tenant.host != g.host.name:
         return _signed_in_page("This sign-in link expired or was already used. Close this "
                                "window and sign in again from the sidebar.", 400)
-    flask_session["agent_sign_in"] = hashlib.sha256(state.encode()).hexdigest()
+    flask_session["agent_sign_in"] = digest(state)
     url = g.host.agent_sign_in_url(tenant, state=state,
                                    code_challenge=pkce_challenge(pending.verifier),
                                    redirect_uri=pending.redirect_uri)
@@ -515,7 +518,7 @@ def agent_callback():
     pending = agents().pending(state) if len(state) < 100 else None
     started_here = flask_session.pop("agent_sign_in", None)
     if pending is None or not started_here or not hmac.compare_digest(
-            str(started_here).encode(), hashlib.sha256(state.encode()).hexdigest().encode()):
+            str(started_here).encode(), digest(state).encode()):
         return _signed_in_page("This sign-in expired, was already used, or was started in "
                                "another browser. Close this window and sign in again from "
                                "the sidebar.", 400)
@@ -551,8 +554,7 @@ def agent_callback():
 
 def _browser() -> str:
     """Which browser a request comes from (its address and user agent), hashed."""
-    seen = f"{request.remote_addr or ''}|{request.headers.get('User-Agent', '')}"
-    return hashlib.sha256(seen.encode()).hexdigest()
+    return digest(f"{request.remote_addr or ''}|{request.headers.get('User-Agent', '')}")
 
 
 def _signed_in_page(message: str, status: int, *, done: bool = False):
@@ -637,44 +639,56 @@ def _refund_processor(tenant: Tenant) -> RefundProcessor:
     return client
 
 
-def _refund_planned(ticket_id: str):
-    """Everything before the refund call: who, allowed, capped, the ticket theirs, the plan."""
+@dataclass(frozen=True)
+class _PlannedRefund:
+    """Everything checked before the refund call, and what the call needs."""
+
+    order: OrderRef
+    agent: Agent
+    actor: Actor
+    api: HostApi
+    audit: AuditLog
+    processor: RefundProcessor
+    policy: RefundPolicy
+    plan: RefundPlan
+
+
+def _refund_planned(ticket_id: str) -> _PlannedRefund:
+    """Who, allowed, capped, the ticket theirs, the plan: all before the refund call."""
     tenant: Tenant = g.tenant
     ticket_id = _ticket_id(ticket_id)
     req, order, currency = _refund_request(tenant, ticket_id)
     agent = _signed_in_agent(tenant)
-    actor = Actor(agent.host_user_id, agent.name, agent.role)
     audit = AuditLog(db())
     policy = RefundPolicy.of(tenant.features, tenant.settings)
+
+    def allowed(agent: Agent) -> Actor:
+        actor = Actor(agent.host_user_id, agent.name, agent.role)
+        check_policy(policy, actor, Money(req.amount_minor, currency),
+                     audit.spent_today(tenant.id, actor.id, REFUND_ACTION, currency))
+        return actor
+
     # Allowed at all, for this role, within the caps: decided before any upstream call.
-    check_policy(policy, actor, Money(req.amount_minor, currency),
-                 audit.spent_today(tenant.id, actor.id, REFUND_ACTION, currency))
+    actor = allowed(agent)
     processor = _refund_processor(tenant)
     agent, api = _acting_agent(tenant, ticket_id, agent, strict=True)
     # The role the helpdesk gives them now, not at sign-in: a demoted admin isn't one here.
     try:
         user = api.current_user()
     except UpstreamError:
-        raise AgentRefused(503, "helpdesk_unavailable", f"{g.host.title} didn't answer just "
-                                                        "now, so nothing was done; try again.") \
-            from None
+        raise Refused(503, "helpdesk_unavailable", f"{g.host.title} didn't answer just now, "
+                                                   "so nothing was done; try again.") from None
     if user.id != agent.host_user_id:
         raise _sign_in_required("Your sign-in no longer matches you; sign in again.")
     if user.role != agent.role:
         agent = agents().set_role(agent, user.role)
-        actor = Actor(agent.host_user_id, agent.name, agent.role)
-        check_policy(policy, actor, Money(req.amount_minor, currency),
-                     audit.spent_today(tenant.id, actor.id, REFUND_ACTION, currency))
+        actor = allowed(agent)
     truth = service().lookup(tenant, order, refresh=True)  # never plan money on a cached record
     refund_plan = plan_refund(truth, req, tenant.id)
     if refund_plan.amount.currency != currency:
-        raise Refused(409, "currency_changed", f"This payment is in {refund_plan.amount.currency}"
-                                               ", not " + currency + ".")
-    return tenant, order, agent, actor, api, audit, processor, refund_plan
-
-
-def _refused(exc: Refused):
-    return jsonify(error={"code": exc.code, "message": exc.message}), exc.status
+        raise Refused(409, "currency_changed", f"This payment is in "
+                                               f"{refund_plan.amount.currency}, not {currency}.")
+    return _PlannedRefund(order, agent, actor, api, audit, processor, policy, refund_plan)
 
 
 @bp.post("/api/tickets/<ticket_id>/refund/preview")
@@ -682,9 +696,7 @@ def _refused(exc: Refused):
 def refund_preview(ticket_id: str):
     """The confirm step: exactly what a refund would do, checked as the refund itself is."""
     try:
-        _t, _o, _agent, _actor, _api, _audit, _p, refund_plan = _refund_planned(ticket_id)
-    except AgentRefused as refused:
-        return refused.response
+        refund_plan = _refund_planned(ticket_id).plan
     except Refused as exc:
         return _refused(exc)
     return jsonify(summary=refund_plan.summary, destination=refund_plan.destination,
@@ -698,24 +710,21 @@ def refund_preview(ticket_id: str):
 @session_required
 def refund(ticket_id: str):
     """Refund at the processor, at most once for the same request; then note it on the ticket."""
+    tenant: Tenant = g.tenant
     try:
-        tenant, order, agent, actor, api, audit, processor, refund_plan = \
-            _refund_planned(ticket_id)
-    except AgentRefused as refused:
-        return refused.response
+        p = _refund_planned(ticket_id)
     except Refused as exc:
         return _refused(exc)
     # The same for every request with this key (Stripe compares them): no agent in it.
-    metadata = {"order_id": order.number, "ticket_id": refund_plan.request.ticket_id,
+    metadata = {"order_id": p.order.number, "ticket_id": p.plan.request.ticket_id,
                 "installation": tenant.key}
-    policy = RefundPolicy.of(tenant.features, tenant.settings)
-    outcome = execute_refund(audit, processor, refund_plan, installation_id=tenant.id,
-                             actor=actor, metadata=metadata,
-                             daily_cap=policy.per_day.get(actor.role, 0))
+    outcome = execute_refund(p.audit, p.processor, p.plan, installation_id=tenant.id,
+                             actor=p.actor, metadata=metadata,
+                             daily_cap=p.policy.per_day.get(p.actor.role, 0))
     if outcome.status == "done":
-        service().invalidate(tenant, order)
+        service().invalidate(tenant, p.order)
         if not outcome.repeat:
-            _note_refund(tenant, api, agent, refund_plan, outcome)
+            _note_refund(tenant, p.api, p.agent, p.plan, outcome)
     status = {"done": 200, "in_progress": 202, "failed": 422, "unknown": 502,
               "refused": 409}[outcome.status]
     return jsonify(status=outcome.status, message=outcome.message,

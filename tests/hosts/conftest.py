@@ -30,15 +30,27 @@ def launch(client, zd):
     return go
 
 
+def headers_from_page(html):
+    """The bearer session and CSRF value a sidebar page carries."""
+    token = re.search(r'data-session="([^"]+)"', html).group(1)
+    csrf = re.search(r'data-csrf="([^"]+)"', html).group(1)
+    return {"Authorization": f"Bearer {token}", "X-CSRF-Token": csrf}
+
+
+def sandbox_zendesk_id(app):
+    """The sandbox Zendesk installation's id."""
+    from tests.conftest import repo_of
+
+    with repo_of(app) as repo:
+        return repo.find("zendesk:order-truth-sandbox:1").id
+
+
 @pytest.fixture
 def session(launch):
     """A sidebar session (bearer token and CSRF value) for the sandbox Zendesk installation."""
     resp = launch()
     assert resp.status_code == 200, resp.get_data(as_text=True)
-    html = resp.get_data(as_text=True)
-    token = re.search(r'data-session="([^"]+)"', html).group(1)
-    csrf = re.search(r'data-csrf="([^"]+)"', html).group(1)
-    return {"Authorization": f"Bearer {token}", "X-CSRF-Token": csrf}
+    return headers_from_page(resp.get_data(as_text=True))
 
 
 def sign_in_agent(client, session, user_id=9002):

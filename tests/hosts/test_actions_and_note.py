@@ -219,7 +219,8 @@ def test_a_note_bounds_and_cleans_upstream_text():
     from plugin.hosts.note import MAX_NOTE_TEXT, inert
 
     text = inert("refund \u202eDNUFER" + "x" * 10_000)
-    assert "\u202e" not in text and len(text) <= MAX_NOTE_TEXT * 2  # escaping may double
+    assert "\u202e" not in text
+    assert len(text) == MAX_NOTE_TEXT and text.endswith("…")
 
 
 

@@ -19,7 +19,7 @@ from plugin.hosts.agents import Agents, SignInRequired
 from plugin.hosts.base import HostUser
 from plugin.store.models import AgentGrant, TicketAction
 
-from .conftest import headers_for, sign_in_agent
+from .conftest import headers_for, headers_from_page, sandbox_zendesk_id, sign_in_agent
 
 ACTIONS = "/zendesk/api/tickets/{}/actions"
 
@@ -101,7 +101,7 @@ def test_a_claim_works_once_and_only_for_the_sidebar_that_started_it(client, ses
     started = client.post("/zendesk/api/agent/sign-in", headers=session).get_json()
     _finish(client, started)
     other_launch = launch().get_data(as_text=True)
-    other = _headers_from_page(other_launch)
+    other = headers_from_page(other_launch)
     # Another sidebar of the same installation can't claim it without the claim value...
     assert client.post("/zendesk/api/agent/claim", headers=other,
                        json={"claim": "x" * 32}).status_code == 403
@@ -167,7 +167,7 @@ def test_a_revoked_sign_in_asks_the_agent_to_sign_in_again(app, client, session,
 def test_a_later_sidebar_resumes_the_sign_in_until_the_agent_signs_out(client, session, launch):
     _page, claimed = sign_in_agent(client, session)
     remember = claimed.get_json()["remember"]
-    later = _headers_from_page(launch().get_data(as_text=True))
+    later = headers_from_page(launch().get_data(as_text=True))
     resumed = client.post("/zendesk/api/agent/resume", headers=later, json={"remember": remember})
     assert resumed.status_code == 200 and resumed.get_json()["agent"]["name"] == "Sam Agent"
     assert note(client, headers_for(resumed.get_json()), key="resumed-1").status_code == 200
@@ -202,7 +202,7 @@ def test_a_customer_account_cannot_sign_in(app, session):
     """Only the helpdesk's staff sign in; a Zendesk end user approving the consent is refused."""
     with app.extensions["store"].session() as s:
         agents = Agents(s, app.extensions["secret_box"])
-        tenant_id = _sandbox_zendesk_id(app)
+        tenant_id = sandbox_zendesk_id(app)
         state, claim, _ = agents.start(tenant_id, "http://localhost/zendesk/agent/callback")
         pending = agents.pending(state)
         with pytest.raises(SignInRequired, match="Only agents and admins"):
@@ -218,7 +218,7 @@ def test_two_workers_refreshing_at_once_both_end_up_signed_in(app):
     tokens, waits for the grant's row and finds the new pair instead of refreshing again."""
     with app.extensions["store"].session() as s:
         agents = Agents(s, app.extensions["secret_box"])
-        tenant_id = _sandbox_zendesk_id(app)
+        tenant_id = sandbox_zendesk_id(app)
         expiring = {"access_token": "old-access", "refresh_token": "old-refresh",
                     "expires_at": datetime.now(UTC).timestamp() + 5}
         state, _claim, _ = agents.start(tenant_id, "http://localhost/cb")
@@ -298,14 +298,6 @@ def test_signing_out_ends_the_sessions_that_named_that_sign_in(client, session, 
 # -- helpers
 
 
-def _headers_from_page(html):
-    import re
-
-    token = re.search(r'data-session="([^"]+)"', html).group(1)
-    csrf = re.search(r'data-csrf="([^"]+)"', html).group(1)
-    return {"Authorization": f"Bearer {token}", "X-CSRF-Token": csrf}
-
-
 def _consent(client, started, user_id=9002):
     start = urlsplit(started["start_url"])
     authorize = urlsplit(client.get(f"{start.path}?{start.query}").headers["Location"])
@@ -326,11 +318,6 @@ def _grant_credentials(app):
         return app.extensions["secret_box"].open(row.credentials_encrypted) if row else None
 
 
-def _sandbox_zendesk_id(app):
-    from tests.conftest import repo_of
-
-    with repo_of(app) as repo:
-        return repo.find("zendesk:order-truth-sandbox:1").id
 
 
 def test_disconnecting_the_installation_forgets_every_agent_sign_in(app, client, session, runner):

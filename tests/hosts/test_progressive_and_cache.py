@@ -169,6 +169,9 @@ def test_a_cli_lookup_has_no_arrival_and_gets_the_whole_deadline(app):
     service = app.extensions["order_truth"]
     with repo_of(app) as repo:
         tenant = repo.find("sandbox")
+    started = time.monotonic()
+    assert service.deadline_at(None) - started == pytest.approx(
+        app.config["FANOUT_DEADLINE_SECONDS"], abs=0.05)
     truth = service.lookup(tenant, parse_order_id("1002"))
     assert truth.found
 

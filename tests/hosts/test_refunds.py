@@ -19,7 +19,7 @@ from plugin.store.models import AuditEntry
 from plugin.tenant_settings import as_changes, validate_changes
 from tests.conftest import repo_of
 
-from .conftest import headers_for, sign_in_agent
+from .conftest import headers_for, sandbox_zendesk_id, sign_in_agent
 
 KEY = "zendesk:order-truth-sandbox:1"
 PREVIEW = "/zendesk/api/tickets/{}/refund/preview"
@@ -50,9 +50,9 @@ def audit_rows(app):
 
 
 @pytest.fixture
-def sam(client, session):
-    _page, claimed = sign_in_agent(client, session)
-    return headers_for(claimed.get_json())
+def sam(agent_session):
+    """Sam Agent, signed in (an agent: refunds need admins to allow the role)."""
+    return agent_session
 
 
 def processor_calls(sandbox):
@@ -334,7 +334,7 @@ def test_a_holder_that_lost_its_lease_overwrites_nothing(app):
 
     with app.extensions["store"].session() as s:
         audit = AuditLog(s)
-        tenant_id = _installation_id(app)
+        tenant_id = sandbox_zendesk_id(app)
         args = dict(installation_id=tenant_id, actor=Actor("9002", "Sam Agent", "agent"),
                     ticket_id="105", order_number="1005", action="refund", key="ot-refund-x",
                     parameters={"payment_id": "pi_Sbx1005"}, amount_minor=100, currency="USD")
@@ -353,6 +353,3 @@ def test_a_holder_that_lost_its_lease_overwrites_nothing(app):
         assert s.scalar(select(AuditEntry)).status == "done"
 
 
-def _installation_id(app):
-    with repo_of(app) as repo:
-        return repo.find(KEY).id

@@ -96,15 +96,18 @@ def test_launch_token_is_single_use(launch, zd):
     assert "already used" in replay.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("respell", [lambda t: t + "==", lambda t: t + "=",
-                                     lambda t: " " + t + "\n", lambda t: t + "!"])
-def test_a_respelled_token_is_the_same_launch(launch, zd, respell):
+@pytest.mark.parametrize(("respell", "says"), [
+    (lambda t: t + "==", "already used"),  # padding the decoder skips: the same launch
+    (lambda t: " " + t + "\n", "already used"),
+    (lambda t: t + "=", "not a valid JWT"),  # not a token at all
+    (lambda t: t + "!", "not a valid JWT"),
+])
+def test_a_respelled_token_is_the_same_launch(launch, zd, respell, says):
     token = zd.sign_launch()
     assert launch(token).status_code == 200
     again = launch(respell(token))
     assert again.status_code == 401
-    assert "already used" in again.get_data(as_text=True) or "valid" in again.get_data(
-        as_text=True)
+    assert says in again.get_data(as_text=True)
     assert "data-session" not in again.get_data(as_text=True)
 
 

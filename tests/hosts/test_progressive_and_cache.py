@@ -211,7 +211,9 @@ def test_a_slow_helpdesk_doesnt_hold_the_whole_record_or_the_order_choice(app, c
         # Zendesk didn't answer in time: the browser's copy of the ticket is used.
         assert resp.get_json()["order_id"] == "1003"
     assert resp.status_code == 200
-    assert time.monotonic() - started <= deadline * 1.10 + 0.2
+    # Answered around the 1 s deadline, never after Zendesk's 4 s (what the old code waited);
+    # the margin is for a loaded machine, not a speed target.
+    assert time.monotonic() - started < deadline + 1.5 < 4
 
 
 def test_a_ticket_the_helpdesk_doesnt_have_ends_the_stream_with_a_plain_problem(

@@ -6,7 +6,7 @@ import io
 import logging
 from datetime import UTC, datetime
 
-from plugin.connectors.base import BadResponseError, ConnectorConfig
+from plugin.connectors.base import ApiClient, BadResponseError, ConnectorConfig
 from plugin.core.model import OrderRef, SourceName
 from plugin.fanout import FanOut
 from plugin.logs import RedactSecrets, redact, remember_secrets
@@ -15,11 +15,13 @@ ORDER = OrderRef("1001", "#1001")
 KEY = "ns_tok_9f8e7d6c5b4a39281706"  # no recognisable shape: only its value can catch it
 
 
-class Echoing:
+class Echoing(ApiClient):
     """An upstream that echoes the credential it was sent into a field it got wrong."""
 
+    system = "netsuite"
+
     def __init__(self):
-        self.config = ConnectorConfig("https://x.example", {"token_secret": KEY})
+        super().__init__(ConnectorConfig("https://x.example", {"token_secret": KEY}))
 
     def fetch(self, order):
         raise BadResponseError(f"unexpected netsuite response: status: bad value '{KEY}'",

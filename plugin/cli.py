@@ -327,10 +327,12 @@ def audit_reconcile() -> None:
 
 
 def _day(value: str | None) -> datetime | None:
+    from .actions.audit import parse_day
+
     if value is None:
         return None
     try:
-        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+        return parse_day(value)
     except ValueError:
         raise click.BadParameter("use YYYY-MM-DD") from None
 

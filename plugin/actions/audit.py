@@ -171,14 +171,27 @@ class AuditLog:
             or_(AuditEntry.lease_until.is_(None), AuditEntry.lease_until < cutoff))))
 
     def entries(self, *, installation_id: int | None, since: datetime,
-                until: datetime | None = None) -> list[AuditEntry]:
+                until: datetime | None = None, newest_first: bool = False,
+                limit: int | None = None) -> list[AuditEntry]:
         conditions = [AuditEntry.created_at >= since]
         if until is not None:
             conditions.append(AuditEntry.created_at < until)
         if installation_id is not None:
             conditions.append(AuditEntry.installation_id == installation_id)
-        return list(self.db.scalars(select(AuditEntry).where(and_(*conditions))
-                                    .order_by(AuditEntry.created_at, AuditEntry.id)))
+        order = (AuditEntry.created_at.desc(), AuditEntry.id.desc()) if newest_first \
+            else (AuditEntry.created_at, AuditEntry.id)
+        query = select(AuditEntry).where(and_(*conditions)).order_by(*order)
+        if limit is not None:
+            query = query.limit(limit)
+        return list(self.db.scalars(query))
+
+
+def parse_day(value: str) -> datetime:
+    """Midnight UTC of a YYYY-MM-DD day; ValueError with a plain message otherwise."""
+    try:
+        return datetime.strptime(value.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(f"{value!r} isn't a day written as YYYY-MM-DD.") from None
 
 
 def to_csv(entries: Iterable[AuditEntry]) -> Iterator[str]:

@@ -28,6 +28,13 @@ def money(value: Money | None) -> str:
     return "—" if value is None else value.format()
 
 
+def minor(amount: int | None, currency: str | None) -> str:
+    """An amount stored as minor units and a currency, written out (1250, USD → $12.50)."""
+    if amount is None or not currency:
+        return "" if amount is None else str(amount)
+    return Money(amount, currency).format()
+
+
 def totals(values: Iterable[Money | None]) -> str:
     """"$40.00" or "$5.00 and €5.00": a total per currency (never summed across them)."""
     return format_totals(v for v in values if v is not None)
@@ -87,6 +94,7 @@ LEDGER_KINDS = {
 def register(app: Flask) -> None:
     app.add_template_filter(money)
     app.add_template_filter(totals)
+    app.add_template_filter(minor)
     app.add_template_filter(when)
     app.add_template_filter(day)
     app.add_template_filter(ago)

@@ -8,9 +8,11 @@ against the vendor's live API before it is saved. Secrets are never shown back.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -23,13 +25,14 @@ from flask import (
 )
 from marshmallow import ValidationError
 
+from ..actions.audit import CSV_COLUMNS, AuditLog, parse_day, to_csv
 from ..connectors.base import ConnectorConfig
 from ..connectors.registry import CONNECTORS
 from ..installations import DEFAULT_FEATURES, Tenant
 from ..tenant_settings import SETTINGS, as_changes, current, validate_changes
 from ..upstream_urls import check_upstream_url
 from .admin import check_csrf, csrf_token, require_admin
-from .context import bind_host, repo
+from .context import bind_host, db, repo
 
 log = logging.getLogger(__name__)
 bp = Blueprint("settings", __name__, url_prefix="/<host_name>/settings")
@@ -159,3 +162,49 @@ def disconnect():
     return render_template("settings/page.html", page="disconnected", host=g.host, tenant=tenant,
                            account=g.host.account_label(tenant), csrf=csrf_token(), admin=None)
 
+
+
+# The audit page shows the newest entries; the download has them all.
+AUDIT_PAGE_ROWS = 500
+AUDIT_DEFAULT_DAYS = 30
+
+
+def _audit_window() -> tuple[datetime, datetime | None, str, str]:
+    """The days asked for (since included, until excluded), defaulting to the last 30."""
+    since_text = (request.args.get("since") or "").strip()
+    until_text = (request.args.get("until") or "").strip()
+    try:
+        since = parse_day(since_text) if since_text else \
+            parse_day((datetime.now(UTC) - timedelta(days=AUDIT_DEFAULT_DAYS)).strftime("%Y-%m-%d"))
+        until = parse_day(until_text) if until_text else None
+    except ValueError as exc:
+        abort(400, description=str(exc))
+    if until is not None and until <= since:
+        abort(400, description="The day to stop before must come after the first day.")
+    return since, until, since.strftime("%Y-%m-%d"), until_text
+
+
+@bp.get("/audit")
+def audit_page():
+    """What agents did from the sidebar, newest first (admins only)."""
+    tenant = _tenant_or_404(request.args.get("installation"))
+    admin = require_admin(tenant)
+    since, until, since_text, until_text = _audit_window()
+    rows = AuditLog(db()).entries(installation_id=tenant.id, since=since, until=until,
+                                  newest_first=True, limit=AUDIT_PAGE_ROWS + 1)
+    return render_template("settings/audit.html", host=g.host, tenant=tenant, admin=admin,
+                           account=g.host.account_label(tenant), rows=rows[:AUDIT_PAGE_ROWS],
+                           more=len(rows) > AUDIT_PAGE_ROWS, limit=AUDIT_PAGE_ROWS,
+                           since=since_text, until=until_text, columns=CSV_COLUMNS)
+
+
+@bp.get("/audit.csv")
+def audit_download():
+    """The same entries as `flask --app app audit export`, oldest first, as a CSV file."""
+    tenant = _tenant_or_404(request.args.get("installation"))
+    require_admin(tenant)
+    since, until, since_text, until_text = _audit_window()
+    entries = AuditLog(db()).entries(installation_id=tenant.id, since=since, until=until)
+    name = f"order-truth-audit-{since_text}{'-to-' + until_text if until_text else ''}.csv"
+    return Response("".join(to_csv(entries)), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

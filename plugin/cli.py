@@ -7,7 +7,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 from flask import Flask, current_app
@@ -99,7 +99,8 @@ def settings_show(installation: str | None, as_json: bool) -> None:
         click.echo(json.dumps(values, indent=2))
         return
     for name, value in values.items():
-        click.echo(f"{name:<36} {value!s:<24} {SETTINGS[name].help}")
+        shown = "(server default)" if value is None else value
+        click.echo(f"{name:<36} {shown!s:<24} {SETTINGS[name].help}")
 
 
 @settings_cli.command("set")
@@ -304,11 +305,14 @@ audit_cli = AppGroup("audit", help="The audit trail of actions taken from the si
 
 @audit_cli.command("reconcile")
 def audit_reconcile() -> None:
-    """Settle refunds left pending by a crash or a timeout: ask the processor, never redo."""
+    """Settle refunds and ticket resolves left pending by a crash or a timeout: ask the
+    processor or the helpdesk, never redo."""
     from .actions.audit import AuditLog
     from .actions.refunds import reconcile
+    from .actions.resolve import reconcile as reconcile_resolves
     from .connectors.registry import build_client
     from .core.model import SourceName
+    from .hosts.note import marker as note_marker
     from .installations import connector_configs
 
     service = current_app.extensions["order_truth"]
@@ -322,8 +326,21 @@ def audit_reconcile() -> None:
             return build_client(found[0], found[1], service.session)
 
         counts = reconcile(AuditLog(repo.session), processor_for)
+
+        hosts = current_app.extensions["hosts"]
+
+        def reader_for(entry):
+            tenant = repo.get(entry.installation_id)
+            if tenant is None or not tenant.active or tenant.host not in hosts:
+                return None
+            return hosts[tenant.host].api(tenant)  # reading the ticket's notes only
+
+        resolved = reconcile_resolves(AuditLog(repo.session), reader_for,
+                                      lambda key: note_marker(f"note-{key}"))
     click.echo(f"{counts['done']} found done at the processor, {counts['failed']} never reached "
                f"it, {counts['skipped']} left for later")
+    click.echo(f"{resolved['done']} ticket resolves found applied, {resolved['failed']} never "
+               f"applied, {resolved['skipped']} left for later")
 
 
 def _day(value: str | None) -> datetime | None:

@@ -134,7 +134,7 @@ class OrderTruthService:
             hit = self._cached_record(tenant, order)
             if hit is not None:  # costs nothing: never shed
                 return Lookup(self, tenant, order, record=hit)
-        deadline_at = self.deadline_at(arrived)
+        deadline_at = self.deadline_at(arrived, tenant)
         clients: dict[SourceName, tuple[str, Any]] = {}
         broken: dict[SourceName, SourceResult] = {}
         for source, entry in connector_configs(tenant, self.config).items():
@@ -151,24 +151,36 @@ class OrderTruthService:
                 clients[source] = (system, None)
         gathering = self.fanout.start(
             order, clients, deadline_at=deadline_at, cache=self.cache,
-            cache_prefix=tenant.cache_prefix, cache_seconds=self.config["SOURCE_CACHE_SECONDS"],
-            refresh=refresh, budget=float(self.config["FANOUT_DEADLINE_SECONDS"]),
+            cache_prefix=tenant.cache_prefix, cache_seconds=self.cache_seconds(tenant),
+            refresh=refresh, budget=self.budget(tenant),
             bulkhead=f"inst:{tenant.id}:{tenant.created}")
         return Lookup(self, tenant, order, gathering=gathering, broken=broken,
                       processor_system=clients[SourceName.PROCESSOR][0], now=now)
 
-    def due(self, arrived: float | None) -> float:
+    def budget(self, tenant: Tenant | None) -> float:
+        """How long a lookup may take: the installation's own choice, never more than this
+        deployment's (its workers and proxies are sized for that)."""
+        server = float(self.config["FANOUT_DEADLINE_SECONDS"])
+        own = (tenant.settings.get("lookup") or {}).get("deadline_seconds") if tenant else None
+        return min(server, float(own)) if isinstance(own, (int, float)) and own > 0 else server
+
+    def cache_seconds(self, tenant: Tenant) -> int:
+        """How long answers are reused: the installation's own choice, else the deployment's."""
+        own = (tenant.settings.get("lookup") or {}).get("cache_seconds")
+        return int(own) if isinstance(own, int) and own >= 0 \
+            else int(self.config["SOURCE_CACHE_SECONDS"])
+
+    def due(self, arrived: float | None, tenant: Tenant | None = None) -> float:
         """The monotonic time an answer to a request that arrived then is due."""
         now = time.monotonic()
-        return (now if arrived is None else min(arrived, now)) + float(
-            self.config["FANOUT_DEADLINE_SECONDS"])
+        return (now if arrived is None else min(arrived, now)) + self.budget(tenant)
 
-    def deadline_at(self, arrived: float | None) -> float:
+    def deadline_at(self, arrived: float | None, tenant: Tenant | None = None) -> float:
         """When the answer is due (see `due`), or Overloaded if the request already waited
         too long for a worker, or the fan-out is full."""
         now = time.monotonic()
-        deadline_at = self.due(arrived)
-        start = deadline_at - float(self.config["FANOUT_DEADLINE_SECONDS"])
+        deadline_at = self.due(arrived, tenant)
+        start = deadline_at - self.budget(tenant)
         floor = float(self.config["SHED_BELOW_SECONDS"])
         if deadline_at - now < floor:
             waited = now - start
@@ -182,7 +194,7 @@ class OrderTruthService:
     # -- the record cache
 
     def _cached_record(self, tenant: Tenant, order: OrderRef) -> OrderTruth | None:
-        if self.cache is None or self.config["SOURCE_CACHE_SECONDS"] <= 0:
+        if self.cache is None or self.cache_seconds(tenant) <= 0:
             return None
         try:
             hit = self.cache.get(record_key(tenant, order))
@@ -197,7 +209,7 @@ class OrderTruthService:
 
     def remember(self, tenant: Tenant, order: OrderRef, truth: OrderTruth) -> None:
         """Cache a complete record for as long as its oldest source answer stays fresh."""
-        seconds = int(self.config["SOURCE_CACHE_SECONDS"])
+        seconds = self.cache_seconds(tenant)
         if self.cache is None or seconds <= 0 or truth.partial:
             return
         if any(r.status is SourceStatus.ERROR for r in truth.sources.values()):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -40,9 +40,16 @@ def _roles(value: str) -> None:
         raise ValidationError(f"Unknown role(s): {', '.join(unknown)}; use admin, agent.")
 
 
-class TenantSettingsSchema(Schema):
-    """Every setting an admin may change, with its type and limits."""
+_TAGS_RE = r"^\s*([a-z0-9_/:.-]{1,80}\s*(,\s*[a-z0-9_/:.-]{1,80}\s*)*)?$"
 
+
+class _FixedSettingsSchema(Schema):
+    """Every setting an admin may change, with its type and limits (the per-outcome ones of
+    resolving are added below, as TenantSettingsSchema)."""
+
+    order_id_field_id = fields.Integer(validate=validate.Range(min=0, max=2**53))
+    lookup_deadline_seconds = fields.Float(validate=validate.Range(min=0.5, max=30))
+    cache_seconds = fields.Integer(validate=validate.Range(min=0, max=3600))
     order_name_prefix = fields.String(validate=validate.Regexp(
         r"^[A-Za-z0-9#._-]{0,10}$", error="Up to 10 letters, digits or # . _ -"))
     order_id_shape = fields.String(validate=_shape)
@@ -64,6 +71,22 @@ class TenantSettingsSchema(Schema):
     refund_daily_cap_agent_minor = fields.Integer(**_CAP)
     refund_cap_admin_minor = fields.Integer(**_CAP)
     refund_daily_cap_admin_minor = fields.Integer(**_CAP)
+    resolve_roles = fields.String(validate=_roles)
+    resolve_field_id = fields.Integer(validate=validate.Range(min=0, max=2**53))
+
+
+def _outcome_fields() -> dict[str, fields.Field[Any]]:
+    """Per outcome of the record: the ticket status, tags and field value resolving sets."""
+    from .actions.outcomes import OUTCOMES, STATUSES
+
+    out: dict[str, fields.Field[Any]] = {}
+    for outcome in OUTCOMES:
+        out[f"resolve_{outcome}_status"] = fields.String(validate=validate.OneOf(
+            STATUSES, error="One of open, pending, solved, or empty to leave it."))
+        out[f"resolve_{outcome}_tags"] = fields.String(validate=validate.Regexp(
+            _TAGS_RE, error="Tags separated by commas: lower case, no spaces (a-z 0-9 _ - : / .)."))
+        out[f"resolve_{outcome}_field"] = fields.String(validate=validate.Length(max=200))
+    return out
 
 
 @dataclass(frozen=True)
@@ -74,16 +97,59 @@ class Setting:
     path: tuple[str, ...]
     default: Any
     help: str
+    section: str = "How orders are read"
+    # An empty value is a value ("leave the status as it is"), not "keep what was saved".
+    blank_ok: bool = False
+
+
+# The ticket changes each outcome maps to until an admin says otherwise.
+_RESOLVE_DEFAULTS = {
+    "refunded": ("solved", "order-truth-refunded", "refunded"),
+    "partially_refunded": ("pending", "order-truth-partially-refunded", "partially_refunded"),
+    "refund_pending": ("pending", "order-truth-refund-pending", "refund_pending"),
+    "return_in_progress": ("pending", "order-truth-return-in-progress", "return_in_progress"),
+    "needs_attention": ("", "order-truth-needs-attention", "needs_attention"),
+    "nothing_to_refund": ("", "order-truth-no-refund", "no_refund"),
+}
+
+
+def _resolve_settings() -> list[Setting]:
+    from .actions.outcomes import OUTCOMES
+
+    section = "Resolving tickets"
+    out = [Setting("resolve_roles", ("actions", "resolve", "roles"), "admin,agent",
+                   "Helpdesk roles that may resolve tickets (comma-separated: admin, agent)",
+                   section),
+           Setting("resolve_field_id", ("actions", "resolve", "field_id"), 0,
+                   "Ticket field resolving fills in, such as “refund status” (its ID; 0 = none)",
+                   section)]
+    for outcome, label in OUTCOMES.items():
+        status, tags, value = _RESOLVE_DEFAULTS[outcome]
+        path = ("actions", "resolve", "outcomes", outcome)
+        out += [Setting(f"resolve_{outcome}_status", (*path, "status"), status,
+                        f"{label}: ticket status (open, pending, solved; empty leaves it)",
+                        section, blank_ok=True),
+                Setting(f"resolve_{outcome}_tags", (*path, "tags"), tags,
+                        f"{label}: tags to add (comma-separated)", section, blank_ok=True),
+                Setting(f"resolve_{outcome}_field", (*path, "field"), value,
+                        f"{label}: value for the ticket field above", section, blank_ok=True)]
+    return out
 
 
 # Settings the reconciler reads live under "reconcile" (see ReconcileSettings.from_mapping).
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    Setting("order_id_field_id", ("order_id_field_id",), 0,
+            "Ticket field that holds the order ID (its ID; 0 = read the ticket's text)"),
     Setting("order_name_prefix", ("order_name_prefix",), "#",
             "What the shop puts before order numbers (#1001, EU-1001)"),
     Setting("order_id_shape", ("order_id_shape",), DEFAULT_SHAPE,
             "What an order number looks like in ticket text (a regular expression)"),
     Setting("timezone", ("reconcile", "timezone"), "UTC",
             "The merchant's time zone: dates told to customers are in it"),
+    Setting("lookup_deadline_seconds", ("lookup", "deadline_seconds"), None,
+            "Longest wait for the systems, in seconds (never longer than the server's own)"),
+    Setting("cache_seconds", ("lookup", "cache_seconds"), None,
+            "How long an answer is reused, in seconds (0 = always ask the systems)"),
     Setting("return_sync_lag_hours", ("reconcile", "return_sync_lag_hours"), 2,
             "How long a portal return may take to reach the ERP"),
     Setting("processor_lag_hours", ("reconcile", "processor_lag_hours"), 1,
@@ -119,7 +185,15 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             50_000, "Largest single refund an admin may make (minor units)"),
     Setting("refund_daily_cap_admin_minor", ("actions", "refund", "caps", "admin", "per_day"),
             200_000, "Most an admin may refund in a day, in all (minor units)"),
+    *_resolve_settings(),
 )}
+for _name in [n for n in SETTINGS if SETTINGS[n].path[:2] == ("actions", "refund")]:
+    SETTINGS[_name] = replace(SETTINGS[_name], section="Refunds")
+for _name in [n for n in SETTINGS if n.endswith(("_hours", "_days", "_minor"))
+              and SETTINGS[n].section == "How orders are read"]:
+    SETTINGS[_name] = replace(SETTINGS[_name], section="Flag windows and tolerances")
+TenantSettingsSchema = Schema.from_dict(
+    {**_FixedSettingsSchema._declared_fields, **_outcome_fields()}, name="TenantSettingsSchema")
 
 
 def validate_changes(raw: dict[str, Any]) -> dict[str, Any]:

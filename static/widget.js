@@ -241,6 +241,87 @@
     });
   }
 
+  // Resolve: the record's outcome and the admin's ticket changes for it, confirmed, applied.
+  function wireResolve() {
+    var box = recordEl.querySelector(".ot-resolve");
+    if (!box) { return; }
+    var review = box.querySelector("[data-ot-resolve-review]");
+    var confirmBox = box.querySelector(".ot-resolve-confirm");
+    var go = box.querySelector("[data-ot-resolve-go]");
+    var status = box.querySelector(".ot-resolve-status");
+    var key = null;
+    function url(kind) {
+      return body.dataset[kind].replace("TICKET", encodeURIComponent(ticketId));
+    }
+    function fail(r) {
+      status.className = "ot-resolve-status fail";
+      status.textContent = r.message;
+      if (r.data.error && r.data.error.code === "agent_sign_in_required") {
+        agentName = "";
+        forgetRemembered();
+        showAgent(r.message);
+      }
+    }
+    function show(data) {
+      key = data.key;
+      box.querySelector(".ot-resolve-outcome").textContent = "The record says: " + data.outcome_label + ". Resolving will:";
+      var list = box.querySelector(".ot-resolve-changes");
+      list.textContent = "";
+      (data.changes || []).forEach(function (line) {
+        var item = document.createElement("li");
+        item.textContent = line;
+        list.appendChild(item);
+      });
+      confirmBox.hidden = false;
+      review.hidden = true;
+      go.disabled = false;
+      status.textContent = "";
+      resize();
+    }
+    review.addEventListener("click", function () {
+      status.className = "ot-resolve-status";
+      status.textContent = "Checking…";
+      post(url("resolvePreviewUrl"), { order_id: orderId }).then(answer).then(function (r) {
+        if (!r.ok) { fail(r); return; }
+        show(r.data);
+      });
+    });
+    box.querySelector("[data-ot-resolve-cancel]").addEventListener("click", function () {
+      key = null;
+      confirmBox.hidden = true;
+      review.hidden = false;
+    });
+    go.addEventListener("click", function () {
+      if (!key || go.disabled) { return; }
+      go.disabled = true;
+      status.className = "ot-resolve-status";
+      status.textContent = "Applying…";
+      post(url("resolveTicketUrl"), { order_id: orderId, key: key }).then(answer).then(function (r) {
+        if (r.data.status === "done") {
+          say(r.message);
+          load(orderId, true);
+          return;
+        }
+        if (r.status === 409 && r.data.error && r.data.error.code === "changed") {
+          status.className = "ot-resolve-status fail";
+          status.textContent = r.message;
+          return;
+        }
+        if (r.data.status === "in_progress" || r.data.status === "unknown") {
+          status.className = "ot-resolve-status fail";
+          status.textContent = r.message;
+          setTimeout(function () { go.disabled = false; }, 5000);
+          return;
+        }
+        fail(r);
+      }).catch(function () {
+        status.className = "ot-resolve-status fail";
+        status.textContent = "Network error: the changes may or may not have been made. Click again to check; they won't be made twice.";
+        go.disabled = false;
+      }).then(resize);
+    });
+  }
+
   // The customer sentence into the agent's own reply editor: a confirm step, then the
   // helpdesk inserts it; the agent reviews and sends it (the app never sends anything).
   function wireDraft() {
@@ -268,6 +349,7 @@
 
   function wire() {
     wireRefund();
+    wireResolve();
     wireDraft();
     var refresh = recordEl.querySelector("[data-ot-refresh]");
     if (refresh) { refresh.addEventListener("click", function () { load(orderId, true); }); }

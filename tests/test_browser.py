@@ -224,6 +224,33 @@ def test_a_refund_from_the_sidebar_confirm_refund_record_and_note(app, live_app,
     assert "refunded $20.00" in notes[0]["body"]
 
 
+def test_resolving_shows_the_outcome_applies_it_once_and_the_ticket_shows_it(app, live_app,
+                                                                            page, sandbox):
+    from tests.conftest import repo_of
+
+    with repo_of(app) as repo:
+        tenant = repo.find("zendesk:order-truth-sandbox:1")
+        repo.update_settings(tenant.id, {"features": {"resolve_ticket": True}})
+    page.goto(f"{live_app}/sandbox/tickets/115")
+    frame = sidebar(page)
+    frame.locator("[data-ot-resolve-review]").wait_for(timeout=15000)
+    sign_in(page, frame)
+    frame.locator("[data-ot-resolve-review]").click()
+    frame.locator(".ot-resolve-confirm:not([hidden])").wait_for(timeout=15000)
+    assert "Refunded in full" in frame.locator(".ot-resolve-outcome").inner_text()
+    changes = frame.locator(".ot-resolve-changes").inner_text()
+    assert "Set the status to solved." in changes and "order-truth-refunded" in changes
+    assert sandbox.state.zendesk.ticket(115)["status"] == "open"  # the confirm step did nothing
+    frame.locator("[data-ot-resolve-go]").dblclick()
+    frame.locator("#ot-context >> text=Resolved").wait_for(timeout=15000)
+    ticket = sandbox.state.zendesk.ticket(115)
+    assert ticket["status"] == "solved" and "order-truth-refunded" in ticket["tags"]
+    assert len([c for c in ticket["comments"] if not c["public"]]) == 1
+    page.goto(f"{live_app}/sandbox/tickets/115")
+    assert page.locator(".sb-status").inner_text() == "solved"
+    assert page.locator(".sb-refund-status").inner_text() == "refunded"
+
+
 def test_the_customer_sentence_is_drafted_into_the_reply_and_never_sent(live_app, page, sandbox):
     page.goto(f"{live_app}/sandbox/tickets/103")
     frame = sidebar(page)

@@ -49,6 +49,7 @@ class HostTicket:
     updated_at: str
     tags: tuple[str, ...] = ()
     custom_fields: dict[str, Any] = field(default_factory=dict)
+    status: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,12 @@ class HostApi(Protocol):
     def note_exists(self, ticket_id: str, marker: str) -> bool: ...
 
     def add_tags(self, ticket_id: str, tags: list[str]) -> list[str]: ...
+
+    def update_ticket(self, ticket_id: str, *, status: str | None, add_tags: list[str],
+                      custom_fields: dict[int, str], note: str) -> str:
+        """Apply status, tags and custom field values with an internal note; the host's id
+        for the change."""
+        ...
 
     def current_user(self) -> HostUser: ...
 

@@ -10,6 +10,7 @@ from .upstreams import vendors
 from .zendesk import (
     SANDBOX_API_EMAIL,
     SANDBOX_API_TOKEN,
+    SANDBOX_REFUND_STATUS_FIELD_ID,
     SANDBOX_ZENDESK_APP_ID,
     SANDBOX_ZENDESK_INSTALLATION_ID,
     SANDBOX_ZENDESK_SUBDOMAIN,
@@ -61,6 +62,10 @@ def seed(repo: Installations, url: str) -> None:
                        name="Sandbox Zendesk",
                        extra={"origin": "self", "zaf_sdk_url": "/static/zaf-sandbox.js"})
     connect(zendesk.id, defaults, {})
+    if "field_id" not in zendesk.settings.get("actions", {}).get("resolve", {}):
+        # Resolving fills in the sandbox's "refund status" field (an admin's choice stays).
+        repo.update_settings(zendesk.id, {
+            "actions": {"resolve": {"field_id": SANDBOX_REFUND_STATUS_FIELD_ID}}})
     repo.save_connection(zendesk.id, source=HELPDESK, system="zendesk",
                          base_url=zendesk_base_url(url),
                          credentials={"auth": "api_token", "email": SANDBOX_API_EMAIL,

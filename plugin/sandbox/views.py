@@ -17,6 +17,7 @@ from .zendesk import (
     SANDBOX_API_EMAIL,
     SANDBOX_API_TOKEN,
     SANDBOX_ORDER_FIELD_ID,
+    SANDBOX_REFUND_STATUS_FIELD_ID,
     STAFF,
     UNKNOWN_ORDER_NUMBER,
 )
@@ -70,6 +71,7 @@ def ticket(ticket_id: int):
     return render_template("sandbox/ticket.html", ticket=row, zd=t, zaf=zaf,
                            comments=comments[1:], tickets=_tickets(),
                            field_id=SANDBOX_ORDER_FIELD_ID,
+                           refund_status=t.custom_fields.get(str(SANDBOX_REFUND_STATUS_FIELD_ID)),
                            authors={user.id: user.name for user in STAFF.values()})
 
 

@@ -34,6 +34,8 @@ SANDBOX_ZENDESK_SUBDOMAIN = "order-truth-sandbox"
 SANDBOX_ZENDESK_INSTALLATION_ID = "1"
 SANDBOX_ZENDESK_APP_ID = "1000001"
 SANDBOX_ORDER_FIELD_ID = 360001
+# A text field the sandbox's installation maps resolving outcomes into ("refund status").
+SANDBOX_REFUND_STATUS_FIELD_ID = 360002
 SANDBOX_OAUTH_CLIENT_ID = "order_truth_sandbox"
 SANDBOX_OAUTH_CLIENT_SECRET = "sandbox-oauth-secret"
 SANDBOX_API_EMAIL = "admin@order-truth-sandbox.example"
@@ -351,6 +353,7 @@ class _Ticket:
     assignee_id: int = SANDBOX_AGENT_ID
     tags: list[str] = field(default_factory=list)
     comments: list[JSON] = field(default_factory=list)
+    refund_status: str | None = None
 
     def to_json(self) -> JSON:
         return {
@@ -360,7 +363,8 @@ class _Ticket:
             "description": self.description,
             "status": self.status,
             "tags": list(self.tags),
-            "custom_fields": [{"id": SANDBOX_ORDER_FIELD_ID, "value": self.custom_value}],
+            "custom_fields": [{"id": SANDBOX_ORDER_FIELD_ID, "value": self.custom_value},
+                              {"id": SANDBOX_REFUND_STATUS_FIELD_ID, "value": self.refund_status}],
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
             "requester_id": self.requester_id,
@@ -711,8 +715,9 @@ class SandboxZendesk:
                                'Expected a JSON object like {"ticket": {"comment": {...}}}')
         comment = update.get("comment")
         status = update.get("status")
+        fields_set = _custom_fields(update.get("custom_fields"))
         author_id = user.id
-        if comment is None and status is None:
+        if comment is None and status is None and not fields_set:
             raise _invalid("Comment: cannot be blank", "BlankValue", "comment")
         if comment is not None:
             if not isinstance(comment, dict) or not isinstance(comment.get("body"), str) \
@@ -747,6 +752,17 @@ class SandboxZendesk:
                 events.append({"type": "Change", "field_name": "status", "value": status,
                                "previous_value": ticket.status})
                 ticket.status = status
+            for field_id, value in fields_set.items():
+                previous = ticket.custom_value if field_id == SANDBOX_ORDER_FIELD_ID \
+                    else ticket.refund_status
+                if value == previous:
+                    continue
+                events.append({"type": "Change", "field_name": str(field_id), "value": value,
+                               "previous_value": previous})
+                if field_id == SANDBOX_ORDER_FIELD_ID:
+                    ticket.custom_value = value
+                else:
+                    ticket.refund_status = value
             return {"ticket": ticket.to_json(),
                     "audit": self._audit(ticket, user.id, events, stamp)}
 
@@ -772,6 +788,24 @@ class SandboxZendesk:
                 ticket.tags.extend(added)
                 self._bump(ticket)
             return {"tags": list(ticket.tags)}
+
+
+def _custom_fields(value: Any) -> dict[int, str | None]:
+    """custom_fields of a ticket update: [{"id": N, "value": V}], fields this account has."""
+    if value is None:
+        return {}
+    if not isinstance(value, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("id"), int) and not isinstance(f["id"], bool)
+            and (f.get("value") is None or isinstance(f.get("value"), str)) for f in value):
+        raise _invalid('Custom fields: expected [{"id": 123, "value": "text"}]', "InvalidValue",
+                       "custom_fields")
+    out: dict[int, str | None] = {}
+    for f in value:
+        if f["id"] not in (SANDBOX_ORDER_FIELD_ID, SANDBOX_REFUND_STATUS_FIELD_ID):
+            raise _invalid(f"Custom fields: {f['id']} is not a ticket field of this account",
+                           "InvalidValue", "custom_fields")
+        out[f["id"]] = f.get("value")
+    return out
 
 
 def _check_client(params: Mapping[str, Any]) -> None:

@@ -60,8 +60,16 @@ _REFUND_BODY = {"type": "object", "required": ["order_id", "payment_id", "amount
                                    "requested_by_customer", "duplicate", "fraudulent"]}}}
 
 
-def _refund_call(operation: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
-    call = _agent_call(operation, summary, _REFUND_BODY, responses)
+_RESOLVE_BODY: dict[str, Any] = {
+    "type": "object", "required": ["order_id"], "properties": {
+        "order_id": {"type": "string"},
+        "key": {"type": "string", "description": "the confirm step's key: 409 if the record "
+                                                "moved on since"}}}
+
+
+def _refund_call(operation: str, summary: str, responses: dict[str, Any],
+                 body: dict[str, Any] | None = None) -> dict[str, Any]:
+    call = _agent_call(operation, summary, body or _REFUND_BODY, responses)
     call["post"]["parameters"] = [{"name": "ticket_id", "in": "path", "required": True,
                                    "schema": {"type": "string"}}, _CSRF]
     return call
@@ -143,6 +151,15 @@ SPEC: dict[str, Any] = {
             "refund", "Refund at the processor, at most once for the same request", {
                 "200": _OUTCOME, "202": _OUTCOME, "422": _OUTCOME, "502": _OUTCOME,
                 **_errors(400, 401, 403, 404, 409)}),
+        "/zendesk/api/tickets/{ticket_id}/resolve/preview": _refund_call(
+            "resolvePreview", "The record's outcome and the ticket changes resolving makes", {
+                "200": {"description": "the plan", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["outcome", "changes", "summary", "key"]}}}},
+                **_errors(400, 401, 403, 404, 409, 503)}, _RESOLVE_BODY),
+        "/zendesk/api/tickets/{ticket_id}/resolve": _refund_call(
+            "resolveTicket", "Apply the admin's ticket changes for the outcome, once", {
+                "200": _OUTCOME, "202": _OUTCOME, "422": _OUTCOME, "502": _OUTCOME,
+                **_errors(400, 401, 403, 404, 409, 503)}, _RESOLVE_BODY),
         "/zendesk/api/agent/sign-in": _agent_call(
             "agentSignIn", "Start the agent's own Zendesk sign-in (opens in a pop-up)", None, {
                 "200": {"description": "where the pop-up starts, and the claim to collect it",

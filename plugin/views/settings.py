@@ -29,7 +29,7 @@ from ..actions.audit import CSV_COLUMNS, AuditLog, parse_day, to_csv
 from ..connectors.base import ConnectorConfig
 from ..connectors.registry import CONNECTORS
 from ..installations import DEFAULT_FEATURES, Tenant
-from ..tenant_settings import SETTINGS, as_changes, current, validate_changes
+from ..tenant_settings import SETTINGS, Setting, as_changes, current, validate_changes
 from ..upstream_urls import check_upstream_url
 from .admin import check_csrf, csrf_token, require_admin
 from .context import bind_host, db, repo
@@ -43,6 +43,7 @@ FEATURE_LABELS = {
     "add_tags": "Let agents tag tickets with the flags found",
     "refunds": "Let agents refund at the payment processor (roles and caps below)",
     "draft_reply": "Let agents draft their reply to the customer from the record (never sent by the app)",
+    "resolve_ticket": "Let agents resolve the ticket from the record (ticket changes per outcome below)",
 }
 
 
@@ -83,10 +84,18 @@ def page():
                         "configured": mine})
     return render_template("settings/page.html", page="settings", host=g.host, tenant=tenant,
                            admin=admin, features=tenant.features, feature_labels=FEATURE_LABELS,
-                           sources=sources, settings=current(tenant.settings), setting_specs=SETTINGS,
+                           sources=sources, settings=current(tenant.settings), setting_sections=_sections(),
                            csrf=csrf_token(), connected=g.host.api(tenant) is not None,
                            account=g.host.account_label(tenant),
                            setup_url=g.host.setup_url(tenant, request.host_url))
+
+
+def _sections() -> dict[str, list[tuple[str, Setting]]]:
+    """The settings grouped as the page shows them, in their order."""
+    out: dict[str, list[tuple[str, Setting]]] = {}
+    for name, spec in SETTINGS.items():
+        out.setdefault(spec.section, []).append((name, spec))
+    return out
 
 
 @bp.post("/features")
@@ -106,8 +115,9 @@ def save_options():
     check_csrf()
     tenant = _tenant_or_404(request.form.get("installation"))
     require_admin(tenant)
-    raw = {name: request.form[name].strip() for name in SETTINGS
-           if request.form.get(name, "").strip() != ""}
+    # An empty box keeps what was saved, except where empty is itself a value (no status).
+    raw = {name: request.form[name].strip() for name, spec in SETTINGS.items()
+           if name in request.form and (spec.blank_ok or request.form[name].strip() != "")}
     try:
         values = validate_changes(raw)
     except ValidationError as exc:

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from functools import wraps
@@ -33,6 +33,7 @@ from flask import session as flask_session
 
 from ..actions import Refused
 from ..actions.audit import Actor, AuditLog
+from ..actions.outcomes import OUTCOMES
 from ..actions.refunds import ACTION as REFUND_ACTION
 from ..actions.refunds import REASONS as REFUND_REASONS
 from ..actions.refunds import Outcome as RefundOutcome
@@ -46,6 +47,10 @@ from ..actions.refunds import (
 )
 from ..actions.refunds import execute as execute_refund
 from ..actions.refunds import plan as plan_refund
+from ..actions.resolve import ResolvePlan, ResolvePolicy
+from ..actions.resolve import check_policy as check_resolve_policy
+from ..actions.resolve import execute as execute_resolve
+from ..actions.resolve import plan as plan_resolve
 from ..connectors.base import AuthError, NotFoundError, UpstreamError
 from ..connectors.registry import build_client
 from ..core.model import OrderRef, SourceName
@@ -171,7 +176,7 @@ class Reread:
         self.api = g.host.api(tenant)
         self.future = service().fanout.pool.submit(self.api.get_ticket, ticket_id) \
             if self.api is not None else None
-        self.by = service().due(arrived())
+        self.by = service().due(arrived(), tenant)
 
     def ticket(self) -> HostTicket | None:
         """The ticket, or None if it couldn't be read in time; NotFoundError if it isn't there."""
@@ -306,6 +311,11 @@ def resolve_order():
     description = ticket.description if ticket else _text(body.get("description"))
     candidates: list[tuple[str, str]] = []
     field = _text(body.get("field"))
+    field_id = tenant.settings.get("order_id_field_id")
+    if ticket is not None and isinstance(field_id, int) and field_id > 0:
+        # The admin named the field here: its value as the helpdesk has it, not the browser's.
+        value = ticket.custom_fields.get(str(field_id))
+        field = value if isinstance(value, str) else ""
     if field.strip():
         candidates.append((field.strip(), "the ticket's Order ID field"))
     candidates += [(c.order_id, c.where) for c in find_candidates(
@@ -639,6 +649,23 @@ def _refund_processor(tenant: Tenant) -> RefundProcessor:
     return client
 
 
+def _allowed_as_host_says(tenant: Tenant, ticket_id: str, agent: Agent,
+                          allowed: Callable[[Agent], Actor]) -> tuple[Agent, Actor, HostApi]:
+    """The agent as the helpdesk knows them now (they may see the ticket; their role today,
+    not at sign-in: a demoted admin isn't one here), checked again by `allowed`."""
+    agent, api = _acting_agent(tenant, ticket_id, agent, strict=True)
+    try:
+        user = api.current_user()
+    except UpstreamError:
+        raise Refused(503, "helpdesk_unavailable", f"{g.host.title} didn't answer just now, "
+                                                   "so nothing was done; try again.") from None
+    if user.id != agent.host_user_id:
+        raise _sign_in_required("Your sign-in no longer matches you; sign in again.")
+    if user.role != agent.role:
+        agent = agents().set_role(agent, user.role)
+    return agent, allowed(agent), api
+
+
 @dataclass(frozen=True)
 class _PlannedRefund:
     """Everything checked before the refund call, and what the call needs."""
@@ -669,20 +696,9 @@ def _refund_planned(ticket_id: str) -> _PlannedRefund:
         return actor
 
     # Allowed at all, for this role, within the caps: decided before any upstream call.
-    actor = allowed(agent)
+    allowed(agent)
     processor = _refund_processor(tenant)
-    agent, api = _acting_agent(tenant, ticket_id, agent, strict=True)
-    # The role the helpdesk gives them now, not at sign-in: a demoted admin isn't one here.
-    try:
-        user = api.current_user()
-    except UpstreamError:
-        raise Refused(503, "helpdesk_unavailable", f"{g.host.title} didn't answer just now, "
-                                                   "so nothing was done; try again.") from None
-    if user.id != agent.host_user_id:
-        raise _sign_in_required("Your sign-in no longer matches you; sign in again.")
-    if user.role != agent.role:
-        agent = agents().set_role(agent, user.role)
-        actor = allowed(agent)
+    agent, actor, api = _allowed_as_host_says(tenant, ticket_id, agent, allowed)
     truth = service().lookup(tenant, order, refresh=True)  # never plan money on a cached record
     refund_plan = plan_refund(truth, req, tenant.id)
     if refund_plan.amount.currency != currency:
@@ -746,3 +762,77 @@ def _note_refund(tenant: Tenant, api: HostApi, agent: Agent, refund_plan: Refund
     if result.status != "done":
         log.warning("refund %s made, but its note wasn't posted: %s", outcome.refund_id,
                     result.message)
+
+
+# -- resolve the ticket (plugin/actions/resolve.py)
+
+
+@dataclass(frozen=True)
+class _PlannedResolve:
+    order: OrderRef
+    actor: Actor
+    api: HostApi
+    plan: ResolvePlan
+
+
+def _resolve_planned(ticket_id: str) -> _PlannedResolve:
+    """Who, allowed, the ticket theirs, the outcome from a fresh record: all before writing."""
+    tenant: Tenant = g.tenant
+    ticket_id = _ticket_id(ticket_id)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Refused(400, "bad_request", "Expected a JSON object.")
+    try:
+        order = parse_order_id(body.get("order_id"), tenant.order_name_prefix)
+    except InvalidOrderId as exc:
+        raise Refused(400, "invalid_order_id", exc.reason) from None
+    policy = ResolvePolicy.of(tenant.features, tenant.settings)
+
+    def allowed(agent: Agent) -> Actor:
+        actor = Actor(agent.host_user_id, agent.name, agent.role)
+        check_resolve_policy(policy, actor)
+        return actor
+
+    agent = _signed_in_agent(tenant)
+    allowed(agent)  # before any upstream call
+    agent, actor, api = _allowed_as_host_says(tenant, ticket_id, agent, allowed)
+    truth = service().lookup(tenant, order, refresh=True)
+    return _PlannedResolve(order, actor, api, plan_resolve(truth, policy,
+                                                           installation_id=tenant.id,
+                                                           ticket_id=ticket_id))
+
+
+@bp.post("/api/tickets/<ticket_id>/resolve/preview")
+@session_required
+def resolve_preview(ticket_id: str):
+    """The confirm step: the record's outcome and exactly what resolving changes."""
+    try:
+        p = _resolve_planned(ticket_id).plan
+    except Refused as exc:
+        return _refused(exc)
+    return jsonify(outcome=p.outcome, outcome_label=OUTCOMES[p.outcome],
+                   changes=p.changes.describe(), summary=p.summary, key=p.key)
+
+
+@bp.post("/api/tickets/<ticket_id>/resolve")
+@session_required
+def resolve_ticket(ticket_id: str):
+    """Apply the admin's ticket changes for the record's outcome, as the agent, once."""
+    tenant: Tenant = g.tenant
+    try:
+        p = _resolve_planned(ticket_id)
+    except Refused as exc:
+        return _refused(exc)
+    expected = (request.get_json(silent=True) or {}).get("key")
+    if expected and expected != p.plan.key:
+        # The record moved on between the confirm step and the click: confirm again.
+        return jsonify(error={"code": "changed", "message": "The record changed since you "
+                              "confirmed; check what resolving will do now.",
+                              "summary": p.plan.summary, "key": p.plan.key}), 409
+    outcome = execute_resolve(AuditLog(db()), p.api, p.plan, installation_id=tenant.id,
+                              actor=p.actor, marker=note_marker(f"note-{p.plan.key}"))
+    if outcome.status == "done":
+        service().invalidate(tenant, p.order)
+    status = {"done": 200, "in_progress": 202, "failed": 422, "unknown": 502}[outcome.status]
+    return jsonify(status=outcome.status, message=outcome.message, outcome=p.plan.outcome), \
+        status

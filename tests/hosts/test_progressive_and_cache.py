@@ -268,3 +268,39 @@ def test_every_section_says_as_of_when_from_its_oldest_source(app, client, sessi
     page = client.get(RECORD, query_string=query, headers=session).get_data(as_text=True)
     for title in ("Money back", "Returns", "ERP confirmation", "Timeline"):
         assert f'{title} <small class="ot-asof">as of just now</small>' in page
+
+
+def _own(app, **lookup):
+    with repo_of(app) as repo:
+        tenant = repo.find("zendesk:order-truth-sandbox:1")
+        repo.update_settings(tenant.id, {"lookup": lookup})
+
+
+def test_an_installation_that_reuses_nothing_asks_every_time(app, client, session, sandbox):
+    _own(app, cache_seconds=0)
+    query = {"ticket_id": "103", "order_id": "1003"}
+    client.get(RECORD, query_string=query, headers=session)
+    calls = dict(sandbox.state.request_counts())
+    second = client.get(RECORD, query_string=query, headers=session).get_data(as_text=True)
+    assert "(cached)" not in second
+    assert all(sandbox.state.request_counts()[s] > calls[s] for s in calls)
+
+
+def test_an_installation_deadline_shorter_than_the_servers_is_kept(app, client, session):
+    # The slow processor of order 1011 answers after 6 s; the server waits 1 s at most.
+    _own(app, deadline_seconds=0.5)
+    t0 = time.monotonic()
+    html = client.get(RECORD, query_string={"ticket_id": "111", "order_id": "1011"},
+                      headers=session).get_data(as_text=True)
+    took = time.monotonic() - t0
+    assert "didn't answer" in html or "timed out" in html.lower(), html[:400]
+    assert took < 0.95, took  # answered at the installation's deadline, not the server's
+
+
+def test_an_installation_cannot_wait_longer_than_the_server(app):
+    service = app.extensions["order_truth"]
+    with repo_of(app) as repo:
+        tenant = repo.find("zendesk:order-truth-sandbox:1")
+        repo.update_settings(tenant.id, {"lookup": {"deadline_seconds": 20}})
+        tenant = repo.find("zendesk:order-truth-sandbox:1")
+    assert service.budget(tenant) == app.config["FANOUT_DEADLINE_SECONDS"] == 1.0

@@ -244,3 +244,19 @@ def test_the_record_says_a_summary_was_already_posted_and_asks_before_another(cl
     other = client.get(RECORD, query_string={"ticket_id": "103", "order_id": "1002"},
                        headers=agent_session).get_data(as_text=True)
     assert "already posted" not in other
+
+
+def test_with_the_order_field_named_in_the_settings_the_ticket_not_the_browser_says(
+        app, client, session):
+    from plugin.sandbox.zendesk import SANDBOX_ORDER_FIELD_ID
+    from tests.conftest import repo_of
+
+    with repo_of(app) as repo:
+        tenant = repo.find("zendesk:order-truth-sandbox:1")
+        repo.update_settings(tenant.id, {"order_id_field_id": SANDBOX_ORDER_FIELD_ID})
+    # Ticket 102's Order ID field holds 1002; the browser claims 1005.
+    found = resolve(client, session, 102, field="1005").get_json()
+    assert (found["order_id"], found["source"]) == ("1002", "the ticket's Order ID field")
+    # Ticket 103's field is empty: the browser's value is not used, the text is.
+    found = resolve(client, session, 103, field="1005").get_json()
+    assert (found["order_id"], found["source"]) == ("1003", "the ticket description")

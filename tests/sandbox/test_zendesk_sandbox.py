@@ -24,6 +24,7 @@ from plugin.sandbox.zendesk import (
     SANDBOX_OAUTH_CLIENT_ID,
     SANDBOX_OAUTH_CLIENT_SECRET,
     SANDBOX_ORDER_FIELD_ID,
+    SANDBOX_REFUND_STATUS_FIELD_ID,
     SANDBOX_ZENDESK_APP_ID,
     basic_authorization,
     launch_audience,
@@ -207,7 +208,8 @@ def test_tickets_are_seeded_one_per_scenario_plus_an_unknown_order(zendesk, stat
     assert [t["order_number"] for t in seeded] == numbers
     for ticket, number in zip(seeded, numbers, strict=True):
         value = number if ticket["id"] % 2 == 0 else None
-        assert ticket["custom_fields"] == [{"id": SANDBOX_ORDER_FIELD_ID, "value": value}]
+        assert ticket["custom_fields"] == [{"id": SANDBOX_ORDER_FIELD_ID, "value": value},
+                                           {"id": SANDBOX_REFUND_STATUS_FIELD_ID, "value": None}]
         assert f"order #{number}" in ticket["description"]
         assert ticket["status"] == "open" and ticket["tags"] == []
         assert re.fullmatch(r"2026-\d\d-\d\dT\d\d:\d\d:\d\dZ", ticket["updated_at"])
@@ -218,7 +220,8 @@ def test_tickets_are_seeded_one_per_scenario_plus_an_unknown_order(zendesk, stat
     assert resp.status_code == 200
     ticket = resp.json()["ticket"]
     assert ticket["subject"] == "Everything agrees - order #1001"
-    assert ticket["custom_fields"] == [{"id": SANDBOX_ORDER_FIELD_ID, "value": None}]
+    assert ticket["custom_fields"] == [{"id": SANDBOX_ORDER_FIELD_ID, "value": None},
+                                       {"id": SANDBOX_REFUND_STATUS_FIELD_ID, "value": None}]
     assert set(ticket) == {"id", "url", "subject", "description", "status", "tags",
                            "custom_fields", "created_at", "updated_at", "requester_id",
                            "assignee_id"}
@@ -625,3 +628,19 @@ def test_the_apps_sandbox_keeps_its_token_secret_across_restarts():
     assert restarted.authenticate(f"Bearer {token}").name == "Sam Agent"
     other = SandboxZendesk(secret=zendesk_token_secret({"SECRET_KEY": "another-deployment"}))
     assert other.authenticate(f"Bearer {token}") is None
+
+
+def test_a_ticket_update_sets_custom_fields_and_refuses_unknown_ones(zendesk, state):
+    path = "/api/v2/tickets/115.json"
+    ok = zendesk.request("PUT", path, json={"ticket": {
+        "status": "solved", "custom_fields": [{"id": SANDBOX_REFUND_STATUS_FIELD_ID,
+                                               "value": "refunded"}],
+        "comment": {"body": "done", "public": False}}})
+    assert ok.status_code == 200
+    changed = {e.get("field_name") for e in ok.json()["audit"]["events"]}
+    assert {"status", str(SANDBOX_REFUND_STATUS_FIELD_ID)} <= changed
+    assert state.zendesk.ticket(115)["custom_fields"][1]["value"] == "refunded"
+    bad = zendesk.request("PUT", path, json={"ticket": {
+        "custom_fields": [{"id": 42, "value": "x"}]}})
+    assert bad.status_code == 422 and bad.json()["error"] == "RecordInvalid"
+    assert "42" in bad.json()["details"]["custom_fields"][0]["description"]

@@ -33,6 +33,7 @@ class _Ticket(VendorSchema):
     subject = fields.String(load_default="", allow_none=True)
     description = fields.String(load_default="", allow_none=True)
     updated_at = fields.String(required=True)
+    status = fields.String(load_default="", allow_none=True)
     tags = fields.List(fields.String(), load_default=list)
     custom_fields = fields.List(fields.Nested(_CustomField), load_default=list)
 
@@ -62,6 +63,15 @@ class _Comment(VendorSchema):
 class _CommentPage(VendorSchema):
     comments = fields.List(fields.Nested(_Comment), required=True)
     next_page = fields.String(load_default=None, allow_none=True)
+
+
+class _Audit(VendorSchema):
+    id = fields.Integer(required=True)
+
+
+class _UpdateAnswer(VendorSchema):
+    ticket = fields.Nested(_Ticket, required=True)
+    audit = fields.Nested(_Audit, load_default=None, allow_none=True)
 
 
 class _Tags(VendorSchema):
@@ -104,7 +114,16 @@ class ZendeskClient(ApiClient):
             if isinstance(err, Mapping):
                 return err.get("title"), err.get("message")
             desc = payload.get("description") or payload.get("error_description")
-            return (err if isinstance(err, str) else None), (desc if isinstance(desc, str) else None)
+            desc = desc if isinstance(desc, str) else None
+            # RecordInvalid names what was wrong in "details": {field: [{"description"}]}.
+            details = payload.get("details")
+            if isinstance(details, Mapping):
+                said = [d["description"] for found in details.values()
+                        if isinstance(found, list) for d in found
+                        if isinstance(d, Mapping) and isinstance(d.get("description"), str)]
+                if said:
+                    desc = f"{desc}: {'; '.join(said)}" if desc else "; ".join(said)
+            return (err if isinstance(err, str) else None), desc
         return None, None
 
     def error_for_status(self, status: int, message: str, **kw: Any) -> UpstreamError:
@@ -180,6 +199,7 @@ class ZendeskClient(ApiClient):
             id=str(t["id"]), subject=t["subject"] or "", description=t["description"] or "",
             updated_at=t["updated_at"], tags=tuple(t["tags"]),
             custom_fields={str(f["id"]): f["value"] for f in t["custom_fields"]},
+            status=t["status"] or "",
         )
 
     def post_internal_note(self, ticket_id: str, body: str) -> None:
@@ -191,6 +211,23 @@ class ZendeskClient(ApiClient):
         self._request("PUT", f"/api/v2/tickets/{ticket_id}.json",
                       json={"ticket": {"comment": {"body": body, "public": False}}},
                       retry_if_unsent=True)
+
+    def update_ticket(self, ticket_id: str, *, status: str | None, add_tags: list[str],
+                      custom_fields: dict[int, str], note: str) -> str:
+        """Resolve: tags added first (the tags endpoint adds without replacing the ticket's own;
+        safe to repeat), then status, custom fields and the internal note in one ticket update,
+        so the note is there exactly when the changes are. Returns Zendesk's audit id."""
+        if add_tags:
+            self.add_tags(ticket_id, add_tags)
+        update: dict[str, Any] = {"comment": {"body": note, "public": False}}
+        if status:
+            update["status"] = status
+        if custom_fields:
+            update["custom_fields"] = [{"id": k, "value": v} for k, v in custom_fields.items()]
+        resp = self._request("PUT", f"/api/v2/tickets/{ticket_id}.json",
+                             json={"ticket": update}, retry_if_unsent=True)
+        answer = self.load(_UpdateAnswer, self._json(resp))
+        return str(answer["audit"]["id"]) if answer["audit"] else ""
 
     def comments(self, ticket_id: str, *, newest_first: bool = False,
                  max_pages: int = _MAX_COMMENT_PAGES) -> Iterator[dict[str, Any]]:

@@ -308,6 +308,7 @@ def audit_reconcile() -> None:
     """Settle refunds and ticket resolves left pending by a crash or a timeout: ask the
     processor or the helpdesk, never redo."""
     from .actions.audit import AuditLog
+    from .actions.cancel import reconcile as reconcile_cancels
     from .actions.refunds import reconcile
     from .actions.resolve import reconcile as reconcile_resolves
     from .connectors.registry import build_client
@@ -326,6 +327,7 @@ def audit_reconcile() -> None:
             return build_client(found[0], found[1], service.session)
 
         counts = reconcile(AuditLog(repo.session), processor_for)
+        cancels = reconcile_cancels(AuditLog(repo.session), processor_for)
 
         hosts = current_app.extensions["hosts"]
 
@@ -339,6 +341,8 @@ def audit_reconcile() -> None:
                                       lambda key: note_marker(f"note-{key}"))
     click.echo(f"{counts['done']} found done at the processor, {counts['failed']} never reached "
                f"it, {counts['skipped']} left for later")
+    click.echo(f"{cancels['done']} refund cancellations found done, {cancels['failed']} never "
+               f"reached the processor, {cancels['skipped']} left for later")
     click.echo(f"{resolved['done']} ticket resolves found applied, {resolved['failed']} never "
                f"applied, {resolved['skipped']} left for later")
 

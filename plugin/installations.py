@@ -42,6 +42,7 @@ DEFAULT_FEATURES: dict[str, bool] = {
     "add_tags": True,  # agents may tag the ticket with the flags found
     "refunds": False,  # agents may refund at the processor (roles and caps in the settings)
     "draft_reply": True,  # agents may put the customer sentence into their reply editor
+    "cancel_refunds": False,  # agents may cancel a flagged refund still waiting on the customer
     "resolve_ticket": False,  # agents may apply the admin's ticket changes for the outcome
 }
 

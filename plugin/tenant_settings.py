@@ -72,6 +72,7 @@ class _FixedSettingsSchema(Schema):
     refund_cap_admin_minor = fields.Integer(**_CAP)
     refund_daily_cap_admin_minor = fields.Integer(**_CAP)
     resolve_roles = fields.String(validate=_roles)
+    cancel_refund_roles = fields.String(validate=_roles)
     resolve_field_id = fields.Integer(validate=validate.Range(min=0, max=2**53))
 
 
@@ -183,6 +184,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             20_000, "Most an agent may refund in a day, in all (minor units)"),
     Setting("refund_cap_admin_minor", ("actions", "refund", "caps", "admin", "per_refund"),
             50_000, "Largest single refund an admin may make (minor units)"),
+    Setting("cancel_refund_roles", ("actions", "cancel_refund", "roles"), "admin,agent",
+            "Helpdesk roles that may cancel a flagged refund still waiting on the customer",
+            "Refunds"),
     Setting("refund_daily_cap_admin_minor", ("actions", "refund", "caps", "admin", "per_day"),
             200_000, "Most an admin may refund in a day, in all (minor units)"),
     *_resolve_settings(),

@@ -241,6 +241,63 @@
     });
   }
 
+  // Cancel a flagged refund still waiting on the customer: confirm, then cancel once.
+  function wireCancel() {
+    var box = recordEl.querySelector(".ot-cancel");
+    if (!box) { return; }
+    var confirmBox = box.querySelector(".ot-cancel-confirm");
+    var go = box.querySelector("[data-ot-cancel-go]");
+    var status = box.querySelector(".ot-cancel-status");
+    var asked = null;
+    function url(kind) {
+      return body.dataset[kind].replace("TICKET", encodeURIComponent(ticketId));
+    }
+    function fail(message) {
+      status.className = "ot-cancel-status fail";
+      status.textContent = message;
+    }
+    box.querySelectorAll("[data-ot-cancel]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var request = { order_id: orderId, refund_id: button.dataset.otCancel };
+        status.className = "ot-cancel-status";
+        status.textContent = "Checking…";
+        post(url("cancelPreviewUrl"), request).then(answer).then(function (r) {
+          if (!r.ok) { fail(r.message); return; }
+          asked = request;
+          box.querySelector(".ot-cancel-summary").textContent = r.data.summary;
+          confirmBox.hidden = false;
+          go.disabled = false;
+          status.textContent = "";
+          resize();
+        });
+      });
+    });
+    box.querySelector("[data-ot-cancel-back]").addEventListener("click", function () {
+      asked = null;
+      confirmBox.hidden = true;
+    });
+    go.addEventListener("click", function () {
+      if (!asked || go.disabled) { return; }
+      go.disabled = true;
+      status.className = "ot-cancel-status";
+      status.textContent = "Cancelling…";
+      post(url("cancelUrl"), asked).then(answer).then(function (r) {
+        if (r.data.status === "done") {
+          say(r.message);
+          load(orderId, true);
+          return;
+        }
+        fail(r.message);
+        if (r.data.status === "in_progress" || r.data.status === "unknown") {
+          setTimeout(function () { go.disabled = false; }, 5000);
+        }
+      }).catch(function () {
+        fail("Network error: the refund may or may not have been cancelled. Click again to check.");
+        go.disabled = false;
+      }).then(resize);
+    });
+  }
+
   // Resolve: the record's outcome and the admin's ticket changes for it, confirmed, applied.
   function wireResolve() {
     var box = recordEl.querySelector(".ot-resolve");
@@ -349,6 +406,7 @@
 
   function wire() {
     wireRefund();
+    wireCancel();
     wireResolve();
     wireDraft();
     var refresh = recordEl.querySelector("[data-ot-refresh]");

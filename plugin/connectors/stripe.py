@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from marshmallow import Schema, fields
 
@@ -325,6 +326,25 @@ class StripeClient(BaseClient):
             if (refund["metadata"] or {}).get(self.KEY_METADATA) == idempotency_key:
                 return refund
         return None
+
+    # Stripe cancels a refund only while it waits on the customer (docs.stripe.com/api/refunds/cancel).
+    CANCELLABLE = "requires_action"
+
+    def get_refund(self, refund_id: str) -> dict[str, Any]:
+        """GET /v1/refunds/{id}: one refund as Stripe has it now."""
+        resp = self._request("GET", f"/v1/refunds/{quote(refund_id, safe='')}")
+        refund: dict[str, Any] = self.load(RefundSchema, self._json(resp))
+        return refund
+
+    def cancel_refund(self, refund_id: str, idempotency_key: str) -> dict[str, Any]:
+        """POST /v1/refunds/{id}/cancel (only a requires_action refund; Stripe refuses others
+        with an invalid_request_error). Never retried once it may have been sent: the caller
+        reads the refund (`get_refund`) to see whether it was cancelled."""
+        resp = self._request("POST", f"/v1/refunds/{quote(refund_id, safe='')}/cancel",
+                             data={}, retry_if_unsent=True,
+                             headers={"Idempotency-Key": idempotency_key})
+        refund: dict[str, Any] = self.load(RefundSchema, self._json(resp))
+        return refund
 
     # -- normalising
 

@@ -228,10 +228,11 @@ def _over_refund(now: datetime) -> OrderData:
     data = _refunded_return(now, number, usd("80.00"), usd("60.00"), placed=_days(9),
                             returned=_days(6), refunded=_days(3),
                             sku="LAMP-BRASS", title="Brass Desk Lamp")
-    # An agent's goodwill refund with no return behind it pushes refunds past the capture.
+    # An agent's goodwill refund with no return behind it pushes refunds past the capture;
+    # it still waits on the customer (requires_action), so it can be cancelled.
     data.refunds.append(stripe_refund(
         f"re_Sbx{number}b", data.payment_intents[0], usd("30.00"), now - _hours(1),
-        status="pending", metadata=refund_metadata(number),
+        status="requires_action", metadata=refund_metadata(number),
     ))
     return data
 

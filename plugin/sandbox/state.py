@@ -32,6 +32,9 @@ class RefundLedger:
         self.lock = threading.RLock()
         self._refunds: list[JSON] = []
         self._by_key: dict[str, tuple[Hashable, JSON]] = {}
+        # Refunds cancelled with POST /v1/refunds/{id}/cancel (seeded ones are rebuilt on
+        # every request, so their cancellation is kept here and applied when they are read).
+        self._canceled: set[str] = set()
 
     def refunds(self) -> list[JSON]:
         """Every refund created so far."""
@@ -55,11 +58,28 @@ class RefundLedger:
             if key is not None:
                 self._by_key[key] = (fingerprint, refund)
 
+    def remember(self, key: str, fingerprint: Hashable, answer: JSON) -> None:
+        """Keep an idempotent request's answer (other than a created refund) for replay."""
+        with self.lock:
+            self._by_key[key] = (fingerprint, answer)
+
+    def cancel(self, refund_id: str) -> None:
+        """Remember a refund as cancelled."""
+        with self.lock:
+            self._canceled.add(refund_id)
+
+    def as_now(self, refund: JSON) -> JSON:
+        """A refund with its cancellation applied."""
+        with self.lock:
+            return {**refund, "status": "canceled"} if refund["id"] in self._canceled \
+                else refund
+
     def clear(self) -> None:
-        """Forget every created refund and key."""
+        """Forget every created refund, key and cancellation."""
         with self.lock:
             self._refunds.clear()
             self._by_key.clear()
+            self._canceled.clear()
 
 
 @dataclass

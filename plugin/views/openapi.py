@@ -60,6 +60,9 @@ _REFUND_BODY = {"type": "object", "required": ["order_id", "payment_id", "amount
                                    "requested_by_customer", "duplicate", "fraudulent"]}}}
 
 
+_CANCEL_BODY: dict[str, Any] = {
+    "type": "object", "required": ["order_id", "refund_id"], "properties": {
+        "order_id": {"type": "string"}, "refund_id": {"type": "string"}}}
 _RESOLVE_BODY: dict[str, Any] = {
     "type": "object", "required": ["order_id"], "properties": {
         "order_id": {"type": "string"},
@@ -151,6 +154,16 @@ SPEC: dict[str, Any] = {
             "refund", "Refund at the processor, at most once for the same request", {
                 "200": _OUTCOME, "202": _OUTCOME, "422": _OUTCOME, "502": _OUTCOME,
                 **_errors(400, 401, 403, 404, 409)}),
+        "/zendesk/api/tickets/{ticket_id}/refund/cancel/preview": _refund_call(
+            "cancelRefundPreview", "What cancelling a flagged refund would do", {
+                "200": {"description": "the plan", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["summary", "refund_id", "amount",
+                                                   "key"]}}}},
+                **_errors(400, 401, 403, 404, 409, 503)}, _CANCEL_BODY),
+        "/zendesk/api/tickets/{ticket_id}/refund/cancel": _refund_call(
+            "cancelRefund", "Cancel a flagged refund still waiting on the customer, once", {
+                "200": _OUTCOME, "202": _OUTCOME, "422": _OUTCOME, "502": _OUTCOME,
+                **_errors(400, 401, 403, 404, 409, 503)}, _CANCEL_BODY),
         "/zendesk/api/tickets/{ticket_id}/resolve/preview": _refund_call(
             "resolvePreview", "The record's outcome and the ticket changes resolving makes", {
                 "200": {"description": "the plan", "content": {"application/json": {"schema": {

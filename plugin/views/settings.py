@@ -42,6 +42,8 @@ FEATURE_LABELS = {
     "post_notes": "Let agents post the summary as an internal note",
     "add_tags": "Let agents tag tickets with the flags found",
     "refunds": "Let agents refund at the payment processor (roles and caps below)",
+    "cancel_refunds": "Let agents cancel a refund flagged as a duplicate or over-refund (while the "
+                      "processor allows it)",
     "draft_reply": "Let agents draft their reply to the customer from the record (never sent by the app)",
     "resolve_ticket": "Let agents resolve the ticket from the record (ticket changes per outcome below)",
 }

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from functools import wraps
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -33,6 +34,11 @@ from flask import session as flask_session
 
 from ..actions import Refused
 from ..actions.audit import Actor, AuditLog
+from ..actions.cancel import CancelPlan, CancelPolicy, RefundCanceller
+from ..actions.cancel import candidates as cancel_candidates
+from ..actions.cancel import check_policy as check_cancel_policy
+from ..actions.cancel import execute as execute_cancel
+from ..actions.cancel import plan as plan_cancel
 from ..actions.outcomes import OUTCOMES
 from ..actions.refunds import ACTION as REFUND_ACTION
 from ..actions.refunds import REASONS as REFUND_REASONS
@@ -79,6 +85,7 @@ bp = Blueprint("sidebar", __name__, url_prefix="/<host_name>")
 _TICKET_ID = re.compile(r"[0-9]{1,20}")
 _ACTION_KEY = re.compile(r"[A-Za-z0-9-]{8,64}")
 _PAYMENT_ID = re.compile(r"[A-Za-z0-9_-]{3,100}")
+_REFUND_ID = _PAYMENT_ID
 
 
 def sessions():
@@ -222,6 +229,7 @@ def _render_record(lookup: Lookup, ticket_id: str, api: HostApi | None,
         can_write=True, ticket_verified=ticket is not None or api is None,
         features=features, tags=flag_tags(truth), host_title=g.host.title,
         posted=history, refundable=refundable_payments(truth) if features.get("refunds") else [],
+        cancellable=cancel_candidates(truth) if features.get("cancel_refunds") else [],
         exponent=exponent)
 
 
@@ -637,7 +645,7 @@ def _refund_request(tenant: Tenant, ticket_id: str) -> tuple[RefundRequest, Orde
             currency.upper())
 
 
-def _refund_processor(tenant: Tenant) -> RefundProcessor:
+def _refund_processor(tenant: Tenant) -> Any:
     entry = connector_configs(tenant, service().config).get(SourceName.PROCESSOR)
     if entry is None:
         raise Refused(409, "not_connected", "No payment processor is connected.")
@@ -645,8 +653,7 @@ def _refund_processor(tenant: Tenant) -> RefundProcessor:
     if system != "stripe":
         raise Refused(409, "unsupported", "Refunds from the sidebar go through Stripe; this "
                                           "installation's processor is another one.")
-    client: RefundProcessor = build_client(system, cfg, service().session)
-    return client
+    return build_client(system, cfg, service().session)
 
 
 def _allowed_as_host_says(tenant: Tenant, ticket_id: str, agent: Agent,
@@ -749,18 +756,23 @@ def refund(ticket_id: str):
 
 def _note_refund(tenant: Tenant, api: HostApi, agent: Agent, refund_plan: RefundPlan,
                  outcome: RefundOutcome) -> None:
-    """An internal note saying what was done (best effort: the refund stands either way)."""
-    key = f"note-{refund_plan.key}"
-    body = (f"Order Truth: {agent.name} refunded {refund_plan.amount.format()} to "
-            f"{refund_plan.destination} for order {refund_plan.request.order_number} "
-            f"(refund {outcome.refund_id}).\n{note_marker(key)}")
-    result = actions.submit(db(), api, installation_id=tenant.id,
-                            ticket_id=refund_plan.request.ticket_id,
-                            order_number=refund_plan.request.order_number, kind="note", key=key,
+    _note(tenant, api, agent, refund_plan.request.ticket_id, refund_plan.request.order_number,
+          f"note-{refund_plan.key}",
+          f"Order Truth: {agent.name} refunded {refund_plan.amount.format()} to "
+          f"{refund_plan.destination} for order {refund_plan.request.order_number} "
+          f"(refund {outcome.refund_id}).")
+
+
+def _note(tenant: Tenant, api: HostApi, agent: Agent, ticket_id: str, order_number: str,
+          key: str, text: str) -> None:
+    """An internal note saying what was done (best effort: the action stands either way)."""
+    body = f"{text}\n{note_marker(key)}"
+    result = actions.submit(db(), api, installation_id=tenant.id, ticket_id=ticket_id,
+                            order_number=order_number, kind="note", key=key,
                             payload_factory=lambda: {"body": body},
                             actor=(agent.host_user_id, agent.name))
     if result.status != "done":
-        log.warning("refund %s made, but its note wasn't posted: %s", outcome.refund_id,
+        log.warning("%s done on ticket %s, but its note wasn't posted: %s", key, ticket_id,
                     result.message)
 
 
@@ -836,3 +848,71 @@ def resolve_ticket(ticket_id: str):
     status = {"done": 200, "in_progress": 202, "failed": 422, "unknown": 502}[outcome.status]
     return jsonify(status=outcome.status, message=outcome.message, outcome=p.plan.outcome), \
         status
+
+
+# -- cancel a flagged refund still waiting on the customer (plugin/actions/cancel.py)
+
+
+def _cancel_planned(ticket_id: str) -> tuple[OrderRef, Actor, RefundCanceller, CancelPlan]:
+    tenant: Tenant = g.tenant
+    ticket_id = _ticket_id(ticket_id)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Refused(400, "bad_request", "Expected a JSON object.")
+    try:
+        order = parse_order_id(body.get("order_id"), tenant.order_name_prefix)
+    except InvalidOrderId as exc:
+        raise Refused(400, "invalid_order_id", exc.reason) from None
+    refund_id = body.get("refund_id")
+    if not isinstance(refund_id, str) or not _REFUND_ID.fullmatch(refund_id):
+        raise Refused(400, "bad_request", "Which refund to cancel (refund_id) is required.")
+    policy = CancelPolicy.of(tenant.features, tenant.settings)
+
+    def allowed(agent: Agent) -> Actor:
+        actor = Actor(agent.host_user_id, agent.name, agent.role)
+        check_cancel_policy(policy, actor)
+        return actor
+
+    agent = _signed_in_agent(tenant)
+    allowed(agent)  # before any upstream call
+    processor: RefundCanceller = _refund_processor(tenant)
+    agent, actor, _api = _allowed_as_host_says(tenant, ticket_id, agent, allowed)
+    truth = service().lookup(tenant, order, refresh=True)
+    return order, actor, processor, plan_cancel(truth, installation_id=tenant.id,
+                                                ticket_id=ticket_id, refund_id=refund_id)
+
+
+@bp.post("/api/tickets/<ticket_id>/refund/cancel/preview")
+@session_required
+def cancel_refund_preview(ticket_id: str):
+    """The confirm step: which refund, how much, what cancelling it means."""
+    try:
+        cancel_plan = _cancel_planned(ticket_id)[3]
+    except Refused as exc:
+        return _refused(exc)
+    return jsonify(summary=cancel_plan.summary, refund_id=cancel_plan.refund_id,
+                   amount=cancel_plan.amount.format(), key=cancel_plan.key)
+
+
+@bp.post("/api/tickets/<ticket_id>/refund/cancel")
+@session_required
+def cancel_refund(ticket_id: str):
+    """Cancel the refund at the processor, at most once; then note it on the ticket."""
+    tenant: Tenant = g.tenant
+    try:
+        order, actor, processor, cancel_plan = _cancel_planned(ticket_id)
+    except Refused as exc:
+        return _refused(exc)
+    outcome = execute_cancel(AuditLog(db()), processor, cancel_plan, installation_id=tenant.id,
+                             actor=actor)
+    if outcome.status == "done":
+        service().invalidate(tenant, order)
+        if not outcome.repeat:
+            agent = _signed_in_agent(tenant)
+            _note(tenant, g.host.agent_api(tenant, agent.credentials), agent,
+                  cancel_plan.ticket_id, cancel_plan.order_number, f"note-{cancel_plan.key}",
+                  f"Order Truth: {agent.name} cancelled refund {cancel_plan.refund_id} of "
+                  f"{cancel_plan.amount.format()} for order {cancel_plan.order_number} (it was "
+                  "flagged as refunded twice or too much).")
+    status = {"done": 200, "in_progress": 202, "failed": 422, "unknown": 502}[outcome.status]
+    return jsonify(status=outcome.status, message=outcome.message), status

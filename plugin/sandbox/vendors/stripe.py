@@ -96,8 +96,62 @@ def _payment_intent_owner(orders: dict[str, OrderData], pi_id: str) -> tuple[str
 
 
 def _all_refunds(orders: dict[str, OrderData]) -> list[JSON]:
+    ledger = state().ledger
     seeded = [refund for data in orders.values() for refund in data.refunds]
-    return seeded + state().ledger.refunds()
+    return [ledger.as_now(refund) for refund in seeded + ledger.refunds()]
+
+
+def _refund_or_404(orders: dict[str, OrderData], refund_id: str) -> JSON:
+    for refund in _all_refunds(orders):
+        if refund["id"] == refund_id:
+            return refund
+    raise _stripe_refusal(404, f"No such refund: '{refund_id}'", code="resource_missing",
+                          param="id")
+
+
+@stripe.get("/v1/refunds/<refund_id>")
+def get_refund(refund_id: str) -> Response:
+    """Retrieve one refund."""
+    orders = state().orders()
+    refund = _refund_or_404(orders, refund_id)
+    order_fault(_payment_intent_owner(orders, refund["payment_intent"])[0])
+    return json_response(refund)
+
+
+@stripe.post("/v1/refunds/<refund_id>/cancel")
+def cancel_refund(refund_id: str) -> Response:
+    """Cancel a refund that requires action; Stripe refuses any other state."""
+    for name in request.form:
+        if name != "expand[]":
+            raise _stripe_refusal(400, f"Received unknown parameter: {name}", param=name)
+    sandbox = state()
+    orders = sandbox.orders()
+    key = request.headers.get("Idempotency-Key")
+    fingerprint = (request.path, tuple(sorted(request.form.items(multi=True))))
+    with sandbox.ledger.lock:
+        refund = _refund_or_404(orders, refund_id)
+        order_fault(_payment_intent_owner(orders, refund["payment_intent"])[0])
+        if key is not None:
+            try:
+                prior = sandbox.ledger.replay(key, fingerprint)
+            except IdempotencyConflict:
+                raise _stripe_refusal(
+                    409, "Keys for idempotent requests can only be used with the same "
+                    "parameters they were first used with.", error_type="idempotency_error") \
+                    from None
+            if prior is not None:
+                response = json_response(prior)
+                response.headers["Idempotent-Replayed"] = "true"
+                return response
+        if refund["status"] != "requires_action":
+            raise _stripe_refusal(400, f"Refund {refund_id} has a status of "
+                                       f"{refund['status']}; only a refund that requires action "
+                                       "can be canceled.")
+        sandbox.ledger.cancel(refund_id)
+        canceled = sandbox.ledger.as_now(refund)
+        if key is not None:
+            sandbox.ledger.remember(key, fingerprint, canceled)
+    return json_response(canceled)
 
 
 def _for_payment_intent(objects: list[JSON], orders: dict[str, OrderData]) -> list[JSON]:
@@ -247,8 +301,9 @@ def _refund_within_limits(data: OrderData, payment: JSON, amount: int | None,
            and not d["is_charge_refundable"] for d in data.disputes):
         raise _stripe_refusal(400, f"Charge {charge} has been charged back; cannot issue a "
                                    "refund.", code="charge_disputed")
+    ledger = state().ledger
     refunded = sum(
-        refund["amount"] for refund in data.refunds + state().ledger.refunds()
+        refund["amount"] for refund in map(ledger.as_now, data.refunds + ledger.refunds())
         if refund["payment_intent"] == payment["id"]
         and refund["status"] in _LIVE_REFUNDS
     )

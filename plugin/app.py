@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from .extensions import cache
 from .hosts.agents import RememberTokens
 from .hosts.registry import build_hosts
 from .hosts.session import SessionTokens
+from .insights import Tally
 from .installations import Installations, TenantCache, ensure_standalone
 from .logs import RedactSecrets, remember_secrets
 from .service import OrderTruthService
@@ -77,11 +79,22 @@ def register_extensions(app: Flask) -> None:
     app.extensions["agent_remember"] = RememberTokens(app.config["SECRET_KEY"],
                                                       app.config["AGENT_REMEMBER_SECONDS"])
     app.extensions["hosts"] = build_hosts(app.config, cache, service.session)
+    app.extensions["insights"] = Tally()
 
 
 def register_store(app: Flask) -> None:
     store = Store(app.config["DATABASE_URL"])
     app.extensions["store"] = store
+
+    def last_counts() -> None:  # the counts gathered since the last write, at a clean exit
+        try:
+            with store.session() as session:
+                app.extensions["insights"].flush(session)
+        except Exception:
+            logging.getLogger(__name__).warning("insight counts not written at exit",
+                                                exc_info=True)
+
+    atexit.register(last_counts)
     if app.config["AUTO_MIGRATE"]:
         # Every gunicorn worker starts here at once: one at a time migrates and seeds.
         with startup_lock(Path(app.instance_path)):

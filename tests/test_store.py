@@ -154,3 +154,41 @@ def test_concurrent_writers_each_bump_the_revision(store):
         second.update_settings(tenant.id, {"order_id_shape": r"\d{4,8}"})
     with store.session() as s:
         assert Installations(s, BOX).find("x").revision == tenant.revision + 2
+
+
+def test_insight_counts_from_two_processes_add_up(store):
+    """Two processes' tallies flushing the same day's counts at once lose nothing."""
+    import threading
+
+    from plugin.insights import Tally
+
+    store.migrate()
+    with store.session() as s:
+        tenant = Installations(s, BOX).ensure("counted", host="sandbox", name="Counted")
+    tallies = [Tally(flush_seconds=0) for _ in range(4)]
+    barrier = threading.Barrier(len(tallies))
+    errors = []
+
+    def flush(tally):
+        for _ in range(25):
+            tally.prevented(tenant.id, "cap")
+        barrier.wait()
+        try:
+            with store.session() as s:
+                tally.flush(s)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=flush, args=(t,)) for t in tallies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    from sqlalchemy import select
+
+    from plugin.store.models import InsightCount
+
+    with store.session() as s:
+        [row] = s.scalars(select(InsightCount)).all()
+    assert (row.metric, row.count) == ("prevented:cap", 100)

@@ -162,6 +162,13 @@ class AuditLog:
             AuditEntry.created_at >= start))
         return int(total or 0)
 
+    def done_keys(self, installation_id: int, key: str) -> list[str]:
+        """Keys of done entries that are `key` or a later round of it (`key-r2`, …)."""
+        return list(self.db.scalars(select(AuditEntry.idempotency_key).where(
+            AuditEntry.installation_id == installation_id, AuditEntry.status == "done",
+            or_(AuditEntry.idempotency_key == key,
+                AuditEntry.idempotency_key.like(f"{key}-r%")))))
+
     def unsettled(self, *, older_than: timedelta = LEASE) -> list[AuditEntry]:
         """Entries left pending or unknown (a crash, a timeout) whose lease has run out."""
         cutoff = _now()
@@ -196,9 +203,9 @@ def parse_day(value: str) -> datetime:
 
 def to_csv(entries: Iterable[AuditEntry]) -> Iterator[str]:
     """The entries as CSV lines (header first): the same columns on the page and the CLI."""
-    yield _csv_line(CSV_COLUMNS)
+    yield csv_line(CSV_COLUMNS)
     for e in entries:
-        yield _csv_line((
+        yield csv_line((
             _iso(e.created_at), _iso(e.completed_at), e.installation_id, e.actor_id,
             e.actor_name, e.actor_role, e.ticket_id, e.order_number, e.action,
             "" if e.amount_minor is None else e.amount_minor, e.currency or "", e.status,
@@ -214,7 +221,7 @@ def _params(parameters: dict[str, Any] | None) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted((parameters or {}).items()))
 
 
-def _csv_line(values: Iterable[Any]) -> str:
+def csv_line(values: Iterable[Any]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerow(
         [_no_formula(str(v)) for v in values])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from ..connectors.base import UpstreamError
@@ -30,6 +30,19 @@ _BY_STATUS = {"refunded": "refunded", "partially_refunded": "partially_refunded"
               "refund_pending": "refund_pending", "return_in_progress": "return_in_progress",
               "disputed": "needs_attention", "paid": "nothing_to_refund",
               "open": "nothing_to_refund"}
+
+
+class TicketState(Protocol):
+    """What resolving reads of the ticket now (a host's ticket has it)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def tags(self) -> tuple[str, ...]: ...
+
+    @property
+    def custom_fields(self) -> dict[str, Any]: ...
 
 
 class TicketWriter(Protocol):
@@ -157,6 +170,33 @@ def plan(truth: OrderTruth, policy: ResolvePolicy, *, installation_id: int,
     raw = "|".join((str(installation_id), ticket_id, truth.order_number, ACTION, canonical))
     key = "ot-resolve-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
     return ResolvePlan(ticket_id, truth.order_number, outcome, changes, key)
+
+
+def shows(changes: TicketChanges, ticket: TicketState) -> bool:
+    """Whether the ticket still carries these changes (a reopened one doesn't)."""
+    if changes.status and ticket.status != changes.status:
+        return False
+    if any(tag not in ticket.tags for tag in changes.tags):
+        return False
+    return not (changes.field_id and changes.field_value
+                and ticket.custom_fields.get(str(changes.field_id)) != changes.field_value)
+
+
+def this_round(resolve_plan: ResolvePlan, audit: AuditLog, installation_id: int,
+               ticket: TicketState | None) -> ResolvePlan:
+    """The plan under the key of this round: a ticket resolved with these changes and then
+    reopened (or changed by hand) is resolved again, under a new key; one that still shows
+    them keeps the last key, so a double click changes nothing twice."""
+    done = audit.done_keys(installation_id, resolve_plan.key)
+    if not done or ticket is None or shows(resolve_plan.changes, ticket):
+        latest = max(done, key=_round_of, default=resolve_plan.key)
+        return replace(resolve_plan, key=latest)
+    return replace(resolve_plan, key=f"{resolve_plan.key}-r{len(done) + 1}")
+
+
+def _round_of(key: str) -> int:
+    head, _, tail = key.rpartition("-r")
+    return int(tail) if head and tail.isdigit() else 1
 
 
 def note_text(resolve_plan: ResolvePlan, actor: Actor, marker: str) -> str:

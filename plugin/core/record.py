@@ -275,6 +275,26 @@ class OrderTruth:
         return None if as_of is None else self.generated_at - as_of
 
 
+# Which of the recurring gaps a flag belongs to (zones 1-3), or which other check raised it.
+FLAG_ZONES: dict[FlagCode, str] = {
+    FlagCode.RETURN_NOT_IN_ERP: "zone 1: portal return not in ERP",
+    FlagCode.ORDER_NOT_IN_ERP: "zone 1: portal return not in ERP",
+    FlagCode.ERP_REFUND_NOT_AT_PROCESSOR: "zone 2: refund not confirmed at processor",
+    FlagCode.PROCESSOR_REFUND_NOT_IN_ERP: "zone 2: refund not confirmed at processor",
+    FlagCode.PORTAL_REFUND_NOT_AT_PROCESSOR: "zone 2: refund not confirmed at processor",
+    FlagCode.STORE_RETURN_NOT_IN_INVENTORY: "zone 3: store return not in inventory",
+    FlagCode.DUPLICATE_REFUND: "money",
+    FlagCode.OVER_REFUND: "money",
+    FlagCode.REFUND_AMOUNT_MISMATCH: "money",
+    FlagCode.CURRENCY_MISMATCH: "money",
+    FlagCode.REFUND_PENDING_STALE: "money",
+    FlagCode.REFUND_FAILED_ERP_REFUNDED: "money",
+    FlagCode.DISPUTE_WITH_REFUND: "money",
+    FlagCode.RECEIVED_NOT_REFUNDED: "returns",
+    FlagCode.RETURN_STATE_DIVERGENCE: "returns",
+    FlagCode.SOURCE_UNAVAILABLE: "sources",
+}
+
 FLAG_TITLES: dict[FlagCode, str] = {
     FlagCode.RETURN_NOT_IN_ERP: "Return not in ERP",
     FlagCode.ERP_REFUND_NOT_AT_PROCESSOR: "ERP refund never reached the processor",

@@ -216,3 +216,19 @@ class AuditEntry(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Whoever holds an unexpired lease is the only one allowed to call the upstream for it.
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class InsightCount(Base):
+    """How often something happened for an installation on a day (UTC): lookups, flags by
+    code, refunds the checks prevented. Counts and codes only: never a customer's details."""
+
+    __tablename__ = "insight_counts"
+    __table_args__ = (UniqueConstraint("installation_id", "day", "metric"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), nullable=False
+    )
+    day: Mapped[str] = mapped_column(String(10), nullable=False)  # YYYY-MM-DD, UTC
+    metric: Mapped[str] = mapped_column(String(80), nullable=False)
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

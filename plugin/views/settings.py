@@ -8,7 +8,7 @@ against the vendor's live API before it is saved. Secrets are never shown back.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from flask import (
     Blueprint,
@@ -25,7 +25,8 @@ from flask import (
 )
 from marshmallow import ValidationError
 
-from ..actions.audit import CSV_COLUMNS, AuditLog, parse_day, to_csv
+from .. import insights
+from ..actions.audit import CSV_COLUMNS, AuditLog, csv_line, parse_day, to_csv
 from ..connectors.base import ConnectorConfig
 from ..connectors.registry import CONNECTORS
 from ..installations import DEFAULT_FEATURES, Tenant
@@ -219,4 +220,53 @@ def audit_download():
     entries = AuditLog(db()).entries(installation_id=tenant.id, since=since, until=until)
     name = f"order-truth-audit-{since_text}{'-to-' + until_text if until_text else ''}.csv"
     return Response("".join(to_csv(entries)), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+INSIGHT_DAYS = 30
+
+
+def _insight_window() -> tuple[date, date]:
+    since, until, _since_text, _until_text = _audit_window()
+    end = (until or datetime.now(UTC) + timedelta(days=1)).date()
+    if (end - since.date()).days > 366:
+        abort(400, description="Ask for a year at most.")
+    return since.date(), end
+
+
+def _insights_report(tenant: Tenant) -> insights.Report:
+    tally = current_app.extensions["insights"]
+    try:
+        tally.flush(db())  # this process's latest counts, before reading
+    except Exception:
+        log.warning("insight counts not written before the report", exc_info=True)
+    since, until = _insight_window()
+    return insights.report(db(), tenant.id, since, until)
+
+
+@bp.get("/insights")
+def insights_page():
+    """What the sidebar found and saved, per day, for support and finance leads (admins)."""
+    tenant = _tenant_or_404(request.args.get("installation"))
+    admin = require_admin(tenant)
+    rep = _insights_report(tenant)
+    total = rep.total()
+    peak = max([d.lookups for d in rep.days] + [1])
+    return render_template("settings/insights.html", host=g.host, tenant=tenant, admin=admin,
+                           account=g.host.account_label(tenant), report=rep, total=total,
+                           zones=rep.by_zone(), peak=peak, minutes=insights.MINUTES_SAVED,
+                           reasons=insights.PREVENTED_REASONS, zone_of=insights.zone_of,
+                           since=rep.days[0].day if rep.days else "",
+                           until=request.args.get("until", ""))
+
+
+@bp.get("/insights.csv")
+def insights_download():
+    """The same figures as rows of (day, measure, zone, count): no customer data."""
+    tenant = _tenant_or_404(request.args.get("installation"))
+    require_admin(tenant)
+    rep = _insights_report(tenant)
+    lines = [csv_line(insights.CSV_COLUMNS)] + [csv_line(r) for r in insights.csv_rows(rep)]
+    name = f"order-truth-insights-{rep.days[0].day if rep.days else 'none'}.csv"
+    return Response("".join(lines), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -57,11 +57,13 @@ from ..actions.resolve import ResolvePlan, ResolvePolicy
 from ..actions.resolve import check_policy as check_resolve_policy
 from ..actions.resolve import execute as execute_resolve
 from ..actions.resolve import plan as plan_resolve
+from ..actions.resolve import this_round as resolve_round
 from ..connectors.base import AuthError, NotFoundError, UpstreamError
 from ..connectors.registry import build_client
 from ..core.model import OrderRef, SourceName
 from ..core.money import Money, exponent
 from ..core.orderid import InvalidOrderId, find_candidates, parse_order_id
+from ..core.record import OrderTruth
 from ..hosts import actions
 from ..hosts.agents import (
     Agent,
@@ -75,6 +77,7 @@ from ..hosts.base import Host, HostApi, HostTicket, LaunchRejected
 from ..hosts.note import flag_tags, render_note
 from ..hosts.note import marker as note_marker
 from ..hosts.session import SessionRejected, csrf_ok
+from ..insights import Tally
 from ..installations import Tenant, connector_configs
 from ..service import Lookup, Overloaded
 from .context import arrived, bind_host, db, release_db, repo, service
@@ -215,9 +218,29 @@ def _start_lookup(tenant: Tenant) -> tuple[Lookup, str, HostApi | None, HostTick
     return lookup, ticket_id, reread.api, reread.ticket_or_404()
 
 
+def _tally() -> Tally:
+    return current_app.extensions["insights"]  # type: ignore[no-any-return]
+
+
+def _count_lookup(truth: OrderTruth) -> None:
+    """Counted for the insights page; written now and then, never failing the record."""
+    tally = _tally()
+    tally.lookup(g.tenant.id, truth)
+    if tally.due():
+        try:
+            tally.flush(db())
+        except Exception:
+            log.warning("insight counts not written; kept for the next try", exc_info=True)
+
+
+def _prevented(reason: str) -> None:
+    _tally().prevented(g.tenant.id, reason)
+
+
 def _render_record(lookup: Lookup, ticket_id: str, api: HostApi | None,
                    ticket: HostTicket | None) -> str:
     truth = lookup.finish()
+    _count_lookup(truth)
     # What this ticket already got for this order: re-opening the ticket or pressing Refresh
     # must not make a second identical note one careless click away.
     history = actions.posted_notes(db(), installation_id=g.tenant.id, ticket_id=ticket_id,
@@ -737,6 +760,8 @@ def refund(ticket_id: str):
     try:
         p = _refund_planned(ticket_id)
     except Refused as exc:
+        if exc.code in ("over_limit", "over_refundable"):
+            _prevented("cap" if exc.code == "over_limit" else "over_refundable")
         return _refused(exc)
     # The same for every request with this key (Stripe compares them): no agent in it.
     metadata = {"order_id": p.order.number, "ticket_id": p.plan.request.ticket_id,
@@ -744,6 +769,10 @@ def refund(ticket_id: str):
     outcome = execute_refund(p.audit, p.processor, p.plan, installation_id=tenant.id,
                              actor=p.actor, metadata=metadata,
                              daily_cap=p.policy.per_day.get(p.actor.role, 0))
+    if outcome.repeat or outcome.status == "in_progress":
+        _prevented("duplicate")
+    elif outcome.status == "refused":
+        _prevented("race")
     if outcome.status == "done":
         service().invalidate(tenant, p.order)
         if not outcome.repeat:
@@ -809,9 +838,13 @@ def _resolve_planned(ticket_id: str) -> _PlannedResolve:
     allowed(agent)  # before any upstream call
     agent, actor, api = _allowed_as_host_says(tenant, ticket_id, agent, allowed)
     truth = service().lookup(tenant, order, refresh=True)
-    return _PlannedResolve(order, actor, api, plan_resolve(truth, policy,
-                                                           installation_id=tenant.id,
-                                                           ticket_id=ticket_id))
+    resolve_plan = plan_resolve(truth, policy, installation_id=tenant.id, ticket_id=ticket_id)
+    try:
+        ticket = api.get_ticket(ticket_id)
+    except UpstreamError:
+        ticket = None  # can't tell whether it was reopened: the last round's key stands
+    return _PlannedResolve(order, actor, api, resolve_round(resolve_plan, AuditLog(db()),
+                                                            tenant.id, ticket))
 
 
 @bp.post("/api/tickets/<ticket_id>/resolve/preview")

@@ -252,3 +252,21 @@ def test_asking_again_after_a_crash_finds_the_changes_made(app, client, agent_se
     again = client.post(RESOLVE.format(115), headers=agent_session, json={"order_id": "1015"})
     assert again.status_code == 200 and again.get_json()["status"] == "done"
     assert len(notes(ticket(zd, 1015))) == 1  # one note: the take-over asked first
+
+
+def test_a_reopened_ticket_can_be_resolved_again_but_a_double_click_still_cannot(
+        app, client, agent_session, zd):
+    allow(app)
+    assert client.post(RESOLVE.format(115), headers=agent_session,
+                       json={"order_id": "1015"}).status_code == 200
+    # The customer writes back: Zendesk reopens the ticket.
+    with zd._lock:
+        zd._tickets[115].status = "open"
+    again = client.post(RESOLVE.format(115), headers=agent_session, json={"order_id": "1015"})
+    assert again.status_code == 200 and not again.get_json()["message"].startswith("Already")
+    assert ticket(zd, 1015)["status"] == "solved" and len(notes(ticket(zd, 1015))) == 2
+    # Clicked once more while it still shows the changes: nothing changes twice.
+    third = client.post(RESOLVE.format(115), headers=agent_session, json={"order_id": "1015"})
+    assert third.get_json()["message"].startswith("Already resolved")
+    assert len(notes(ticket(zd, 1015))) == 2
+    assert [e.status for e in entries(app)] == ["done", "done"]

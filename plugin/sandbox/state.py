@@ -82,6 +82,55 @@ class RefundLedger:
             self._canceled.clear()
 
 
+class NetSuiteRecords:
+    """Documents created through NetSuite's REST record API (transforms), per order.
+
+    The simulated NetSuite keeps each created document as its SuiteQL chain row, its lines
+    and its receipt lines; callers hold `lock` across check-then-add (a duplicate externalId
+    must not slip in between two concurrent transforms).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._docs: list[JSON] = []
+        # Seeded documents' status changed by a created one (an RA received in full).
+        self._status: dict[str, str] = {}
+        self._next = 0
+
+    def next_id(self) -> str:
+        """A fresh internal id, apart from the seeded "<order><nn>" ones."""
+        with self.lock:
+            self._next += 1
+            return str(9000000 + self._next)
+
+    def add(self, doc: JSON) -> None:
+        """Keep a created document."""
+        with self.lock:
+            self._docs.append(doc)
+
+    def docs(self) -> list[JSON]:
+        """Every created document, oldest first."""
+        with self.lock:
+            return list(self._docs)
+
+    def set_status(self, doc_id: str, status: str) -> None:
+        """Record a document's new status letter (seeded or created)."""
+        with self.lock:
+            self._status[doc_id] = status
+
+    def status(self, doc_id: str) -> str | None:
+        """A document's status letter as changed since it was seeded or created, if it was."""
+        with self.lock:
+            return self._status.get(doc_id)
+
+    def clear(self) -> None:
+        """Forget every created document and status change."""
+        with self.lock:
+            self._docs.clear()
+            self._status.clear()
+            self._next = 0
+
+
 @dataclass
 class SandboxState:
     """The sandbox's mutable state; scenario data is rebuilt from `now()` on every request."""
@@ -90,6 +139,7 @@ class SandboxState:
     scenarios: tuple[Scenario, ...] = SCENARIOS
     faults: FaultBoard = field(default_factory=FaultBoard)
     ledger: RefundLedger = field(default_factory=RefundLedger)
+    netsuite: NetSuiteRecords = field(default_factory=NetSuiteRecords)
     # Signs the simulated Zendesk's OAuth tokens: the same secret after a restart keeps them valid.
     zendesk_secret: bytes | None = field(default=None, repr=False, compare=False)
     zendesk: SandboxZendesk = field(init=False, repr=False, compare=False)
@@ -126,9 +176,10 @@ class SandboxState:
         return {s.order_number: s.build(now) for s in self.scenarios}
 
     def reset(self) -> None:
-        """Clear faults and created refunds, and reseed the Zendesk tickets."""
+        """Clear faults, created refunds and NetSuite documents; reseed the Zendesk tickets."""
         self.faults.clear()
         self.ledger.clear()
+        self.netsuite.clear()
         self.zendesk.reset()
         with self._requests_lock:
             self.requests.clear()

@@ -8,6 +8,10 @@ which the audit trail and the upstream both remember.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from ..connectors.base import UpstreamError
+
 
 class Refused(Exception):
     """Not done: `status` and `code` for the API, `message` to show the agent."""
@@ -15,3 +19,21 @@ class Refused(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an action request ended: done (also for a repeat), in_progress, refused, failed
+    (the upstream refused: nothing happened) or unknown (no answer: reconcile decides)."""
+
+    status: str
+    message: str
+    refund_id: str | None = None
+    repeat: bool = False
+
+
+def refused_upstream(exc: UpstreamError) -> bool:
+    """The upstream said no, so nothing happened. A 409 (a request with the same key still
+    running), a 429 and an idempotency error say nothing about whether it happened."""
+    undecided = exc.http_status in (409, 429) or exc.code == "idempotency_error"
+    return not undecided and exc.http_status is not None and 400 <= exc.http_status < 500

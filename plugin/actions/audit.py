@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..connectors.base import UpstreamError
 from ..store.models import AuditEntry
+
+C = TypeVar("C")
 
 # How long one request may hold an entry's upstream call before another may take it over
 # (after first asking the upstream whether it already happened): well past the longest a
@@ -191,6 +194,36 @@ class AuditLog:
         if limit is not None:
             query = query.limit(limit)
         return list(self.db.scalars(query))
+
+
+def settle_unsettled(audit: AuditLog, action: str,
+                     client_for: Callable[[AuditEntry], C | None],
+                     look: Callable[[C, AuditEntry], list[str] | None],
+                     never: str) -> dict[str, int]:
+    """Settle `action`'s entries left pending or unknown by a crash or a timeout, by asking
+    the upstream (`look`: the upstream ids if it happened, None if it never did); never by
+    doing it again. An upstream that can't be asked leaves the entry for the next run."""
+    counts = {"done": 0, "failed": 0, "skipped": 0}
+    for entry in audit.unsettled():
+        if entry.action != action:
+            continue
+        client = client_for(entry)
+        if client is None or not audit.claim(entry):
+            counts["skipped"] += 1
+            continue
+        try:
+            found = look(client, entry)
+        except UpstreamError:
+            audit.release(entry)
+            counts["skipped"] += 1
+            continue
+        if found is not None:
+            audit.complete(entry, found)
+            counts["done"] += 1
+        else:
+            audit.fail(entry, never)
+            counts["failed"] += 1
+    return counts
 
 
 def parse_day(value: str) -> datetime:

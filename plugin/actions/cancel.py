@@ -20,8 +20,8 @@ from ..core.money import Money
 from ..core.record import FlagCode, MergedRefund, OrderTruth
 from ..store.models import AuditEntry
 from ..tenant_settings import current
-from . import Refused
-from .audit import Actor, AuditLog
+from . import Outcome, Refused, refused_upstream
+from .audit import Actor, AuditLog, settle_unsettled
 
 ACTION = "cancel_refund"
 # Flags that say money is going out twice or beyond what was paid.
@@ -70,13 +70,6 @@ class CancelPlan:
     def summary(self) -> str:
         return (f"Cancel refund {self.refund_id} of {self.amount.format()}: the money stays "
                 "with the shop and the customer is not paid it.")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str
-    message: str
-    repeat: bool = False
 
 
 def check_policy(policy: CancelPolicy, actor: Actor) -> None:
@@ -168,8 +161,7 @@ def _done(cancel_plan: CancelPlan) -> Outcome:
 
 def _after_error(audit: AuditLog, processor: RefundCanceller, entry: AuditEntry,
                  cancel_plan: CancelPlan, exc: UpstreamError) -> Outcome:
-    undecided = exc.http_status in (409, 429) or exc.code == "idempotency_error"
-    if not undecided and exc.http_status is not None and 400 <= exc.http_status < 500:
+    if refused_upstream(exc):
         audit.fail(entry, str(exc))
         return Outcome("failed", f"The processor refused to cancel it: {exc}")
     try:
@@ -187,26 +179,11 @@ def _after_error(audit: AuditLog, processor: RefundCanceller, entry: AuditEntry,
 def reconcile(audit: AuditLog,
               processor_for: Callable[[AuditEntry], RefundCanceller | None]) -> dict[str, int]:
     """Settle cancellations left pending or unknown by reading the refund at the processor."""
-    counts = {"done": 0, "failed": 0, "skipped": 0}
-    for entry in audit.unsettled():
-        if entry.action != ACTION:
-            continue
-        processor = processor_for(entry)
-        if processor is None or not audit.claim(entry):
-            counts["skipped"] += 1
-            continue
-        try:
-            status = processor.get_refund(str(entry.parameters.get("refund_id", ""))).get(
-                "status")
-        except UpstreamError:
-            audit.release(entry)
-            counts["skipped"] += 1
-            continue
-        if status == "canceled":
-            audit.complete(entry, [str(entry.parameters.get("refund_id", ""))])
-            counts["done"] += 1
-        else:
-            audit.fail(entry, f"The refund is {status}, not cancelled: the cancellation never "
-                              "reached the processor (checked by reconcile).")
-            counts["failed"] += 1
-    return counts
+    def look(processor: RefundCanceller, entry: AuditEntry) -> list[str] | None:
+        refund_id = str(entry.parameters.get("refund_id", ""))
+        return [refund_id] if processor.get_refund(refund_id).get("status") == "canceled" \
+            else None
+
+    return settle_unsettled(audit, ACTION, processor_for, look,
+                            "The refund is not cancelled: the cancellation never reached the "
+                            "processor (checked by reconcile).")

@@ -23,8 +23,8 @@ from ..core.money import Money
 from ..core.record import OrderTruth
 from ..store.models import AuditEntry
 from ..tenant_settings import current
-from . import Refused
-from .audit import Actor, AuditLog
+from . import Outcome, Refused, refused_upstream
+from .audit import Actor, AuditLog, settle_unsettled
 
 ACTION = "refund"
 # Stripe's refund reasons (the only processor refunds go through from here).
@@ -91,16 +91,6 @@ class RefundPlan:
     def parameters(self) -> dict[str, Any]:
         return {"payment_id": self.request.payment_id, "amount_minor": self.amount.amount_minor,
                 "currency": self.amount.currency, "reason": self.request.reason or ""}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a refund request ended: done (also for a repeat), in_progress, failed or unknown."""
-
-    status: str
-    message: str
-    refund_id: str | None = None
-    repeat: bool = False
 
 
 def refund_key(installation_id: int, req: RefundRequest) -> str:
@@ -261,10 +251,7 @@ def _raced(audit: AuditLog, entry: AuditEntry, refund_plan: RefundPlan, installa
 
 def _after_error(audit: AuditLog, processor: RefundProcessor, entry: AuditEntry,
                  refund_plan: RefundPlan, exc: UpstreamError) -> Outcome:
-    # Stripe's 409 (a request with this key still running) and idempotency errors say
-    # nothing about whether the refund exists: never "refused".
-    undecided = exc.http_status in (409, 429) or exc.code == "idempotency_error"
-    if not undecided and exc.http_status is not None and 400 <= exc.http_status < 500:
+    if refused_upstream(exc):
         audit.fail(entry, str(exc))
         return Outcome("failed", f"The processor refused the refund: {exc}")
     # No answer, 429 or 5xx: it may have been made. Look once; else leave it to reconcile.
@@ -290,26 +277,11 @@ def _done(refund_plan: RefundPlan, entry: AuditEntry, *, repeat: bool = False) -
 def reconcile(audit: AuditLog, processor_for: Callable[[AuditEntry], RefundProcessor | None]
               ) -> dict[str, int]:
     """Settle refunds left pending or unknown by asking the processor; never refund again."""
-    counts = {"done": 0, "failed": 0, "skipped": 0}
-    for entry in audit.unsettled():
-        if entry.action != ACTION:
-            continue
-        processor = processor_for(entry)
-        if processor is None or not audit.claim(entry):
-            counts["skipped"] += 1
-            continue
-        payment_id = str(entry.parameters.get("payment_id", ""))
-        try:
-            found = processor.find_refund(payment_id, entry.idempotency_key)
-        except UpstreamError:
-            audit.release(entry)
-            counts["skipped"] += 1
-            continue
-        if found is not None:
-            audit.complete(entry, [str(found["id"])])
-            counts["done"] += 1
-        else:
-            audit.fail(entry, "The processor has no refund for this request: it never reached "
-                              "the processor (checked by reconcile). Safe to ask again.")
-            counts["failed"] += 1
-    return counts
+    def look(processor: RefundProcessor, entry: AuditEntry) -> list[str] | None:
+        found = processor.find_refund(str(entry.parameters.get("payment_id", "")),
+                                      entry.idempotency_key)
+        return None if found is None else [str(found["id"])]
+
+    return settle_unsettled(audit, ACTION, processor_for, look,
+                            "The processor has no refund for this request: it never reached "
+                            "the processor (checked by reconcile). Safe to ask again.")

@@ -19,8 +19,8 @@ from ..connectors.base import UpstreamError
 from ..core.record import OrderTruth, Severity
 from ..store.models import AuditEntry
 from ..tenant_settings import current
-from . import Refused
-from .audit import Actor, AuditLog
+from . import Outcome, Refused, refused_upstream
+from .audit import Actor, AuditLog, settle_unsettled
 from .outcomes import OUTCOMES
 
 ACTION = "resolve"
@@ -123,15 +123,6 @@ class ResolvePlan:
                 "tags": ",".join(self.changes.tags),
                 "field": f"{self.changes.field_id}={self.changes.field_value}"
                 if self.changes.field_id and self.changes.field_value else ""}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a resolve request ended: done (also for a repeat), in_progress, failed or unknown."""
-
-    status: str
-    message: str
-    repeat: bool = False
 
 
 def outcome_of(truth: OrderTruth) -> str:
@@ -237,8 +228,7 @@ def execute(audit: AuditLog, writer: TicketWriter, resolve_plan: ResolvePlan, *,
 
 def _after_error(audit: AuditLog, writer: TicketWriter, entry: AuditEntry,
                  resolve_plan: ResolvePlan, marker: str, exc: UpstreamError) -> Outcome:
-    if exc.http_status is not None and 400 <= exc.http_status < 500 \
-            and exc.http_status not in (409, 429):
+    if refused_upstream(exc):
         audit.fail(entry, str(exc))
         return Outcome("failed", f"The helpdesk refused the changes: {exc}")
     try:
@@ -261,25 +251,10 @@ def reconcile(audit: AuditLog, reader_for: Callable[[AuditEntry], NoteReader | N
               marker_for: Callable[[str], str]) -> dict[str, int]:
     """Settle resolves left pending or unknown: the ticket's note says whether the changes
     landed (they went in one update with it); never applied again from here."""
-    counts = {"done": 0, "failed": 0, "skipped": 0}
-    for entry in audit.unsettled():
-        if entry.action != ACTION:
-            continue
-        reader = reader_for(entry)
-        if reader is None or not audit.claim(entry):
-            counts["skipped"] += 1
-            continue
-        try:
-            landed = reader.note_exists(entry.ticket_id, marker_for(entry.idempotency_key))
-        except UpstreamError:
-            audit.release(entry)
-            counts["skipped"] += 1
-            continue
-        if landed:
-            audit.complete(entry, [f"ticket:{entry.ticket_id}"])
-            counts["done"] += 1
-        else:
-            audit.fail(entry, "The ticket has no note for this request: its changes never "
-                              "reached the helpdesk (checked by reconcile). Safe to ask again.")
-            counts["failed"] += 1
-    return counts
+    def look(reader: NoteReader, entry: AuditEntry) -> list[str] | None:
+        landed = reader.note_exists(entry.ticket_id, marker_for(entry.idempotency_key))
+        return [f"ticket:{entry.ticket_id}"] if landed else None
+
+    return settle_unsettled(audit, ACTION, reader_for, look,
+                            "The ticket has no note for this request: its changes never "
+                            "reached the helpdesk (checked by reconcile). Safe to ask again.")

@@ -277,8 +277,8 @@ class OrderTruth:
 
 # Which of the recurring gaps a flag belongs to (zones 1-3), or which other check raised it.
 FLAG_ZONES: dict[FlagCode, str] = {
-    FlagCode.RETURN_NOT_IN_ERP: "zone 1: portal return not in ERP",
-    FlagCode.ORDER_NOT_IN_ERP: "zone 1: portal return not in ERP",
+    FlagCode.RETURN_NOT_IN_ERP: "zone 1: not in ERP",
+    FlagCode.ORDER_NOT_IN_ERP: "zone 1: not in ERP",
     FlagCode.ERP_REFUND_NOT_AT_PROCESSOR: "zone 2: refund not confirmed at processor",
     FlagCode.PROCESSOR_REFUND_NOT_IN_ERP: "zone 2: refund not confirmed at processor",
     FlagCode.PORTAL_REFUND_NOT_AT_PROCESSOR: "zone 2: refund not confirmed at processor",

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 
 from flask import (
@@ -408,7 +408,7 @@ def ticket_action(ticket_id: str):
     except InvalidOrderId as exc:
         return jsonify(error={"code": "invalid_order_id", "message": exc.reason}), 400
     try:
-        agent, api = _acting_agent(tenant, ticket_id)
+        agent, api, _ticket = _acting_agent(tenant, ticket_id)
     except Refused as exc:
         return _refused(exc)
     action_key = f"{kind}-{key}"
@@ -463,8 +463,9 @@ def _signed_in_agent(tenant: Tenant) -> Agent:
 
 
 def _acting_agent(tenant: Tenant, ticket_id: str, agent: Agent | None = None, *,
-                  strict: bool = False) -> tuple[Agent, HostApi]:
-    """The signed-in agent of this sidebar, and the helpdesk API acting as them.
+                  strict: bool = False) -> tuple[Agent, HostApi, HostTicket | None]:
+    """The signed-in agent of this sidebar, the helpdesk API acting as them, and the ticket
+    as they see it (None if the helpdesk didn't answer and `strict` is off).
 
     Checked before anything is recorded or written: the agent must have signed in, and the
     helpdesk must let *them* see the ticket (it then applies their rights to a ticket write
@@ -481,8 +482,9 @@ def _acting_agent(tenant: Tenant, ticket_id: str, agent: Agent | None = None, *,
         raise Refused(503, "helpdesk_unavailable", f"{title} didn't answer just now; "
                                                         "try again in a moment.") from None
     api = g.host.agent_api(tenant, agent.credentials)
+    ticket = None
     try:
-        api.get_ticket(ticket_id)
+        ticket = api.get_ticket(ticket_id)
     except NotFoundError:
         raise Refused(404, "not_found",
                            f"That ticket isn't in this {title} account.") from None
@@ -502,7 +504,7 @@ def _acting_agent(tenant: Tenant, ticket_id: str, agent: Agent | None = None, *,
                                                             "so nothing was done; try again.") \
                 from None
         # A ticket write: the helpdesk still applies the agent's rights to the write itself.
-    return agent, api
+    return agent, api, ticket
 
 
 def _session_answer(tenant: Tenant, agent: Agent | None) -> dict[str, object]:
@@ -645,14 +647,19 @@ def agent_sign_out():
 # -- refunds at the processor (plugin/actions/refunds.py)
 
 
-def _refund_request(tenant: Tenant, ticket_id: str) -> tuple[RefundRequest, OrderRef, str]:
+def _action_body(tenant: Tenant) -> tuple[dict[str, Any], OrderRef]:
+    """An action's JSON object and the order it names (400 otherwise)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise Refused(400, "bad_request", "Expected a JSON object.")
     try:
-        order = parse_order_id(body.get("order_id"), tenant.order_name_prefix)
+        return body, parse_order_id(body.get("order_id"), tenant.order_name_prefix)
     except InvalidOrderId as exc:
         raise Refused(400, "invalid_order_id", exc.reason) from None
+
+
+def _refund_request(tenant: Tenant, ticket_id: str) -> tuple[RefundRequest, OrderRef, str]:
+    body, order = _action_body(tenant)
     payment_id, amount = body.get("payment_id"), body.get("amount_minor")
     currency, reason = body.get("currency"), body.get("reason") or None
     if not isinstance(payment_id, str) or not _PAYMENT_ID.fullmatch(payment_id):
@@ -679,11 +686,32 @@ def _refund_processor(tenant: Tenant) -> Any:
     return build_client(system, cfg, service().session)
 
 
-def _allowed_as_host_says(tenant: Tenant, ticket_id: str, agent: Agent,
-                          allowed: Callable[[Agent], Actor]) -> tuple[Agent, Actor, HostApi]:
+def _actor(agent: Agent) -> Actor:
+    return Actor(agent.host_user_id, agent.name, agent.role)
+
+
+def _checked_agent(tenant: Tenant, check: Callable[[Actor], None]) -> Agent:
+    """The signed-in agent, allowed by `check` as we know them: before any upstream call."""
+    agent = _signed_in_agent(tenant)
+    check(_actor(agent))
+    return agent
+
+
+@dataclass(frozen=True)
+class _Acting:
+    """Who acts, as the helpdesk knows them now, through which API, on which ticket."""
+
+    agent: Agent
+    actor: Actor
+    api: HostApi
+    ticket: HostTicket | None
+
+
+def _as_host_says(tenant: Tenant, ticket_id: str, agent: Agent,
+                  check: Callable[[Actor], None]) -> _Acting:
     """The agent as the helpdesk knows them now (they may see the ticket; their role today,
-    not at sign-in: a demoted admin isn't one here), checked again by `allowed`."""
-    agent, api = _acting_agent(tenant, ticket_id, agent, strict=True)
+    not at sign-in: a demoted admin isn't one here), checked again by `check`."""
+    agent, api, ticket = _acting_agent(tenant, ticket_id, agent, strict=True)
     try:
         user = api.current_user()
     except UpstreamError:
@@ -693,7 +721,9 @@ def _allowed_as_host_says(tenant: Tenant, ticket_id: str, agent: Agent,
         raise _sign_in_required("Your sign-in no longer matches you; sign in again.")
     if user.role != agent.role:
         agent = agents().set_role(agent, user.role)
-    return agent, allowed(agent), api
+    actor = _actor(agent)
+    check(actor)
+    return _Acting(agent, actor, api, ticket)
 
 
 @dataclass(frozen=True)
@@ -715,26 +745,24 @@ def _refund_planned(ticket_id: str) -> _PlannedRefund:
     tenant: Tenant = g.tenant
     ticket_id = _ticket_id(ticket_id)
     req, order, currency = _refund_request(tenant, ticket_id)
-    agent = _signed_in_agent(tenant)
     audit = AuditLog(db())
     policy = RefundPolicy.of(tenant.features, tenant.settings)
 
-    def allowed(agent: Agent) -> Actor:
-        actor = Actor(agent.host_user_id, agent.name, agent.role)
+    def allowed(actor: Actor) -> None:
         check_policy(policy, actor, Money(req.amount_minor, currency),
                      audit.spent_today(tenant.id, actor.id, REFUND_ACTION, currency))
-        return actor
 
     # Allowed at all, for this role, within the caps: decided before any upstream call.
-    allowed(agent)
+    agent = _checked_agent(tenant, allowed)
     processor = _refund_processor(tenant)
-    agent, actor, api = _allowed_as_host_says(tenant, ticket_id, agent, allowed)
+    acting = _as_host_says(tenant, ticket_id, agent, allowed)
     truth = service().lookup(tenant, order, refresh=True)  # never plan money on a cached record
     refund_plan = plan_refund(truth, req, tenant.id)
     if refund_plan.amount.currency != currency:
         raise Refused(409, "currency_changed", f"This payment is in "
                                                f"{refund_plan.amount.currency}, not {currency}.")
-    return _PlannedRefund(order, agent, actor, api, audit, processor, policy, refund_plan)
+    return _PlannedRefund(order, acting.agent, acting.actor, acting.api, audit, processor,
+                          policy, refund_plan)
 
 
 @bp.post("/api/tickets/<ticket_id>/refund/preview")
@@ -811,8 +839,7 @@ def _note(tenant: Tenant, api: HostApi, agent: Agent, ticket_id: str, order_numb
 @dataclass(frozen=True)
 class _PlannedResolve:
     order: OrderRef
-    actor: Actor
-    api: HostApi
+    acting: _Acting
     plan: ResolvePlan
 
 
@@ -820,31 +847,15 @@ def _resolve_planned(ticket_id: str) -> _PlannedResolve:
     """Who, allowed, the ticket theirs, the outcome from a fresh record: all before writing."""
     tenant: Tenant = g.tenant
     ticket_id = _ticket_id(ticket_id)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise Refused(400, "bad_request", "Expected a JSON object.")
-    try:
-        order = parse_order_id(body.get("order_id"), tenant.order_name_prefix)
-    except InvalidOrderId as exc:
-        raise Refused(400, "invalid_order_id", exc.reason) from None
+    _body, order = _action_body(tenant)
     policy = ResolvePolicy.of(tenant.features, tenant.settings)
-
-    def allowed(agent: Agent) -> Actor:
-        actor = Actor(agent.host_user_id, agent.name, agent.role)
-        check_resolve_policy(policy, actor)
-        return actor
-
-    agent = _signed_in_agent(tenant)
-    allowed(agent)  # before any upstream call
-    agent, actor, api = _allowed_as_host_says(tenant, ticket_id, agent, allowed)
+    allowed = partial(check_resolve_policy, policy)
+    acting = _as_host_says(tenant, ticket_id, _checked_agent(tenant, allowed), allowed)
     truth = service().lookup(tenant, order, refresh=True)
     resolve_plan = plan_resolve(truth, policy, installation_id=tenant.id, ticket_id=ticket_id)
-    try:
-        ticket = api.get_ticket(ticket_id)
-    except UpstreamError:
-        ticket = None  # can't tell whether it was reopened: the last round's key stands
-    return _PlannedResolve(order, actor, api, resolve_round(resolve_plan, AuditLog(db()),
-                                                            tenant.id, ticket))
+    # The ticket as the agent sees it now says whether an earlier resolve was undone.
+    return _PlannedResolve(order, acting, resolve_round(resolve_plan, AuditLog(db()),
+                                                        tenant.id, acting.ticket))
 
 
 @bp.post("/api/tickets/<ticket_id>/resolve/preview")
@@ -874,8 +885,8 @@ def resolve_ticket(ticket_id: str):
         return jsonify(error={"code": "changed", "message": "The record changed since you "
                               "confirmed; check what resolving will do now.",
                               "summary": p.plan.summary, "key": p.plan.key}), 409
-    outcome = execute_resolve(AuditLog(db()), p.api, p.plan, installation_id=tenant.id,
-                              actor=p.actor, marker=note_marker(f"note-{p.plan.key}"))
+    outcome = execute_resolve(AuditLog(db()), p.acting.api, p.plan, installation_id=tenant.id,
+                              actor=p.acting.actor, marker=note_marker(f"note-{p.plan.key}"))
     if outcome.status == "done":
         service().invalidate(tenant, p.order)
     status = {"done": 200, "in_progress": 202, "failed": 422, "unknown": 502}[outcome.status]
@@ -886,33 +897,28 @@ def resolve_ticket(ticket_id: str):
 # -- cancel a flagged refund still waiting on the customer (plugin/actions/cancel.py)
 
 
-def _cancel_planned(ticket_id: str) -> tuple[OrderRef, Actor, RefundCanceller, CancelPlan]:
+@dataclass(frozen=True)
+class _PlannedCancel:
+    order: OrderRef
+    acting: _Acting
+    processor: RefundCanceller
+    plan: CancelPlan
+
+
+def _cancel_planned(ticket_id: str) -> _PlannedCancel:
     tenant: Tenant = g.tenant
     ticket_id = _ticket_id(ticket_id)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise Refused(400, "bad_request", "Expected a JSON object.")
-    try:
-        order = parse_order_id(body.get("order_id"), tenant.order_name_prefix)
-    except InvalidOrderId as exc:
-        raise Refused(400, "invalid_order_id", exc.reason) from None
+    body, order = _action_body(tenant)
     refund_id = body.get("refund_id")
     if not isinstance(refund_id, str) or not _REFUND_ID.fullmatch(refund_id):
         raise Refused(400, "bad_request", "Which refund to cancel (refund_id) is required.")
-    policy = CancelPolicy.of(tenant.features, tenant.settings)
-
-    def allowed(agent: Agent) -> Actor:
-        actor = Actor(agent.host_user_id, agent.name, agent.role)
-        check_cancel_policy(policy, actor)
-        return actor
-
-    agent = _signed_in_agent(tenant)
-    allowed(agent)  # before any upstream call
+    allowed = partial(check_cancel_policy, CancelPolicy.of(tenant.features, tenant.settings))
+    agent = _checked_agent(tenant, allowed)  # before any upstream call
     processor: RefundCanceller = _refund_processor(tenant)
-    agent, actor, _api = _allowed_as_host_says(tenant, ticket_id, agent, allowed)
+    acting = _as_host_says(tenant, ticket_id, agent, allowed)
     truth = service().lookup(tenant, order, refresh=True)
-    return order, actor, processor, plan_cancel(truth, installation_id=tenant.id,
-                                                ticket_id=ticket_id, refund_id=refund_id)
+    return _PlannedCancel(order, acting, processor, plan_cancel(
+        truth, installation_id=tenant.id, ticket_id=ticket_id, refund_id=refund_id))
 
 
 @bp.post("/api/tickets/<ticket_id>/refund/cancel/preview")
@@ -920,7 +926,7 @@ def _cancel_planned(ticket_id: str) -> tuple[OrderRef, Actor, RefundCanceller, C
 def cancel_refund_preview(ticket_id: str):
     """The confirm step: which refund, how much, what cancelling it means."""
     try:
-        cancel_plan = _cancel_planned(ticket_id)[3]
+        cancel_plan = _cancel_planned(ticket_id).plan
     except Refused as exc:
         return _refused(exc)
     return jsonify(summary=cancel_plan.summary, refund_id=cancel_plan.refund_id,
@@ -933,17 +939,17 @@ def cancel_refund(ticket_id: str):
     """Cancel the refund at the processor, at most once; then note it on the ticket."""
     tenant: Tenant = g.tenant
     try:
-        order, actor, processor, cancel_plan = _cancel_planned(ticket_id)
+        p = _cancel_planned(ticket_id)
     except Refused as exc:
         return _refused(exc)
-    outcome = execute_cancel(AuditLog(db()), processor, cancel_plan, installation_id=tenant.id,
-                             actor=actor)
+    cancel_plan, agent = p.plan, p.acting.agent
+    outcome = execute_cancel(AuditLog(db()), p.processor, cancel_plan,
+                             installation_id=tenant.id, actor=p.acting.actor)
     if outcome.status == "done":
-        service().invalidate(tenant, order)
+        service().invalidate(tenant, p.order)
         if not outcome.repeat:
-            agent = _signed_in_agent(tenant)
-            _note(tenant, g.host.agent_api(tenant, agent.credentials), agent,
-                  cancel_plan.ticket_id, cancel_plan.order_number, f"note-{cancel_plan.key}",
+            _note(tenant, p.acting.api, agent, cancel_plan.ticket_id, cancel_plan.order_number,
+                  f"note-{cancel_plan.key}",
                   f"Order Truth: {agent.name} cancelled refund {cancel_plan.refund_id} of "
                   f"{cancel_plan.amount.format()} for order {cancel_plan.order_number} (it was "
                   "flagged as refunded twice or too much).")

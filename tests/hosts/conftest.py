@@ -84,3 +84,18 @@ def agent_session(client, session):
     page, claimed = sign_in_agent(client, session)
     assert page.status_code == 200 and claimed.status_code == 200, claimed.get_data(as_text=True)
     return headers_for(claimed.get_json())
+
+
+def age_audit(app):
+    """Let every audit entry's lease run out and date it 5 minutes back, as time would after
+    a crashed request (so `audit reconcile` and a take-over may settle it)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from plugin.store.models import AuditEntry
+
+    with app.extensions["store"].session() as s:
+        past = datetime.now(UTC) - timedelta(minutes=5)
+        s.execute(update(AuditEntry).values(lease_until=past, created_at=past))
+        s.commit()

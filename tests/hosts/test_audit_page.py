@@ -37,6 +37,7 @@ def test_the_admin_sees_what_agents_did_and_downloads_it(app, client, agent_sess
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
     assert "Sam Agent" in html and "$20.00" in html and ">done<" in html and "re_" in html
     assert "Other Person" not in html and "4242" not in html
+    assert "/zendesk/settings/audit.csv?installation=" in html  # the download link
 
     download = client.get(CSV)
     assert download.status_code == 200 and download.mimetype == "text/csv"

@@ -8,10 +8,9 @@ paid; 1006 (ticket 106) was refunded twice, both finished.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from plugin.actions import Refused
 from plugin.actions.audit import AuditLog
@@ -22,6 +21,8 @@ from plugin.core.model import RefundState
 from plugin.core.orderid import parse_order_id
 from plugin.store.models import AuditEntry
 from tests.conftest import repo_of
+
+from .conftest import age_audit
 
 KEY = "zendesk:order-truth-sandbox:1"
 PREVIEW = "/zendesk/api/tickets/{}/refund/cancel/preview"
@@ -176,11 +177,6 @@ def test_a_lost_answer_is_found_cancelled(app, client, agent_session, monkeypatc
     assert [e.status for e in entries(app)] == ["done"]
 
 
-def _age(app):
-    with app.extensions["store"].session() as s:
-        past = datetime.now(UTC) - timedelta(minutes=5)
-        s.execute(update(AuditEntry).values(lease_until=past, created_at=past))
-        s.commit()
 
 
 @pytest.mark.parametrize(("crash_in", "said", "status", "at_stripe"), [
@@ -203,7 +199,7 @@ def test_a_crash_is_reconciled_from_the_processor(app, client, agent_session, ru
         client.post(CANCEL.format(107), headers=agent_session,
                     json={"order_id": "1007", "refund_id": "re_Sbx1007b"})
     monkeypatch.undo()
-    _age(app)
+    age_audit(app)
     out = runner.invoke(args=["audit", "reconcile"])
     assert said in out.output, out.output
     assert [e.status for e in entries(app)] == [status]

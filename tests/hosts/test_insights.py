@@ -53,7 +53,7 @@ def test_lookups_flags_actions_and_prevented_refunds_are_counted(app, client, ag
     assert counts["flag RETURN_NOT_IN_ERP"] == 2
     assert counts["flag ERP_REFUND_NOT_AT_PROCESSOR"] == 1
     zone = {r[1]: r[2] for r in rows[1:]}
-    assert zone["flag RETURN_NOT_IN_ERP"] == "zone 1: portal return not in ERP"
+    assert zone["flag RETURN_NOT_IN_ERP"] == "zone 1: not in ERP"
     assert zone["flag ERP_REFUND_NOT_AT_PROCESSOR"] == "zone 2: refund not confirmed at processor"
     assert counts["action refund done"] == 1
     assert counts["refund prevented: duplicate"] == 1
@@ -63,7 +63,8 @@ def test_lookups_flags_actions_and_prevented_refunds_are_counted(app, client, ag
     html = client.get(PAGE).get_data(as_text=True)
     assert "<svg" in html
     assert "0 h 20 min to 0 h 32 min" in html and "It assumes each lookup" in html
-    assert "zone 1: portal return not in ERP" in html
+    assert "zone 1: not in ERP" in html
+    assert "/zendesk/settings/insights.csv?installation=" in html  # the download link
 
 
 def test_no_customer_data_in_the_insights(app, client, agent_session, zd):
@@ -129,3 +130,9 @@ def test_a_failed_write_keeps_the_counts_for_the_next(app, monkeypatch):
         monkeypatch.setattr(insights, "_add", real)
         assert tally.flush(s) == 1
         assert [r.count for r in s.scalars(select(InsightCount))] == [1]
+
+
+def test_every_flag_has_a_zone():
+    from plugin.core.record import FLAG_ZONES, FlagCode
+
+    assert set(FLAG_ZONES) == set(FlagCode)

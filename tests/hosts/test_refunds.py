@@ -19,7 +19,7 @@ from plugin.store.models import AuditEntry
 from plugin.tenant_settings import as_changes, validate_changes
 from tests.conftest import repo_of
 
-from .conftest import headers_for, sandbox_zendesk_id, sign_in_agent
+from .conftest import age_audit, headers_for, sandbox_zendesk_id, sign_in_agent
 
 KEY = "zendesk:order-truth-sandbox:1"
 PREVIEW = "/zendesk/api/tickets/{}/refund/preview"
@@ -182,7 +182,7 @@ def test_a_timeout_after_the_refund_happened_gives_no_second_refund(app, client,
     assert entry.status == "unknown"
     # At once, the same click waits: the processor may still be making it.
     assert client.post(REFUND.format(105), headers=sam, json=body(2000)).status_code == 202
-    _age(app)
+    age_audit(app)
     again = client.post(REFUND.format(105), headers=sam, json=body(2000))
     assert again.status_code == 200, again.get_json()
     assert len(refunds_made(sandbox)) == 1
@@ -203,7 +203,7 @@ def test_a_crash_before_the_audit_is_completed_is_reconciled_not_redone(app, cli
     monkeypatch.undo()
     [entry] = audit_rows(app)
     assert entry.status == "pending" and len(refunds_made(sandbox)) == 1
-    _age(app)
+    age_audit(app)
     out = runner.invoke(args=["audit", "reconcile"])
     assert out.exit_code == 0 and "1 found done at the processor" in out.output, out.output
     [entry] = audit_rows(app)
@@ -222,7 +222,7 @@ def test_reconcile_says_when_a_refund_never_reached_the_processor(app, client, s
     with pytest.raises(SystemExit):
         client.post(REFUND.format(105), headers=sam, json=body(2000))
     monkeypatch.undo()
-    _age(app)
+    age_audit(app)
     out = runner.invoke(args=["audit", "reconcile"])
     assert "1 never reached it" in out.output, out.output
     [entry] = audit_rows(app)
@@ -265,12 +265,6 @@ def test_refund_settings_are_validated_and_keep_their_siblings(app, runner):
             shown["refund_daily_cap_admin_minor"]) == ("admin,agent", 1234, 99999)
 
 
-def _age(app):
-    """Let the crashed request's lease run out, as time would."""
-    with app.extensions["store"].session() as s:
-        past = datetime.now(UTC) - timedelta(minutes=5)
-        s.execute(update(AuditEntry).values(lease_until=past, created_at=past))
-        s.commit()
 
 
 def test_two_different_refunds_racing_cannot_beat_the_daily_cap(app, client, sam, sandbox,

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 
 import click
 from flask import Flask, current_app
@@ -305,29 +306,37 @@ audit_cli = AppGroup("audit", help="The audit trail of actions taken from the si
 
 @audit_cli.command("reconcile")
 def audit_reconcile() -> None:
-    """Settle refunds and ticket resolves left pending by a crash or a timeout: ask the
-    processor or the helpdesk, never redo."""
+    """Settle refunds, cancellations, ERP documents and ticket resolves left pending by a
+    crash or a timeout: ask the processor, the ERP or the helpdesk, never redo."""
+    from sqlalchemy import select
+
     from .actions.audit import AuditLog
     from .actions.cancel import reconcile as reconcile_cancels
+    from .actions.erp_fixes import reconcile as reconcile_erp_fixes
     from .actions.refunds import reconcile
     from .actions.resolve import reconcile as reconcile_resolves
+    from .actions.ticket_writes import reconcile as reconcile_writes
     from .connectors.registry import build_client
     from .core.model import SourceName
     from .hosts.note import marker as note_marker
     from .installations import connector_configs
+    from .store.models import TicketAction
 
     service = current_app.extensions["order_truth"]
     with _repo() as repo:
-        def processor_for(entry):
+        def client_for(entry, source, system):
             tenant = repo.get(entry.installation_id)
-            found = connector_configs(tenant, service.config).get(SourceName.PROCESSOR) \
+            found = connector_configs(tenant, service.config).get(source) \
                 if tenant is not None else None
-            if found is None or found[0] != "stripe":
+            if found is None or found[0] != system:
                 return None
             return build_client(found[0], found[1], service.session)
 
+        processor_for = partial(client_for, source=SourceName.PROCESSOR, system="stripe")
         counts = reconcile(AuditLog(repo.session), processor_for)
         cancels = reconcile_cancels(AuditLog(repo.session), processor_for)
+        documents = reconcile_erp_fixes(AuditLog(repo.session), partial(
+            client_for, source=SourceName.ERP, system="netsuite"))
 
         hosts = current_app.extensions["hosts"]
 
@@ -339,10 +348,24 @@ def audit_reconcile() -> None:
 
         resolved = reconcile_resolves(AuditLog(repo.session), reader_for,
                                       lambda key: note_marker(f"note-{key}"))
+
+        def outbox_row(entry):
+            row = repo.session.scalar(select(TicketAction).where(
+                TicketAction.installation_id == entry.installation_id,
+                TicketAction.idempotency_key == entry.idempotency_key))
+            if row is None or row.status not in ("done", "rejected"):
+                return None  # not sent yet, or the outbox still retries it
+            return row.status, tuple((row.payload or {}).get("tags", ()))
+
+        writes = reconcile_writes(AuditLog(repo.session), outbox_row)
     click.echo(f"{counts['done']} found done at the processor, {counts['failed']} never reached "
                f"it, {counts['skipped']} left for later")
     click.echo(f"{cancels['done']} refund cancellations found done, {cancels['failed']} never "
                f"reached the processor, {cancels['skipped']} left for later")
+    click.echo(f"{documents['done']} ERP documents found made, {documents['failed']} never "
+               f"made, {documents['skipped']} left for later")
+    click.echo(f"{writes['done']} notes and tag sets found written, {writes['failed']} refused "
+               f"by the helpdesk, {writes['skipped']} left for later")
     click.echo(f"{resolved['done']} ticket resolves found applied, {resolved['failed']} never "
                f"applied, {resolved['skipped']} left for later")
 

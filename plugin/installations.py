@@ -44,6 +44,8 @@ DEFAULT_FEATURES: dict[str, bool] = {
     "draft_reply": True,  # agents may put the customer sentence into their reply editor
     "cancel_refunds": False,  # agents may cancel a flagged refund still waiting on the customer
     "resolve_ticket": False,  # agents may apply the admin's ticket changes for the outcome
+    "erp_return_authorizations": False,  # agents may create the ERP RA a portal return lacks
+    "erp_item_receipts": False,  # agents may receive a store return into ERP inventory
 }
 
 

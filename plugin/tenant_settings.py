@@ -73,6 +73,10 @@ class _FixedSettingsSchema(Schema):
     refund_daily_cap_admin_minor = fields.Integer(**_CAP)
     resolve_roles = fields.String(validate=_roles)
     cancel_refund_roles = fields.String(validate=_roles)
+    erp_return_roles = fields.String(validate=_roles)
+    note_roles = fields.String(validate=_roles)
+    tag_roles = fields.String(validate=_roles)
+    erp_receipt_roles = fields.String(validate=_roles)
     resolve_field_id = fields.Integer(validate=validate.Range(min=0, max=2**53))
 
 
@@ -189,6 +193,16 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "Refunds"),
     Setting("refund_daily_cap_admin_minor", ("actions", "refund", "caps", "admin", "per_day"),
             200_000, "Most an admin may refund in a day, in all (minor units)"),
+    Setting("note_roles", ("actions", "note", "roles"), "admin,agent",
+            "Helpdesk roles that may post the summary as an internal note", "Notes and tags"),
+    Setting("tag_roles", ("actions", "tags", "roles"), "admin,agent",
+            "Helpdesk roles that may tag tickets with the flags found", "Notes and tags"),
+    Setting("erp_return_roles", ("actions", "erp_return_authorization", "roles"), "admin",
+            "Helpdesk roles that may create a missing return authorization in the ERP",
+            "Fixes in the ERP"),
+    Setting("erp_receipt_roles", ("actions", "erp_item_receipt", "roles"), "admin",
+            "Helpdesk roles that may receive a store return into ERP inventory",
+            "Fixes in the ERP"),
     *_resolve_settings(),
 )}
 for _name in [n for n in SETTINGS if SETTINGS[n].path[:2] == ("actions", "refund")]:

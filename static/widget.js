@@ -241,30 +241,32 @@
     });
   }
 
-  // Cancel a flagged refund still waiting on the customer: confirm, then cancel once.
-  function wireCancel() {
-    var box = recordEl.querySelector(".ot-cancel");
+  // One of a list of fixes the record offers (cancel a flagged refund, make a missing ERP
+  // document): the server says exactly what will happen, the agent confirms, it is done once.
+  function wirePicked(o) {
+    var box = recordEl.querySelector("." + o.box);
     if (!box) { return; }
-    var confirmBox = box.querySelector(".ot-cancel-confirm");
-    var go = box.querySelector("[data-ot-cancel-go]");
-    var status = box.querySelector(".ot-cancel-status");
+    var confirmBox = box.querySelector("." + o.box + "-confirm");
+    var go = box.querySelector("[data-" + o.box + "-go]");
+    var status = box.querySelector("." + o.box + "-status");
+    if (!confirmBox || !go || !status) { return; }
     var asked = null;
     function url(kind) {
       return body.dataset[kind].replace("TICKET", encodeURIComponent(ticketId));
     }
     function fail(message) {
-      status.className = "ot-cancel-status fail";
+      status.className = o.box + "-status fail";
       status.textContent = message;
     }
-    box.querySelectorAll("[data-ot-cancel]").forEach(function (button) {
+    box.querySelectorAll("[data-" + o.pick + "]").forEach(function (button) {
       button.addEventListener("click", function () {
-        var request = { order_id: orderId, refund_id: button.dataset.otCancel };
-        status.className = "ot-cancel-status";
+        var request = o.request(button);
+        status.className = o.box + "-status";
         status.textContent = "Checking…";
-        post(url("cancelPreviewUrl"), request).then(answer).then(function (r) {
+        post(url(o.previewUrl), request).then(answer).then(function (r) {
           if (!r.ok) { fail(r.message); return; }
           asked = request;
-          box.querySelector(".ot-cancel-summary").textContent = r.data.summary;
+          o.show(box, r.data);
           confirmBox.hidden = false;
           go.disabled = false;
           status.textContent = "";
@@ -272,19 +274,19 @@
         });
       });
     });
-    box.querySelector("[data-ot-cancel-back]").addEventListener("click", function () {
+    box.querySelector("[data-" + o.box + "-back]").addEventListener("click", function () {
       asked = null;
       confirmBox.hidden = true;
     });
     go.addEventListener("click", function () {
       if (!asked || go.disabled) { return; }
-      go.disabled = true;
-      status.className = "ot-cancel-status";
-      status.textContent = "Cancelling…";
-      post(url("cancelUrl"), asked).then(answer).then(function (r) {
+      go.disabled = true;  // the server does it once anyway: same request, same key
+      status.className = o.box + "-status";
+      status.textContent = o.working;
+      post(url(o.doUrl), asked).then(answer).then(function (r) {
         if (r.data.status === "done") {
           say(r.message);
-          load(orderId, true);
+          load(orderId, true);  // the record afresh: the flags recomputed
           return;
         }
         fail(r.message);
@@ -292,9 +294,39 @@
           setTimeout(function () { go.disabled = false; }, 5000);
         }
       }).catch(function () {
-        fail("Network error: the refund may or may not have been cancelled. Click again to check.");
+        fail(o.lost);
         go.disabled = false;
       }).then(resize);
+    });
+  }
+
+  function wireCancel() {
+    wirePicked({
+      box: "ot-cancel", pick: "ot-cancel", previewUrl: "cancelPreviewUrl", doUrl: "cancelUrl",
+      working: "Cancelling…",
+      lost: "Network error: the refund may or may not have been cancelled. Click again to check.",
+      request: function (button) { return { order_id: orderId, refund_id: button.dataset.otCancel }; },
+      show: function (box, data) { box.querySelector(".ot-cancel-summary").textContent = data.summary; }
+    });
+  }
+
+  function wireErpFixes() {
+    wirePicked({
+      box: "ot-erpfix", pick: "ot-erp", previewUrl: "erpPreviewUrl", doUrl: "erpUrl",
+      working: "Making the documents…",
+      lost: "Network error: the documents may or may not have been made. Click again to check; nothing is made twice.",
+      request: function (button) {
+        return { order_id: orderId, action: button.dataset.otErp, subject: button.dataset.otErpSubject };
+      },
+      show: function (box, data) {
+        var list = box.querySelector(".ot-erpfix-steps");
+        list.textContent = "";
+        data.steps.forEach(function (step) {
+          var li = document.createElement("li");
+          li.textContent = step;
+          list.appendChild(li);
+        });
+      }
     });
   }
 
@@ -407,6 +439,7 @@
   function wire() {
     wireRefund();
     wireCancel();
+    wireErpFixes();
     wireResolve();
     wireDraft();
     var refresh = recordEl.querySelector("[data-ot-refresh]");

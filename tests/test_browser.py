@@ -251,6 +251,61 @@ def test_resolving_shows_the_outcome_applies_it_once_and_the_ticket_shows_it(app
     assert page.locator(".sb-refund-status").inner_text() == "refunded"
 
 
+def _enable(app, features, **settings):
+    from plugin.tenant_settings import as_changes, validate_changes
+    from tests.conftest import repo_of
+
+    with repo_of(app) as repo:
+        tenant = repo.find("zendesk:order-truth-sandbox:1")
+        repo.update_settings(tenant.id, {"features": features,
+                                         **as_changes(validate_changes(settings))})
+
+
+def test_cancelling_a_flagged_refund_confirm_cancel_once_and_the_flag_goes(app, live_app, page,
+                                                                          sandbox):
+    _enable(app, {"cancel_refunds": True})
+    page.goto(f"{live_app}/sandbox/tickets/107")
+    frame = sidebar(page)
+    frame.locator('[data-ot-cancel="re_Sbx1007b"]').wait_for(timeout=15000)
+    sign_in(page, frame)
+    frame.locator('[data-ot-cancel="re_Sbx1007b"]').click()
+    frame.locator(".ot-cancel-confirm:not([hidden])").wait_for(timeout=15000)
+    assert "$30.00" in frame.locator(".ot-cancel-summary").inner_text()
+    assert sandbox.state.ledger.as_now({"id": "re_Sbx1007b", "status": "requires_action"})[
+        "status"] == "requires_action"  # the confirm step cancelled nothing
+    frame.locator("[data-ot-cancel-go]").dblclick()
+    frame.locator("#ot-context >> text=Cancelled refund re_Sbx1007b").wait_for(timeout=15000)
+    assert sandbox.state.ledger.as_now({"id": "re_Sbx1007b", "status": "requires_action"})[
+        "status"] == "canceled"
+    # The record afresh: nothing left to cancel, and one note.
+    frame.locator('[data-ot-cancel="re_Sbx1007b"]').wait_for(state="detached", timeout=15000)
+    notes = [c for c in sandbox.state.zendesk.ticket(107)["comments"] if not c["public"]]
+    assert len(notes) == 1 and "cancelled refund re_Sbx1007b" in notes[0]["body"]
+
+
+def test_a_store_return_is_received_into_erp_inventory_once(app, live_app, page, sandbox):
+    _enable(app, {"erp_item_receipts": True}, erp_receipt_roles="admin,agent")
+    page.goto(f"{live_app}/sandbox/tickets/104")
+    frame = sidebar(page)
+    button = frame.locator("[data-ot-erp=erp_item_receipt]")
+    button.wait_for(timeout=15000)
+    assert "Store return not in inventory" in frame.locator("body").inner_text()
+    sign_in(page, frame)
+    button.click()
+    frame.locator(".ot-erpfix-confirm:not([hidden])").wait_for(timeout=15000)
+    steps = frame.locator(".ot-erpfix-steps li").all_inner_texts()
+    assert len(steps) == 2 and "at Brooklyn Store" in steps[1]
+    assert sandbox.state.netsuite.docs() == []  # the confirm step made nothing
+    frame.locator("[data-ot-erpfix-go]").dblclick()
+    frame.locator("#ot-context >> text=item receipt").wait_for(timeout=15000)
+    kinds = sorted(doc["type"] for doc in sandbox.state.netsuite.docs())
+    assert kinds == ["ItemRcpt", "RtnAuth"]
+    frame.locator("[data-ot-erp]").wait_for(state="detached", timeout=15000)
+    assert "Store return not in inventory" not in frame.locator("body").inner_text()
+    notes = [c for c in sandbox.state.zendesk.ticket(104)["comments"] if not c["public"]]
+    assert len(notes) == 1 and "item receipt" in notes[0]["body"]
+
+
 def test_the_customer_sentence_is_drafted_into_the_reply_and_never_sent(live_app, page, sandbox):
     page.goto(f"{live_app}/sandbox/tickets/103")
     frame = sidebar(page)

@@ -300,6 +300,15 @@ SELECT tl.transaction AS receipt, item.itemid AS sku, tl.quantity AS quantity,
  ORDER BY tl.transaction, tl.id
 """
 
+# Active locations by name: a POS location is matched to NetSuite's by its name, the same
+# name the receipt-lines query reads back (so a receipt made there clears the store flag).
+LOCATIONS_QUERY = """
+SELECT loc.id AS id, loc.name AS name, loc.fullname AS fullname
+  FROM location loc
+ WHERE loc.isinactive = 'F'
+ ORDER BY loc.id
+""".strip()
+
 
 def chain_query(order_name: str) -> str:
     """SuiteQL for every document of the order and the links between them (see _CHAIN_SQL)."""
@@ -360,6 +369,14 @@ class ReceiptLineRowSchema(VendorSchema):
     sku = fields.String(required=True)
     quantity = WholeNumber(required=True)
     location = fields.String(load_default=None)
+
+
+class LocationRowSchema(VendorSchema):
+    """A row of the locations query (SuiteQL sends every value as a string)."""
+
+    id = Identifier(required=True, validate=_INTERNAL_ID)
+    name = fields.String(load_default=None, allow_none=True)
+    fullname = fields.String(load_default=None, allow_none=True)
 
 
 class RecordRefSchema(VendorSchema):
@@ -627,6 +644,18 @@ class NetSuiteClient(BaseClient):
         }
         return self.transform("returnAuthorization", ra_id, "itemReceipt", body,
                               replace="item")
+
+    def location_ids(self, name: str) -> list[str]:
+        """Internal ids of the active locations called `name` (its own name, or the last part
+        of its full "Parent : Child" name), compared without regard to case or spaces."""
+        wanted = name.strip().casefold()
+        found = []
+        for row in self.suiteql(LOCATIONS_QUERY):
+            loc = self.load(LocationRowSchema, row)
+            names = {loc["name"], (loc["fullname"] or "").split(" : ")[-1]}
+            if wanted and wanted in {(n or "").strip().casefold() for n in names}:
+                found.append(loc["id"])
+        return found
 
     def _record_path(self, record_type: str, record_id: str) -> str:
         rtype = _checked_record_type(record_type)

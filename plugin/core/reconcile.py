@@ -272,6 +272,8 @@ def _erp_confirmation(facts: Facts, returns: tuple[MergedReturn, ...],
         credit_memos=tuple(m.tran_id for m in erp.credit_memos),
         customer_refunds=tuple(c.tran_id for c in erp.customer_refunds),
         status="none",
+        sales_order_id=sale.internal_id if sale else None,
+        sale_kind=sale.kind.value if sale else None,
     )
     if not erp.found:
         return doc

@@ -235,6 +235,8 @@ class ErpConfirmation:
     credit_memos: tuple[str, ...]
     customer_refunds: tuple[str, ...]
     status: str  # "confirmed" | "partial" | "none" | "unknown"
+    sales_order_id: str | None = None  # the sale document's internal id (what fixes start from)
+    sale_kind: str | None = None  # "sales_order" | "cash_sale" | "invoice"
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,13 @@ _REFUND_BODY = {"type": "object", "required": ["order_id", "payment_id", "amount
 _CANCEL_BODY: dict[str, Any] = {
     "type": "object", "required": ["order_id", "refund_id"], "properties": {
         "order_id": {"type": "string"}, "refund_id": {"type": "string"}}}
+_ERP_BODY: dict[str, Any] = {
+    "type": "object", "required": ["order_id", "action", "subject"], "properties": {
+        "order_id": {"type": "string"},
+        "action": {"type": "string",
+                   "enum": ["erp_return_authorization", "erp_item_receipt"]},
+        "subject": {"type": "string", "description": "the portal's return id, or the shop's "
+                                                     "refund id of a store return"}}}
 _RESOLVE_BODY: dict[str, Any] = {
     "type": "object", "required": ["order_id"], "properties": {
         "order_id": {"type": "string"},
@@ -164,6 +171,15 @@ SPEC: dict[str, Any] = {
             "cancelRefund", "Cancel a flagged refund still waiting on the customer, once", {
                 "200": _OUTCOME, "202": _OUTCOME, "422": _OUTCOME, "502": _OUTCOME,
                 **_errors(400, 401, 403, 404, 409, 503)}, _CANCEL_BODY),
+        "/zendesk/api/tickets/{ticket_id}/erp/preview": _refund_call(
+            "erpFixPreview", "Which ERP documents a fix would make (the confirm step)", {
+                "200": {"description": "the plan", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["summary", "steps", "key"]}}}},
+                **_errors(400, 401, 403, 404, 409, 503)}, _ERP_BODY),
+        "/zendesk/api/tickets/{ticket_id}/erp": _refund_call(
+            "erpFix", "Make the ERP documents the record shows missing, once", {
+                "200": _OUTCOME, "202": _OUTCOME, "422": _OUTCOME, "502": _OUTCOME,
+                **_errors(400, 401, 403, 404, 409, 503)}, _ERP_BODY),
         "/zendesk/api/tickets/{ticket_id}/resolve/preview": _refund_call(
             "resolvePreview", "The record's outcome and the ticket changes resolving makes", {
                 "200": {"description": "the plan", "content": {"application/json": {"schema": {

@@ -47,6 +47,10 @@ FEATURE_LABELS = {
                       "processor allows it)",
     "draft_reply": "Let agents draft their reply to the customer from the record (never sent by the app)",
     "resolve_ticket": "Let agents resolve the ticket from the record (ticket changes per outcome below)",
+    "erp_return_authorizations": "Let agents create the ERP return authorization for a portal "
+                                 "return the ERP lacks (zone 1)",
+    "erp_item_receipts": "Let agents receive a store return into ERP inventory at the store's "
+                         "location (zone 3)",
 }
 
 

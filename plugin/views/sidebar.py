@@ -39,6 +39,12 @@ from ..actions.cancel import candidates as cancel_candidates
 from ..actions.cancel import check_policy as check_cancel_policy
 from ..actions.cancel import execute as execute_cancel
 from ..actions.cancel import plan as plan_cancel
+from ..actions.erp_fixes import FEATURES as ERP_FIX_FEATURES
+from ..actions.erp_fixes import ErpFixPolicy, ErpPlan, ErpWriter
+from ..actions.erp_fixes import check_policy as check_erp_policy
+from ..actions.erp_fixes import execute as execute_erp_fix
+from ..actions.erp_fixes import fixes as erp_fixes
+from ..actions.erp_fixes import plan as plan_erp_fix
 from ..actions.outcomes import OUTCOMES
 from ..actions.refunds import ACTION as REFUND_ACTION
 from ..actions.refunds import REASONS as REFUND_REASONS
@@ -58,6 +64,10 @@ from ..actions.resolve import check_policy as check_resolve_policy
 from ..actions.resolve import execute as execute_resolve
 from ..actions.resolve import plan as plan_resolve
 from ..actions.resolve import this_round as resolve_round
+from ..actions.ticket_writes import WritePolicy
+from ..actions.ticket_writes import check_enabled as check_write_enabled
+from ..actions.ticket_writes import check_policy as check_write_policy
+from ..actions.ticket_writes import settle as settle_write
 from ..connectors.base import AuthError, NotFoundError, UpstreamError
 from ..connectors.registry import build_client
 from ..core.model import OrderRef, SourceName
@@ -253,6 +263,9 @@ def _render_record(lookup: Lookup, ticket_id: str, api: HostApi | None,
         features=features, tags=flag_tags(truth), host_title=g.host.title,
         posted=history, refundable=refundable_payments(truth) if features.get("refunds") else [],
         cancellable=cancel_candidates(truth) if features.get("cancel_refunds") else [],
+        erp_fixes=[f for f in erp_fixes(truth, store_inventory_lag=g.tenant.reconcile_settings
+                                        .store_inventory_lag)
+                   if features.get(ERP_FIX_FEATURES[f.action])],
         exponent=exponent)
 
 
@@ -400,18 +413,24 @@ def ticket_action(ticket_id: str):
         return jsonify(error={"code": "bad_request", "message": "kind must be note or tags."}), 400
     if not _ACTION_KEY.fullmatch(key):
         return jsonify(error={"code": "bad_request", "message": "A valid action key is required."}), 400
-    feature = "post_notes" if kind == "note" else "add_tags"
-    if not tenant.features.get(feature, True):
-        return jsonify(error={"code": "disabled", "message": "An admin has turned this off."}), 403
     try:
         order = parse_order_id(body.get("order_id"), tenant.order_name_prefix)
     except InvalidOrderId as exc:
         return jsonify(error={"code": "invalid_order_id", "message": exc.reason}), 400
+    policy = WritePolicy.of(kind, tenant.features, tenant.settings)
+    allowed = partial(check_write_policy, policy)
     try:
-        agent, api, _ticket = _acting_agent(tenant, ticket_id)
+        check_write_enabled(policy)
+        agent = _checked_agent(tenant, allowed)  # before any upstream call
+        agent, api, _ticket = _acting_agent(tenant, ticket_id, agent)
+        allowed(_actor(agent))  # the role as the helpdesk says it now
     except Refused as exc:
         return _refused(exc)
     action_key = f"{kind}-{key}"
+    audit = AuditLog(db())
+    entry, held = audit.begin(installation_id=tenant.id, actor=_actor(agent),
+                              ticket_id=ticket_id, order_number=order.number, action=kind,
+                              key=action_key, parameters={}, amount_minor=None, currency=None)
 
     def payload() -> dict:
         truth = service().lookup(tenant, order)
@@ -422,6 +441,8 @@ def ticket_action(ticket_id: str):
     result = actions.submit(db(), api, installation_id=tenant.id, ticket_id=ticket_id,
                             order_number=order.number, kind=kind, key=action_key,
                             payload_factory=payload, actor=(agent.host_user_id, agent.name))
+    if held != "elsewhere":  # a repeat of a settled entry, or one another request holds
+        settle_write(audit, entry, result.status, result.message, result.tags)
     if result.status == "done":
         # The ticket changed: the next look at this order starts from the sources.
         service().invalidate(tenant, order)
@@ -953,5 +974,91 @@ def cancel_refund(ticket_id: str):
                   f"Order Truth: {agent.name} cancelled refund {cancel_plan.refund_id} of "
                   f"{cancel_plan.amount.format()} for order {cancel_plan.order_number} (it was "
                   "flagged as refunded twice or too much).")
+    status = {"done": 200, "in_progress": 202, "failed": 422, "unknown": 502}[outcome.status]
+    return jsonify(status=outcome.status, message=outcome.message), status
+
+
+# -- make the ERP documents the record shows missing (plugin/actions/erp_fixes.py)
+
+
+@dataclass(frozen=True)
+class _PlannedErpFix:
+    order: OrderRef
+    acting: _Acting
+    erp: ErpWriter
+    plan: ErpPlan
+
+
+def _erp_writer(tenant: Tenant) -> Any:
+    entry = connector_configs(tenant, service().config).get(SourceName.ERP)
+    if entry is None:
+        raise Refused(409, "not_connected", "No ERP is connected.")
+    system, cfg = entry
+    if system != "netsuite":
+        raise Refused(409, "unsupported", "ERP documents are made from the sidebar in "
+                                          "NetSuite; this installation's ERP is another one.")
+    return build_client(system, cfg, service().session)
+
+
+def _erp_fix_planned(ticket_id: str) -> _PlannedErpFix:
+    tenant: Tenant = g.tenant
+    ticket_id = _ticket_id(ticket_id)
+    body, order = _action_body(tenant)
+    action, subject = body.get("action"), body.get("subject")
+    if action not in ERP_FIX_FEATURES:
+        raise Refused(400, "bad_request", f"action must be one of "
+                                          f"{', '.join(sorted(ERP_FIX_FEATURES))}.")
+    if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
+        raise Refused(400, "bad_request", "Which return (subject) is required.")
+    allowed = partial(check_erp_policy, ErpFixPolicy.of(action, tenant.features,
+                                                         tenant.settings))
+    agent = _checked_agent(tenant, allowed)  # before any upstream call
+    erp: ErpWriter = _erp_writer(tenant)
+    acting = _as_host_says(tenant, ticket_id, agent, allowed)
+    truth = service().lookup(tenant, order, refresh=True)
+    try:
+        erp_plan = plan_erp_fix(
+            truth, erp, action=action, subject=subject, installation_id=tenant.id,
+            ticket_id=ticket_id,
+            store_inventory_lag=tenant.reconcile_settings.store_inventory_lag)
+    except UpstreamError as exc:
+        raise Refused(503, "erp_unavailable", f"The ERP couldn't be read just now ({exc}), "
+                                              "so nothing was done; try again.") from None
+    return _PlannedErpFix(order, acting, erp, erp_plan)
+
+
+_SUBJECT = re.compile(r"[A-Za-z0-9_:/.-]{1,120}")
+
+
+@bp.post("/api/tickets/<ticket_id>/erp/preview")
+@session_required
+def erp_fix_preview(ticket_id: str):
+    """The confirm step: exactly which ERP documents will be made, with which lines, where."""
+    try:
+        erp_plan = _erp_fix_planned(ticket_id).plan
+    except Refused as exc:
+        return _refused(exc)
+    return jsonify(summary=erp_plan.summary, steps=erp_plan.steps, key=erp_plan.key)
+
+
+@bp.post("/api/tickets/<ticket_id>/erp")
+@session_required
+def erp_fix(ticket_id: str):
+    """Make the documents in the ERP, at most once; then note it on the ticket."""
+    tenant: Tenant = g.tenant
+    try:
+        p = _erp_fix_planned(ticket_id)
+    except Refused as exc:
+        return _refused(exc)
+    erp_plan, agent = p.plan, p.acting.agent
+    outcome = execute_erp_fix(AuditLog(db()), p.erp, erp_plan, installation_id=tenant.id,
+                              actor=p.acting.actor)
+    if outcome.status == "done":
+        service().invalidate(tenant, p.order)
+        if not outcome.repeat:
+            _note(tenant, p.acting.api, agent, erp_plan.ticket_id, erp_plan.order_number,
+                  f"note-{erp_plan.key}",
+                  f"Order Truth: {agent.name} fixed the ERP for order {erp_plan.order_number}: "
+                  f"{' '.join(erp_plan.steps)} {outcome.message}")
     status = {"done": 200, "in_progress": 202, "failed": 422, "unknown": 502}[outcome.status]
     return jsonify(status=outcome.status, message=outcome.message), status

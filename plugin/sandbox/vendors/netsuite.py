@@ -60,6 +60,7 @@ def error(status: int, message: str | None = None) -> Response:
 
 _OAUTH_FIELD = re.compile(r'([\w-]+)\s*=\s*"([^"]*)"')
 _CHAIN_QUERY = re.compile(r"otherrefnum\s*=\s*'((?:[^']|'')*)'", re.IGNORECASE)
+_LOCATIONS_QUERY = re.compile(r"\bFROM\s+location\b", re.IGNORECASE)
 _RECEIPT_LINES_QUERY = re.compile(r"tl\.transaction\s+IN\s*\(([^)]*)\)", re.IGNORECASE)
 
 
@@ -140,7 +141,7 @@ netsuite = vendor_blueprint("netsuite", "netsuite", SourceName.ERP, error, _nets
 
 @netsuite.post("/services/rest/query/v1/suiteql")
 def suiteql() -> Response:
-    """Answer the two SuiteQL queries the connector runs, recognised by their filters."""
+    """Answer the SuiteQL queries the connector runs, recognised by their filters."""
     limit = _netsuite_int("limit", 1000, 1, 1000)
     offset = _netsuite_int("offset", 0, 0)
     body = request.get_json(silent=True)
@@ -153,11 +154,14 @@ def suiteql() -> Response:
         rows = _document_chain(chain[1].replace("''", "'"))
     elif (receipts := _RECEIPT_LINES_QUERY.search(query)) is not None:
         rows = _receipt_lines({token.strip().strip("'") for token in receipts[1].split(",")})
+    elif _LOCATIONS_QUERY.search(query) is not None:
+        rows = [{"id": ident, "name": name, "fullname": name}
+                for ident, name in sorted(NETSUITE_LOCATIONS.items())]
     else:
         raise _netsuite_refusal(
             400, "INVALID_PARAMETER", "Invalid search query. The sandbox answers the "
-            "document-chain query (otherrefnum = '<order name>') and the receipt-lines query "
-            "(tl.transaction IN (<ids>)).")
+            "document-chain query (otherrefnum = '<order name>'), the receipt-lines query "
+            "(tl.transaction IN (<ids>)) and the active locations (FROM location).")
     return json_response(suiteql_page(rows, limit=limit, offset=offset, href=request.base_url),
                  200, COLLECTION)
 

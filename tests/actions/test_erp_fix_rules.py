@@ -271,3 +271,20 @@ def test_plan_refuses_what_the_record_does_not_flag():
         plan(t, FakeErp([]), action=RETURN_AUTHORIZATION, subject="R1", installation_id=1,
              ticket_id="5", store_inventory_lag=LAG)
     assert info.value.code == "cannot_fix"
+
+
+def test_a_unit_the_store_received_for_a_mail_return_counts_against_what_is_missing():
+    """A mail return dropped off at the store and received there: the ERP has one of the
+    three units the store took in; two are missing, offered oldest first, never three."""
+    oldest = store_return("gid://shopify/Refund/1", "SKU-9", 1, created=ago(days=5))
+    older = store_return("gid://shopify/Refund/2", "SKU-9", 1, created=ago(days=4))
+    newer = store_return("gid://shopify/Refund/3", "SKU-9", 1, created=ago(days=3))
+    facts = {"so": SO, "payments": PAID,
+             "portal": [portal_return("R1", lines=(("SKU-9", 1),))], "ras": [ra("RA1")],
+             "receipts": [receipt("IR1", "RA1", sku="SKU-9", location="Brooklyn Store")]}
+    for stores in ([oldest, older, newer], [newer, oldest, older]):
+        got = [(f.subject, f.lines) for f in
+               fixes(truth(stores=stores, **facts), store_inventory_lag=LAG)
+               if f.action == ITEM_RECEIPT]
+        assert got == [("gid://shopify/Refund/1", (("SKU-9", 1),)),
+                       ("gid://shopify/Refund/2", (("SKU-9", 1),))]

@@ -306,8 +306,9 @@ audit_cli = AppGroup("audit", help="The audit trail of actions taken from the si
 
 @audit_cli.command("reconcile")
 def audit_reconcile() -> None:
-    """Settle refunds, cancellations, ERP documents and ticket resolves left pending by a
-    crash or a timeout: ask the processor, the ERP or the helpdesk, never redo."""
+    """Settle refunds, cancellations, ERP documents, notes and tags, and ticket resolves left
+    pending by a crash or a timeout: ask the processor, the ERP, the outbox or the helpdesk,
+    never redo."""
     from sqlalchemy import select
 
     from .actions.audit import AuditLog
@@ -316,21 +317,17 @@ def audit_reconcile() -> None:
     from .actions.refunds import reconcile
     from .actions.resolve import reconcile as reconcile_resolves
     from .actions.ticket_writes import reconcile as reconcile_writes
-    from .connectors.registry import build_client
     from .core.model import SourceName
     from .hosts.note import marker as note_marker
-    from .installations import connector_configs
+    from .installations import writing_client
     from .store.models import TicketAction
 
     service = current_app.extensions["order_truth"]
     with _repo() as repo:
         def client_for(entry, source, system):
             tenant = repo.get(entry.installation_id)
-            found = connector_configs(tenant, service.config).get(source) \
+            return writing_client(tenant, service.config, service.session, source, system) \
                 if tenant is not None else None
-            if found is None or found[0] != system:
-                return None
-            return build_client(found[0], found[1], service.session)
 
         processor_for = partial(client_for, source=SourceName.PROCESSOR, system="stripe")
         counts = reconcile(AuditLog(repo.session), processor_for)

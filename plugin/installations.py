@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from .connectors.base import ConnectorConfig
-from .connectors.registry import CONNECTORS
+from .connectors.registry import CONNECTORS, build_client
 from .core.model import SourceName
 from .core.orderid import DEFAULT_SHAPE
 from .core.settings import ReconcileSettings
@@ -418,3 +418,13 @@ def connector_configs(
 def _str(value: Any) -> str:
     # from_prefixed_env JSON-decodes values, so a numeric key arrives as an int.
     return "" if value is None else str(value)
+
+
+def writing_client(tenant: Tenant, config: Mapping[str, Any], session: Any,
+                   source: SourceName, system: str) -> Any | None:
+    """The client an action writes through: this tenant's `source`, when it is `system`
+    (the one vendor the action speaks); None otherwise."""
+    entry = connector_configs(tenant, config).get(source)
+    if entry is None or entry[0] != system:
+        return None
+    return build_client(entry[0], entry[1], session)

@@ -192,14 +192,18 @@ def test_an_agent_zendesk_keeps_off_a_ticket_is_told_so_and_nothing_is_written(l
     frame.locator("#ot-agent >> text=sign in as yourself").wait_for(timeout=15000)
 
 
-def test_a_refund_from_the_sidebar_confirm_refund_record_and_note(app, live_app, page, sandbox):
+def _enable(app, features, **settings):
     from plugin.tenant_settings import as_changes, validate_changes
     from tests.conftest import repo_of
 
     with repo_of(app) as repo:
         tenant = repo.find("zendesk:order-truth-sandbox:1")
-        repo.update_settings(tenant.id, {"features": {"refunds": True}, **as_changes(
-            validate_changes({"refund_roles": "admin,agent"}))})
+        repo.update_settings(tenant.id, {"features": features,
+                                         **as_changes(validate_changes(settings))})
+
+
+def test_a_refund_from_the_sidebar_confirm_refund_record_and_note(app, live_app, page, sandbox):
+    _enable(app, {"refunds": True}, refund_roles="admin,agent")
     page.goto(f"{live_app}/sandbox/tickets/105")
     frame = sidebar(page)
     frame.locator(".ot-refund summary").wait_for(timeout=15000)
@@ -226,11 +230,7 @@ def test_a_refund_from_the_sidebar_confirm_refund_record_and_note(app, live_app,
 
 def test_resolving_shows_the_outcome_applies_it_once_and_the_ticket_shows_it(app, live_app,
                                                                             page, sandbox):
-    from tests.conftest import repo_of
-
-    with repo_of(app) as repo:
-        tenant = repo.find("zendesk:order-truth-sandbox:1")
-        repo.update_settings(tenant.id, {"features": {"resolve_ticket": True}})
+    _enable(app, {"resolve_ticket": True})
     page.goto(f"{live_app}/sandbox/tickets/115")
     frame = sidebar(page)
     frame.locator("[data-ot-resolve-review]").wait_for(timeout=15000)
@@ -249,16 +249,6 @@ def test_resolving_shows_the_outcome_applies_it_once_and_the_ticket_shows_it(app
     page.goto(f"{live_app}/sandbox/tickets/115")
     assert page.locator(".sb-status").inner_text() == "solved"
     assert page.locator(".sb-refund-status").inner_text() == "refunded"
-
-
-def _enable(app, features, **settings):
-    from plugin.tenant_settings import as_changes, validate_changes
-    from tests.conftest import repo_of
-
-    with repo_of(app) as repo:
-        tenant = repo.find("zendesk:order-truth-sandbox:1")
-        repo.update_settings(tenant.id, {"features": features,
-                                         **as_changes(validate_changes(settings))})
 
 
 def test_cancelling_a_flagged_refund_confirm_cancel_once_and_the_flag_goes(app, live_app, page,

@@ -32,6 +32,34 @@ class Outcome:
     repeat: bool = False
 
 
+@dataclass(frozen=True)
+class Permission:
+    """Whether an admin turned an action on, and for which helpdesk roles; checked on the
+    server before any upstream call."""
+
+    enabled: bool
+    roles: frozenset[str]
+    doing: str  # "Cancelling refunds": said when it is turned off
+    do: str  # "cancel refunds": said to a role that may not
+
+    @classmethod
+    def of(cls, enabled: object, roles: object, doing: str, do: str) -> Permission:
+        """From a feature switch and a comma-separated roles setting."""
+        return cls(bool(enabled), frozenset(r.strip() for r in str(roles).split(",")
+                                            if r.strip()), doing, do)
+
+    def check_enabled(self) -> None:
+        if not self.enabled:
+            raise Refused(403, "disabled", f"{self.doing} from the sidebar is turned off; an "
+                                           "admin can turn it on in the app settings.")
+
+    def check(self, role: str) -> None:
+        self.check_enabled()
+        if role not in self.roles:
+            raise Refused(403, "forbidden_role", f"Your helpdesk role ({role}) may not "
+                                                 f"{self.do} from here; an admin can allow it.")
+
+
 def refused_upstream(exc: UpstreamError) -> bool:
     """The upstream said no, so nothing happened. A 409 (a request with the same key still
     running), a 429 and an idempotency error say nothing about whether it happened."""

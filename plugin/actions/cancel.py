@@ -20,7 +20,7 @@ from ..core.money import Money
 from ..core.record import FlagCode, MergedRefund, OrderTruth
 from ..store.models import AuditEntry
 from ..tenant_settings import current
-from . import Outcome, Refused, refused_upstream
+from . import Outcome, Permission, Refused, refused_upstream
 from .audit import Actor, AuditLog, settle_unsettled
 
 ACTION = "cancel_refund"
@@ -36,16 +36,9 @@ class RefundCanceller(Protocol):
     def cancel_refund(self, refund_id: str, idempotency_key: str) -> dict[str, Any]: ...
 
 
-@dataclass(frozen=True)
-class CancelPolicy:
-    enabled: bool
-    roles: frozenset[str]
-
-    @classmethod
-    def of(cls, features: dict[str, bool], settings: dict[str, Any]) -> CancelPolicy:
-        roles = str(current(settings)["cancel_refund_roles"])
-        return cls(bool(features.get("cancel_refunds")),
-                   frozenset(r.strip() for r in roles.split(",") if r.strip()))
+def permission(features: dict[str, bool], settings: dict[str, Any]) -> Permission:
+    return Permission.of(features.get("cancel_refunds"), current(settings)["cancel_refund_roles"],
+                         "Cancelling refunds", "cancel refunds")
 
 
 @dataclass(frozen=True)
@@ -70,15 +63,6 @@ class CancelPlan:
     def summary(self) -> str:
         return (f"Cancel refund {self.refund_id} of {self.amount.format()}: the money stays "
                 "with the shop and the customer is not paid it.")
-
-
-def check_policy(policy: CancelPolicy, actor: Actor) -> None:
-    if not policy.enabled:
-        raise Refused(403, "disabled", "Cancelling refunds from the sidebar is turned off; an "
-                                       "admin can turn it on in the app settings.")
-    if actor.role not in policy.roles:
-        raise Refused(403, "forbidden_role", f"Your helpdesk role ({actor.role}) may not "
-                                             "cancel refunds from here; an admin can allow it.")
 
 
 def candidates(truth: OrderTruth) -> list[Candidate]:

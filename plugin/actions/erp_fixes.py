@@ -29,7 +29,7 @@ from ..core.record import FlagCode, MergedReturn, OrderTruth
 from ..core.states import RETURN_ABANDONED
 from ..store.models import AuditEntry
 from ..tenant_settings import current
-from . import Outcome, Refused, refused_upstream
+from . import Outcome, Permission, Refused, refused_upstream
 from .audit import Actor, AuditLog, settle_unsettled
 
 RETURN_AUTHORIZATION = "erp_return_authorization"
@@ -68,31 +68,16 @@ class ErpWriter(Protocol):
                        external_id: str) -> str: ...
 
 
-@dataclass(frozen=True)
-class ErpFixPolicy:
-    action: str
-    enabled: bool
-    roles: frozenset[str]
-
-    @classmethod
-    def of(cls, action: str, features: dict[str, bool], settings: dict[str, Any]) -> ErpFixPolicy:
-        roles = str(current(settings)[ROLES[action]])
-        return cls(action, bool(features.get(FEATURES[action])),
-                   frozenset(r.strip() for r in roles.split(",") if r.strip()))
+def permission(action: str, features: dict[str, bool], settings: dict[str, Any]) -> Permission:
+    doing, do = _WHAT[action]
+    return Permission.of(features.get(FEATURES[action]), current(settings)[ROLES[action]],
+                         doing, do)
 
 
-def check_policy(policy: ErpFixPolicy, actor: Actor) -> None:
-    what = _WHAT[policy.action]
-    if not policy.enabled:
-        raise Refused(403, "disabled", f"{what} from the sidebar is turned off; an admin can "
-                                       "turn it on in the app settings.")
-    if actor.role not in policy.roles:
-        raise Refused(403, "forbidden_role", f"Your helpdesk role ({actor.role}) may not do "
-                                             f"this ({what.lower()}); an admin can allow it.")
-
-
-_WHAT = {RETURN_AUTHORIZATION: "Creating return authorizations in the ERP",
-         ITEM_RECEIPT: "Receiving store returns into ERP inventory"}
+_WHAT = {RETURN_AUTHORIZATION: ("Creating return authorizations in the ERP",
+                                "create return authorizations in the ERP"),
+         ITEM_RECEIPT: ("Receiving store returns into ERP inventory",
+                        "receive store returns into ERP inventory")}
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from ..core.money import Money
 from ..core.record import OrderTruth
 from ..store.models import AuditEntry
 from ..tenant_settings import current
-from . import Outcome, Refused, refused_upstream
+from . import Outcome, Permission, Refused, refused_upstream
 from .audit import Actor, AuditLog, settle_unsettled
 
 ACTION = "refund"
@@ -44,8 +44,7 @@ class RefundProcessor(Protocol):
 class RefundPolicy:
     """What an admin allows: on or off, which roles, and caps per role (one currency)."""
 
-    enabled: bool
-    roles: frozenset[str]
+    permission: Permission
     cap_currency: str
     per_refund: dict[str, int]
     per_day: dict[str, int]
@@ -53,8 +52,8 @@ class RefundPolicy:
     @classmethod
     def of(cls, features: dict[str, bool], settings: dict[str, Any]) -> RefundPolicy:
         values = current(settings)
-        roles = frozenset(r.strip() for r in str(values["refund_roles"]).split(",") if r.strip())
-        return cls(bool(features.get("refunds")), roles, str(values["refund_cap_currency"]),
+        return cls(Permission.of(features.get("refunds"), values["refund_roles"], "Refunding",
+                                 "refund"), str(values["refund_cap_currency"]),
                    {"agent": int(values["refund_cap_agent_minor"]),
                     "admin": int(values["refund_cap_admin_minor"])},
                    {"agent": int(values["refund_daily_cap_agent_minor"]),
@@ -102,12 +101,7 @@ def refund_key(installation_id: int, req: RefundRequest) -> str:
 
 def check_policy(policy: RefundPolicy, actor: Actor, amount: Money, spent_today: int) -> None:
     """Refuse (403, with the reason) what the admin hasn't allowed this agent."""
-    if not policy.enabled:
-        raise Refused(403, "disabled", "Refunds from the sidebar are turned off; an admin can "
-                                       "turn them on in the app settings.")
-    if actor.role not in policy.roles:
-        raise Refused(403, "forbidden_role", f"Your helpdesk role ({actor.role}) may not refund "
-                                             "from here; an admin can allow it.")
+    policy.permission.check(actor.role)
     if amount.currency != policy.cap_currency:
         raise Refused(403, "over_limit", f"Refund caps are set in {policy.cap_currency}; a "
                                          f"{amount.currency} refund needs an admin to set caps "

@@ -19,7 +19,7 @@ from ..connectors.base import UpstreamError
 from ..core.record import OrderTruth, Severity
 from ..store.models import AuditEntry
 from ..tenant_settings import current
-from . import Outcome, Refused, refused_upstream
+from . import Outcome, Permission, Refused, refused_upstream
 from .audit import Actor, AuditLog, settle_unsettled
 from .outcomes import OUTCOMES
 
@@ -84,8 +84,7 @@ class TicketChanges:
 class ResolvePolicy:
     """What an admin allows: on or off, which roles, and the outcome → changes mapping."""
 
-    enabled: bool
-    roles: frozenset[str]
+    permission: Permission
     mapping: dict[str, TicketChanges]
 
     @classmethod
@@ -99,9 +98,8 @@ class ResolvePolicy:
             mapping[outcome] = TicketChanges(
                 str(values[f"resolve_{outcome}_status"]) or None, tags, field_id,
                 str(values[f"resolve_{outcome}_field"]) or None)
-        roles = frozenset(r.strip() for r in str(values["resolve_roles"]).split(",")
-                          if r.strip())
-        return cls(bool(features.get("resolve_ticket")), roles, mapping)
+        return cls(Permission.of(features.get("resolve_ticket"), values["resolve_roles"],
+                                 "Resolving tickets", "resolve tickets"), mapping)
 
 
 @dataclass(frozen=True)
@@ -140,12 +138,7 @@ def outcome_of(truth: OrderTruth) -> str:
 
 
 def check_policy(policy: ResolvePolicy, actor: Actor) -> None:
-    if not policy.enabled:
-        raise Refused(403, "disabled", "Resolving tickets from the sidebar is turned off; an "
-                                       "admin can turn it on in the app settings.")
-    if actor.role not in policy.roles:
-        raise Refused(403, "forbidden_role", f"Your helpdesk role ({actor.role}) may not "
-                                             "resolve tickets from here; an admin can allow it.")
+    policy.permission.check(actor.role)
 
 
 def plan(truth: OrderTruth, policy: ResolvePolicy, *, installation_id: int,

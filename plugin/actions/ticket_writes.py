@@ -9,46 +9,24 @@ outbox's row, now or by `audit reconcile` once a retry has finished it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ..store.models import AuditEntry
 from ..tenant_settings import current
-from . import Refused
-from .audit import Actor, AuditLog, settle_unsettled
+from . import Permission
+from .audit import AuditLog, settle_unsettled
 
 ACTIONS = ("note", "tags")
 FEATURES = {"note": "post_notes", "tags": "add_tags"}
 ROLES = {"note": "note_roles", "tags": "tag_roles"}
-_WHAT = {"note": "Posting the summary as a note", "tags": "Tagging tickets with the flags"}
+_WHAT = {"note": ("Posting the summary as a note", "post the summary as a note"),
+         "tags": ("Tagging tickets with the flags", "tag tickets with the flags")}
 
 
-@dataclass(frozen=True)
-class WritePolicy:
-    kind: str
-    enabled: bool
-    roles: frozenset[str]
-
-    @classmethod
-    def of(cls, kind: str, features: dict[str, bool], settings: dict[str, Any]) -> WritePolicy:
-        roles = str(current(settings)[ROLES[kind]])
-        return cls(kind, bool(features.get(FEATURES[kind], True)),
-                   frozenset(r.strip() for r in roles.split(",") if r.strip()))
-
-
-def check_enabled(policy: WritePolicy) -> None:
-    """Turned off is said before anything else, signed in or not."""
-    if not policy.enabled:
-        raise Refused(403, "disabled", f"{_WHAT[policy.kind]} is turned off; an admin can "
-                                       "turn it on in the app settings.")
-
-
-def check_policy(policy: WritePolicy, actor: Actor) -> None:
-    what = _WHAT[policy.kind]
-    check_enabled(policy)
-    if actor.role not in policy.roles:
-        raise Refused(403, "forbidden_role", f"Your helpdesk role ({actor.role}) may not do "
-                                             f"this ({what.lower()}); an admin can allow it.")
+def permission(kind: str, features: dict[str, bool], settings: dict[str, Any]) -> Permission:
+    doing, do = _WHAT[kind]
+    return Permission.of(features.get(FEATURES[kind], True), current(settings)[ROLES[kind]],
+                         doing, do)
 
 
 def settle(audit: AuditLog, entry: AuditEntry, status: str, message: str,
@@ -70,15 +48,12 @@ def reconcile(audit: AuditLog,
     tags once it has finished (done or rejected), None while it may still be retried."""
     counts = {"done": 0, "failed": 0, "skipped": 0}
 
-    def finished(entry: AuditEntry) -> tuple[str, tuple[str, ...]] | None:
-        return outbox_row(entry)
-
     def look(row: tuple[str, tuple[str, ...]], entry: AuditEntry) -> list[str] | None:
         status, tags = row
         return list(tags) if status == "done" else None
 
     for kind in ACTIONS:
-        got = settle_unsettled(audit, kind, finished, look,
+        got = settle_unsettled(audit, kind, outbox_row, look,
                                "The helpdesk refused the write (checked by reconcile).")
         for k, v in got.items():
             counts[k] += v

@@ -302,8 +302,9 @@ SELECT tl.transaction AS receipt, item.itemid AS sku, tl.quantity AS quantity,
 
 # Active locations by name: a POS location is matched to NetSuite's by its name, the same
 # name the receipt-lines query reads back (so a receipt made there clears the store flag).
+# `isinactive` is 'T'/'F' (Oracle's Locations table: "Location is inactive").
 LOCATIONS_QUERY = """
-SELECT loc.id AS id, loc.name AS name, loc.fullname AS fullname
+SELECT loc.id AS id, loc.name AS name
   FROM location loc
  WHERE loc.isinactive = 'F'
  ORDER BY loc.id
@@ -376,7 +377,6 @@ class LocationRowSchema(VendorSchema):
 
     id = Identifier(required=True, validate=_INTERNAL_ID)
     name = fields.String(load_default=None, allow_none=True)
-    fullname = fields.String(load_default=None, allow_none=True)
 
 
 class RecordRefSchema(VendorSchema):
@@ -646,14 +646,18 @@ class NetSuiteClient(BaseClient):
                               replace="item")
 
     def location_ids(self, name: str) -> list[str]:
-        """Internal ids of the active locations called `name` (its own name, or the last part
-        of its full "Parent : Child" name), compared without regard to case or spaces."""
+        """Internal ids of the active locations called `name` (without regard to case or
+        surrounding spaces). A row that can't be read is left out and logged: one odd
+        location never hides the others."""
         wanted = name.strip().casefold()
         found = []
         for row in self.suiteql(LOCATIONS_QUERY):
-            loc = self.load(LocationRowSchema, row)
-            names = {loc["name"], (loc["fullname"] or "").split(" : ")[-1]}
-            if wanted and wanted in {(n or "").strip().casefold() for n in names}:
+            try:
+                loc = self.load(LocationRowSchema, row)
+            except BadResponseError as exc:
+                logger.warning("netsuite: a location row was left out: %s", exc)
+                continue
+            if wanted and (loc["name"] or "").strip().casefold() == wanted:
                 found.append(loc["id"])
         return found
 

@@ -32,18 +32,18 @@ from flask import (
 )
 from flask import session as flask_session
 
-from ..actions import Refused
+from ..actions import Permission, Refused
 from ..actions.audit import Actor, AuditLog
-from ..actions.cancel import CancelPlan, CancelPolicy, RefundCanceller
+from ..actions.cancel import CancelPlan, RefundCanceller
 from ..actions.cancel import candidates as cancel_candidates
-from ..actions.cancel import check_policy as check_cancel_policy
 from ..actions.cancel import execute as execute_cancel
+from ..actions.cancel import permission as cancel_permission
 from ..actions.cancel import plan as plan_cancel
 from ..actions.erp_fixes import FEATURES as ERP_FIX_FEATURES
-from ..actions.erp_fixes import ErpFixPolicy, ErpPlan, ErpWriter
-from ..actions.erp_fixes import check_policy as check_erp_policy
+from ..actions.erp_fixes import ErpPlan, ErpWriter
 from ..actions.erp_fixes import execute as execute_erp_fix
 from ..actions.erp_fixes import fixes as erp_fixes
+from ..actions.erp_fixes import permission as erp_permission
 from ..actions.erp_fixes import plan as plan_erp_fix
 from ..actions.outcomes import OUTCOMES
 from ..actions.refunds import ACTION as REFUND_ACTION
@@ -64,12 +64,9 @@ from ..actions.resolve import check_policy as check_resolve_policy
 from ..actions.resolve import execute as execute_resolve
 from ..actions.resolve import plan as plan_resolve
 from ..actions.resolve import this_round as resolve_round
-from ..actions.ticket_writes import WritePolicy
-from ..actions.ticket_writes import check_enabled as check_write_enabled
-from ..actions.ticket_writes import check_policy as check_write_policy
+from ..actions.ticket_writes import permission as write_permission
 from ..actions.ticket_writes import settle as settle_write
 from ..connectors.base import AuthError, NotFoundError, UpstreamError
-from ..connectors.registry import build_client
 from ..core.model import OrderRef, SourceName
 from ..core.money import Money, exponent
 from ..core.orderid import InvalidOrderId, find_candidates, parse_order_id
@@ -88,7 +85,7 @@ from ..hosts.note import flag_tags, render_note
 from ..hosts.note import marker as note_marker
 from ..hosts.session import SessionRejected, csrf_ok
 from ..insights import Tally
-from ..installations import Tenant, connector_configs
+from ..installations import Tenant, connector_configs, writing_client
 from ..service import Lookup, Overloaded
 from .context import arrived, bind_host, db, release_db, repo, service
 
@@ -417,10 +414,10 @@ def ticket_action(ticket_id: str):
         order = parse_order_id(body.get("order_id"), tenant.order_name_prefix)
     except InvalidOrderId as exc:
         return jsonify(error={"code": "invalid_order_id", "message": exc.reason}), 400
-    policy = WritePolicy.of(kind, tenant.features, tenant.settings)
-    allowed = partial(check_write_policy, policy)
+    permission = write_permission(kind, tenant.features, tenant.settings)
+    allowed = _allows(permission)
     try:
-        check_write_enabled(policy)
+        permission.check_enabled()  # said first, signed in or not
         agent = _checked_agent(tenant, allowed)  # before any upstream call
         agent, api, _ticket = _acting_agent(tenant, ticket_id, agent)
         allowed(_actor(agent))  # the role as the helpdesk says it now
@@ -697,14 +694,25 @@ def _refund_request(tenant: Tenant, ticket_id: str) -> tuple[RefundRequest, Orde
 
 
 def _refund_processor(tenant: Tenant) -> Any:
-    entry = connector_configs(tenant, service().config).get(SourceName.PROCESSOR)
-    if entry is None:
-        raise Refused(409, "not_connected", "No payment processor is connected.")
-    system, cfg = entry
-    if system != "stripe":
-        raise Refused(409, "unsupported", "Refunds from the sidebar go through Stripe; this "
-                                          "installation's processor is another one.")
-    return build_client(system, cfg, service().session)
+    return _writing_client(tenant, SourceName.PROCESSOR, "stripe", "No payment processor is "
+                           "connected.", "Refunds from the sidebar go through Stripe; this "
+                                         "installation's processor is another one.")
+
+
+def _writing_client(tenant: Tenant, source: SourceName, system: str, none: str,
+                    other: str) -> Any:
+    """The client an action writes through; 409 with `none` or `other` when there isn't one."""
+    client = writing_client(tenant, service().config, service().session, source, system)
+    if client is None:
+        connected = connector_configs(tenant, service().config).get(source) is not None
+        raise Refused(409, "unsupported" if connected else "not_connected",
+                      other if connected else none)
+    return client
+
+
+def _allows(permission: Permission) -> Callable[[Actor], None]:
+    """The check an action's agent must pass (turned on, their role allowed)."""
+    return lambda actor: permission.check(actor.role)
 
 
 def _actor(agent: Agent) -> Actor:
@@ -933,7 +941,7 @@ def _cancel_planned(ticket_id: str) -> _PlannedCancel:
     refund_id = body.get("refund_id")
     if not isinstance(refund_id, str) or not _REFUND_ID.fullmatch(refund_id):
         raise Refused(400, "bad_request", "Which refund to cancel (refund_id) is required.")
-    allowed = partial(check_cancel_policy, CancelPolicy.of(tenant.features, tenant.settings))
+    allowed = _allows(cancel_permission(tenant.features, tenant.settings))
     agent = _checked_agent(tenant, allowed)  # before any upstream call
     processor: RefundCanceller = _refund_processor(tenant)
     acting = _as_host_says(tenant, ticket_id, agent, allowed)
@@ -990,14 +998,9 @@ class _PlannedErpFix:
 
 
 def _erp_writer(tenant: Tenant) -> Any:
-    entry = connector_configs(tenant, service().config).get(SourceName.ERP)
-    if entry is None:
-        raise Refused(409, "not_connected", "No ERP is connected.")
-    system, cfg = entry
-    if system != "netsuite":
-        raise Refused(409, "unsupported", "ERP documents are made from the sidebar in "
-                                          "NetSuite; this installation's ERP is another one.")
-    return build_client(system, cfg, service().session)
+    return _writing_client(tenant, SourceName.ERP, "netsuite", "No ERP is connected.",
+                           "ERP documents are made from the sidebar in NetSuite; this "
+                           "installation's ERP is another one.")
 
 
 def _erp_fix_planned(ticket_id: str) -> _PlannedErpFix:
@@ -1010,8 +1013,7 @@ def _erp_fix_planned(ticket_id: str) -> _PlannedErpFix:
                                           f"{', '.join(sorted(ERP_FIX_FEATURES))}.")
     if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
         raise Refused(400, "bad_request", "Which return (subject) is required.")
-    allowed = partial(check_erp_policy, ErpFixPolicy.of(action, tenant.features,
-                                                         tenant.settings))
+    allowed = _allows(erp_permission(action, tenant.features, tenant.settings))
     agent = _checked_agent(tenant, allowed)  # before any upstream call
     erp: ErpWriter = _erp_writer(tenant)
     acting = _as_host_says(tenant, ticket_id, agent, allowed)

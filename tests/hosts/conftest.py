@@ -99,3 +99,24 @@ def age_audit(app):
         past = datetime.now(UTC) - timedelta(minutes=5)
         s.execute(update(AuditEntry).values(lease_until=past, created_at=past))
         s.commit()
+
+
+def audit_entries(app):
+    """Every audit entry, oldest first."""
+    from sqlalchemy import select
+
+    from plugin.store.models import AuditEntry
+
+    with app.extensions["store"].session() as s:
+        return list(s.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+
+
+def fresh_record(app, number, key="zendesk:order-truth-sandbox:1"):
+    """The sandbox installation's record for an order, asked of every source afresh."""
+    from plugin.core.orderid import parse_order_id
+    from tests.conftest import repo_of
+
+    with repo_of(app) as repo:
+        tenant = repo.find(key)
+    return app.extensions["order_truth"].lookup(tenant, parse_order_id(number, "#"),
+                                                refresh=True)

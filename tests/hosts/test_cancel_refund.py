@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import select
 
 from plugin.actions import Refused
 from plugin.actions.audit import AuditLog
@@ -18,11 +17,11 @@ from plugin.actions.cancel import candidates, plan
 from plugin.connectors.base import UpstreamTimeout
 from plugin.connectors.stripe import StripeClient
 from plugin.core.model import RefundState
-from plugin.core.orderid import parse_order_id
-from plugin.store.models import AuditEntry
 from tests.conftest import repo_of
 
 from .conftest import age_audit
+from .conftest import audit_entries as entries
+from .conftest import fresh_record as record
 
 KEY = "zendesk:order-truth-sandbox:1"
 PREVIEW = "/zendesk/api/tickets/{}/refund/cancel/preview"
@@ -53,16 +52,6 @@ def cancel_calls(sandbox):
     return sandbox.state.request_counts().get("processor", 0)
 
 
-def entries(app):
-    with app.extensions["store"].session() as s:
-        return list(s.scalars(select(AuditEntry)))
-
-
-def record(app, number):
-    with repo_of(app) as repo:
-        tenant = repo.find(KEY)
-    return app.extensions["order_truth"].lookup(tenant, parse_order_id(number, "#"),
-                                                refresh=True)
 
 
 # The counter-cases, as rows on the record's own refunds: which refunds are offered, and

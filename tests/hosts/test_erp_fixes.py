@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import pytest
 import requests
-from sqlalchemy import select
 
 from plugin.actions.audit import AuditLog
 from plugin.connectors.base import ConnectorConfig, UpstreamError, UpstreamTimeout
 from plugin.connectors.netsuite import NetSuiteClient
-from plugin.core.orderid import parse_order_id
 from plugin.core.record import FlagCode
 from plugin.sandbox.vendors.netsuite import CREDENTIALS
-from plugin.store.models import AuditEntry
 from tests.conftest import repo_of
 
 from .conftest import age_audit
+from .conftest import audit_entries as entries
+from .conftest import fresh_record as record
 
 KEY = "zendesk:order-truth-sandbox:1"
 PREVIEW = "/zendesk/api/tickets/{}/erp/preview"
@@ -50,16 +49,6 @@ def ns(app, sandbox):
                           session=session)
 
 
-def entries(app):
-    with app.extensions["store"].session() as s:
-        return list(s.scalars(select(AuditEntry).order_by(AuditEntry.id)))
-
-
-def record(app, number):
-    with repo_of(app) as repo:
-        tenant = repo.find(KEY)
-    return app.extensions["order_truth"].lookup(tenant, parse_order_id(number, "#"),
-                                                refresh=True)
 
 
 def codes(truth):

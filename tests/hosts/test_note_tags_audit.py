@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from plugin.connectors.base import UnavailableError
 from plugin.hosts.zendesk.client import ZendeskClient
-from plugin.store.models import AuditEntry, TicketAction
+from plugin.store.models import TicketAction
 from tests.conftest import repo_of
 
 from .conftest import age_audit
+from .conftest import audit_entries as entries
 
 KEY = "zendesk:order-truth-sandbox:1"
 ACTIONS = "/zendesk/api/tickets/{}/actions"
@@ -25,10 +26,6 @@ def roles(app, **settings):
         repo.update_settings(tenant.id, {"actions": {
             kind: {"roles": value} for kind, value in settings.items()}})
 
-
-def entries(app):
-    with app.extensions["store"].session() as s:
-        return list(s.scalars(select(AuditEntry).order_by(AuditEntry.id)))
 
 
 def write(client, headers, kind, key="k-12345678"):

@@ -8,16 +8,15 @@ Against the sandbox's Zendesk (ticket 100 + n is about order 1000 + n) and its u
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
 from plugin.actions.audit import AuditLog
 from plugin.hosts.zendesk.client import ZendeskClient
 from plugin.sandbox.zendesk import SANDBOX_REFUND_STATUS_FIELD_ID
-from plugin.store.models import AuditEntry
 from plugin.tenant_settings import as_changes, validate_changes
 from tests.conftest import repo_of
 
 from .conftest import age_audit, headers_for, sign_in_agent
+from .conftest import audit_entries as entries
 
 KEY = "zendesk:order-truth-sandbox:1"
 PREVIEW = "/zendesk/api/tickets/{}/resolve/preview"
@@ -42,10 +41,6 @@ def field(t):
 def notes(t):
     return [c for c in t["comments"] if not c["public"]]
 
-
-def entries(app):
-    with app.extensions["store"].session() as s:
-        return list(s.scalars(select(AuditEntry)))
 
 
 def writes(zd):

@@ -155,7 +155,7 @@ def suiteql() -> Response:
     elif (receipts := _RECEIPT_LINES_QUERY.search(query)) is not None:
         rows = _receipt_lines({token.strip().strip("'") for token in receipts[1].split(",")})
     elif _LOCATIONS_QUERY.search(query) is not None:
-        rows = [{"id": ident, "name": name, "fullname": name}
+        rows = [{"id": ident, "name": name}
                 for ident, name in sorted(NETSUITE_LOCATIONS.items())]
     else:
         raise _netsuite_refusal(

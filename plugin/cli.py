@@ -324,16 +324,17 @@ def audit_reconcile() -> None:
 
     service = current_app.extensions["order_truth"]
     with _repo() as repo:
-        def client_for(entry, source, system):
+        def client_for(entry, source):
+            """The client that made (or would have made) the entry's write."""
             tenant = repo.get(entry.installation_id)
-            return writing_client(tenant, service.config, service.session, source, system) \
-                if tenant is not None else None
+            return writing_client(tenant, service.config, service.session, source,
+                                  entry.action) if tenant is not None else None
 
-        processor_for = partial(client_for, source=SourceName.PROCESSOR, system="stripe")
+        processor_for = partial(client_for, source=SourceName.PROCESSOR)
         counts = reconcile(AuditLog(repo.session), processor_for)
         cancels = reconcile_cancels(AuditLog(repo.session), processor_for)
-        documents = reconcile_erp_fixes(AuditLog(repo.session), partial(
-            client_for, source=SourceName.ERP, system="netsuite"))
+        documents = reconcile_erp_fixes(AuditLog(repo.session),
+                                        partial(client_for, source=SourceName.ERP))
 
         hosts = current_app.extensions["hosts"]
 

@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from .connectors.base import ConnectorConfig
-from .connectors.registry import CONNECTORS, build_client
+from .connectors.registry import CONNECTORS, build_client, descriptor
 from .core.model import SourceName
 from .core.orderid import DEFAULT_SHAPE
 from .core.settings import ReconcileSettings
@@ -421,10 +421,10 @@ def _str(value: Any) -> str:
 
 
 def writing_client(tenant: Tenant, config: Mapping[str, Any], session: Any,
-                   source: SourceName, system: str) -> Any | None:
-    """The client an action writes through: this tenant's `source`, when it is `system`
-    (the one vendor the action speaks); None otherwise."""
+                   source: SourceName, action: str) -> Any | None:
+    """The client `action` writes through: this tenant's `source`, when its system can carry
+    the action out (its descriptor lists it); None otherwise."""
     entry = connector_configs(tenant, config).get(source)
-    if entry is None or entry[0] != system:
+    if entry is None or action not in descriptor(entry[0]).writes:
         return None
     return build_client(entry[0], entry[1], session)

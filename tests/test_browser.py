@@ -202,7 +202,25 @@ def _enable(app, features, **settings):
                                          **as_changes(validate_changes(settings))})
 
 
-def test_a_refund_from_the_sidebar_confirm_refund_record_and_note(app, live_app, page, sandbox):
+def _processor(app, sandbox, system):
+    """Point the sandbox Zendesk installation's processor at `system` (same shop, same card)."""
+    from plugin.sandbox.vendors.shopify import CREDENTIALS, OPTIONS
+    from tests.conftest import repo_of
+
+    if system == "stripe":
+        return
+    with repo_of(app) as repo:
+        tenant = repo.find("zendesk:order-truth-sandbox:1")
+        repo.save_connection(tenant.id, source="processor", system=system,
+                             base_url=f"{sandbox.url}/shopify-payments",
+                             credentials=dict(CREDENTIALS), options=dict(OPTIONS))
+
+
+@pytest.mark.parametrize(("system", "payment"), [
+    ("stripe", "pi_Sbx1005"), ("shopify_payments", "gid://shopify/OrderTransaction/100501")])
+def test_a_refund_from_the_sidebar_confirm_refund_record_and_note(app, live_app, page, sandbox,
+                                                                  system, payment):
+    _processor(app, sandbox, system)
     _enable(app, {"refunds": True}, refund_roles="admin,agent")
     page.goto(f"{live_app}/sandbox/tickets/105")
     frame = sidebar(page)
@@ -214,7 +232,7 @@ def test_a_refund_from_the_sidebar_confirm_refund_record_and_note(app, live_app,
     frame.locator(".ot-refund-form button[type=submit]").click()
     frame.locator(".ot-refund-confirm:not([hidden])").wait_for(timeout=15000)
     summary = frame.locator(".ot-refund-summary").inner_text()
-    assert summary.startswith("Refund $20.00 to ") and "pi_Sbx1005" in summary
+    assert summary.startswith("Refund $20.00 to ") and payment in summary
     assert sandbox.state.ledger.refunds() == []  # the confirm step did nothing yet
     frame.locator("[data-ot-refund-go]").dblclick()
     frame.locator("#ot-context >> text=Refunded $20.00").wait_for(timeout=15000)

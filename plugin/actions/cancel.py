@@ -1,6 +1,7 @@
 """Cancel a refund the record flags as one too many (a duplicate or an over-refund), while the
 processor still allows it: Stripe cancels only a refund that waits on the customer
-(`requires_action`). Any other is shown with the reason it can't be cancelled from here.
+(`requires_action`); Shopify Payments cancels none. Any other is shown with the reason it
+can't be cancelled from here.
 
 Like a refund: planned from a fresh record, allowed by the admin's policy, written to the
 audit trail before the call and completed after, and done at most once per key (the
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..connectors.base import UpstreamError
-from ..core.model import RefundState
+from ..connectors.registry import CONNECTORS
+from ..core.model import RefundState, SourceName
 from ..core.money import Money
 from ..core.record import FlagCode, MergedRefund, OrderTruth
 from ..store.models import AuditEntry
@@ -70,12 +72,17 @@ def candidates(truth: OrderTruth) -> list[Candidate]:
     only the processor's refunds that haven't finished (in the record's own order)."""
     if not any(f.code in _TOO_MUCH for f in truth.flags):
         return []
+    report = truth.sources.get(SourceName.PROCESSOR)
+    connector = CONNECTORS.get(report.system) if report else None
+    cannot = None if connector is not None and ACTION in connector.writes else (
+        f"{connector.title if connector else 'This processor'} can't cancel a refund once "
+        "it's made. Recover the money another way.")
     out = []
     for r in truth.refunds:
         if r.processor is None or r.state not in (RefundState.PENDING,
                                                   RefundState.REQUIRES_ACTION):
             continue
-        out.append(Candidate(r.processor.refund_id, r.amount, r.state, _why_not(r)))
+        out.append(Candidate(r.processor.refund_id, r.amount, r.state, cannot or _why_not(r)))
     return out
 
 

@@ -3,8 +3,9 @@ and made at most once per idempotency key.
 
 The key is derived from installation, ticket, order, action, payment and amount, so a
 double click, a retry after a timeout and two agents asking for the same refund share it.
-It travels as Stripe's `Idempotency-Key` and in the refund's metadata; before any retry the
-processor is asked whether the key already made a refund. A crash between the processor's
+It travels as the processor's idempotency key (Stripe's `Idempotency-Key`, Shopify's
+`@idempotent` directive) and on the refund itself (Stripe's metadata, Shopify's note);
+before any retry the processor is asked whether the key already made a refund. A crash between the processor's
 answer and the audit's completion is settled by `flask --app app audit reconcile`, which
 asks the processor, and never by refunding again.
 """
@@ -27,17 +28,20 @@ from . import Outcome, Permission, Refused, refused_upstream
 from .audit import Actor, AuditLog, settle_unsettled
 
 ACTION = "refund"
-# Stripe's refund reasons (the only processor refunds go through from here).
+# Why a refund is made: Stripe's words, which Shopify Payments gets in the refund's note.
 REASONS = StripeClient.REFUND_REASONS
 
 
 class RefundProcessor(Protocol):
-    """What a processor must offer for refunds from the sidebar (Stripe's module does)."""
+    """What a processor must offer for refunds from the sidebar (Stripe's and Shopify
+    Payments' modules do). Both answer with the refund as a dict whose "id" is the refund's
+    id as the record lists it."""
 
-    def create_refund(self, *, payment_intent: str, amount: int, reason: str | None,
-                      metadata: dict[str, str], idempotency_key: str) -> dict[str, Any]: ...
+    def create_refund(self, *, payment_id: str, amount: int, currency: str,
+                      reason: str | None, metadata: dict[str, str],
+                      idempotency_key: str) -> dict[str, Any]: ...
 
-    def find_refund(self, payment_intent: str, idempotency_key: str) -> dict[str, Any] | None: ...
+    def find_refund(self, payment_id: str, idempotency_key: str) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ def refundable_payments(truth: OrderTruth) -> list[tuple[Payment, Money]]:
         return []
     out = []
     for p in truth.payments:
-        if p.payment_id.startswith("pi_"):
+        if p.source is SourceName.PROCESSOR:
             left = min(payment_refundable(truth, p), remaining)
             if left.amount_minor > 0:
                 out.append((p, left))
@@ -157,10 +161,11 @@ def refundable_payments(truth: OrderTruth) -> list[tuple[Payment, Money]]:
 
 
 def _processor_payment(truth: OrderTruth, payment_id: str) -> Payment:
+    """The processor's payment `payment_id` (a cash, gift card or store payment the shop
+    holds can't be refunded through the processor)."""
     processor = truth.sources.get(SourceName.PROCESSOR)
-    ids = {r.processor.payment_id for r in truth.refunds if r.processor}
     for p in truth.payments:
-        if p.payment_id == payment_id and (payment_id.startswith("pi_") or payment_id in ids):
+        if p.payment_id == payment_id and p.source is SourceName.PROCESSOR:
             return p
     system = processor.system if processor else "the processor"
     raise Refused(409, "not_refundable", f"Payment {payment_id} isn't one of this order's "
@@ -212,8 +217,9 @@ def execute(audit: AuditLog, processor: RefundProcessor, refund_plan: RefundPlan
         found = None if fresh else processor.find_refund(pi, refund_plan.key)
         if found is None:
             found = processor.create_refund(
-                payment_intent=pi, amount=refund_plan.amount.amount_minor, reason=req.reason,
-                metadata=metadata, idempotency_key=refund_plan.key)
+                payment_id=pi, amount=refund_plan.amount.amount_minor,
+                currency=refund_plan.amount.currency, reason=req.reason, metadata=metadata,
+                idempotency_key=refund_plan.key)
     except UpstreamError as exc:
         return _after_error(audit, processor, entry, refund_plan, exc)
     audit.complete(entry, [str(found["id"])])

@@ -117,6 +117,11 @@ class BadResponseError(UpstreamError):
     kind = ErrorKind.BAD_RESPONSE
 
 
+class RejectedError(BadResponseError):
+    """The upstream understood a write and refused it in its answer (GraphQL userErrors, or
+    a GraphQL error raised before anything ran): nothing was done, so nothing is unsure."""
+
+
 class ConfigError(UpstreamError):
     """The connector is not configured well enough to call the upstream."""
 

@@ -3,7 +3,8 @@
 A vendor module ends with one `DESCRIPTOR = Connector(...)`: its source role, the hosts its
 API lives on, its credentials and options (names, labels, help, env variable, secret or
 not), the gateway names a shop records its payments under, its vendor → canonical state
-tables (for the docs) and the sandbox module that simulates it. Nothing outside the module
+tables (for the docs), the sandbox module that simulates it and the sidebar actions its
+client can carry out. Nothing outside the module
 names the vendor.
 """
 
@@ -53,6 +54,9 @@ class Connector:
     states: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # The module (under plugin.sandbox.vendors) that simulates it, if any.
     sandbox: str | None = None
+    # The sidebar actions its client can carry out ("refund", "cancel_refund" …): an action
+    # asks for the installation's client only when its system lists the action here.
+    writes: frozenset[str] = frozenset()
 
     @property
     def secrets(self) -> tuple[str, ...]:

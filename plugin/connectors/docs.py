@@ -27,6 +27,9 @@ def render() -> str:
         if d.shop_gateways:
             out.append(f"- A shop records its payments under gateway "
                        f"{', '.join(f'`{g}`' for g in sorted(d.shop_gateways))}.")
+        if d.writes:
+            out.append(f"- Sidebar actions it carries out: "
+                       f"{', '.join(f'`{w}`' for w in sorted(d.writes))}.")
         for table, mapping in d.states.items():
             out += ["", f"{table.capitalize()}:", "",
                     "| vendor | canonical |", "|---|---|"]

@@ -902,4 +902,5 @@ DESCRIPTOR = Connector(
     states={"return authorization": state_table(RA_STATES),
             "credit memo": state_table(CREDIT_STATES)},
     sandbox="netsuite",
+    writes=frozenset({"erp_return_authorization", "erp_item_receipt"}),
 )

@@ -3,12 +3,19 @@
 Captures and refunds are the order's transactions on the `shopify_payments` gateway;
 chargebacks are the order's disputes (`Order.disputes`, then `ShopifyPaymentsDispute`
 nodes for their amounts and deadlines). Scopes: read_orders and
-read_shopify_payments_disputes.
+read_shopify_payments_disputes; write_orders for refunds from the sidebar.
+
+Refunds from the sidebar are `refundCreate` with one REFUND transaction against the sale,
+sent with Shopify's `@idempotent(key:)` directive (mandatory from API version 2026-04) and
+our key in the refund's note, so the order's refunds can be searched for it before any
+retry. Shopify Payments has no way to cancel a refund once made.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -24,8 +31,16 @@ from plugin.core.model import (
     RefundState,
     SourceName,
 )
+from plugin.core.money import Money
 
-from .base import OPTIONAL, BadResponseError, CurrencyCode, UtcDateTime, VendorSchema
+from .base import (
+    OPTIONAL,
+    BadResponseError,
+    CurrencyCode,
+    NotFoundError,
+    UtcDateTime,
+    VendorSchema,
+)
 from .descriptor import Connector, Field, state_table
 from .shopify_pos import (
     DEFAULT_API_VERSION,
@@ -94,6 +109,37 @@ query Disputes($ids: [ID!]!) {
 """.strip()
 
 
+REFUND_FIELDS = """
+fragment RefundFields on Refund {
+  id
+  note
+  createdAt
+  transactions(first: 10) { nodes { ...TransactionFields } }
+}
+""".strip() + "\n" + TRANSACTION_FIELDS
+
+# The sale's order, and the order's refunds (to find one our key made).
+PAYMENT_REFUNDS_QUERY = """
+query PaymentRefunds($id: ID!) {
+  node(id: $id) {
+    ... on OrderTransaction {
+      id
+      order { id refunds(first: 100) { ...RefundFields } }
+    }
+  }
+}
+""".strip() + "\n" + REFUND_FIELDS
+
+# The key goes in as a literal, as Shopify's examples write it (ours is [a-z0-9-] only).
+REFUND_CREATE_MUTATION = """
+mutation RefundCreate($input: RefundInput!) {
+  refundCreate(input: $input) @idempotent(key: %s) {
+    refund { ...RefundFields }
+    userErrors { field message }
+  }
+}
+""".strip() + "\n" + REFUND_FIELDS
+
 
 class DisputeSummarySchema(VendorSchema):
     """OrderDisputeSummary."""
@@ -147,6 +193,45 @@ class DisputesResponseSchema(VendorSchema):
     data = fields.Nested(_Nodes, required=True)
 
 
+class _TransactionNodes(VendorSchema):
+    nodes = fields.List(fields.Nested(TransactionSchema), load_default=list)
+
+
+class RefundSchema(VendorSchema):
+    """Refund (its transactions carry the money)."""
+
+    id = fields.String(required=True)
+    note = fields.String(**OPTIONAL)
+    created_at = UtcDateTime(data_key="createdAt", **OPTIONAL)
+    transactions = fields.Nested(_TransactionNodes, load_default=dict)
+
+
+class _RefundsOrder(VendorSchema):
+    id = fields.String(required=True)
+    refunds = fields.List(fields.Nested(RefundSchema), load_default=list)
+
+
+class _PaymentNode(VendorSchema):
+    id = fields.String(**OPTIONAL)
+    order = fields.Nested(_RefundsOrder, **OPTIONAL)
+
+
+class _NodeRoot(VendorSchema):
+    node = fields.Nested(_PaymentNode, allow_none=True, load_default=None)
+
+
+class PaymentRefundsResponseSchema(VendorSchema):
+    """The answer to PAYMENT_REFUNDS_QUERY."""
+
+    data = fields.Nested(_NodeRoot, required=True)
+
+
+class RefundCreatePayloadSchema(VendorSchema):
+    """RefundCreatePayload once its userErrors were found empty."""
+
+    refund = fields.Nested(RefundSchema, required=True)
+
+
 class ShopifyPaymentsClient(ShopifyAdminClient):
     """Payments, refunds and chargebacks on the shopify_payments gateway for an order."""
 
@@ -171,6 +256,63 @@ class ShopifyPaymentsClient(ShopifyAdminClient):
         disputes = self._disputes(node["disputes"] or [], payments)
         return ProcessorFacts(order_name=order.name, payments=tuple(payments),
                               refunds=tuple(refunds), disputes=tuple(disputes))
+
+    # -- refunds from the sidebar
+
+    # The note that names our key: Shopify shows it on the order's refund, and we search
+    # the order's refunds for it before any retry.
+    KEY_NOTE = "[{key}]"
+
+    def create_refund(self, *, payment_id: str, amount: int, currency: str,
+                      reason: str | None, metadata: Mapping[str, str],
+                      idempotency_key: str) -> dict[str, Any]:
+        """refundCreate: one REFUND transaction of `amount` (minor units of the order's
+        presentment currency) against the sale `payment_id`, notifying nobody (the agent
+        writes to the customer). A refund our key already made is returned instead."""
+        order_id, found = self._order_and_refund(payment_id, idempotency_key)
+        if found is not None:
+            return found
+        money = Money(amount, currency)
+        words = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(metadata.items()))
+        why = f" ({reason.replace('_', ' ')})" if reason else ""
+        note = (f"Refund from the helpdesk{why}: {words} "
+                f"{self.KEY_NOTE.format(key=idempotency_key)}")
+        refund_input = {
+            "orderId": order_id, "note": note, "notify": False, "currency": money.currency,
+            "transactions": [{"orderId": order_id, "parentId": payment_id,
+                              "amount": str(money.to_decimal()), "gateway": GATEWAY,
+                              "kind": "REFUND"}],
+        }
+        payload = self.mutate(REFUND_CREATE_MUTATION % json.dumps(idempotency_key),
+                              {"input": refund_input}, "refundCreate")
+        refund = self.load(RefundCreatePayloadSchema, payload)["refund"]
+        return self._answer(refund, payment_id)
+
+    def find_refund(self, payment_id: str, idempotency_key: str) -> dict[str, Any] | None:
+        """The refund of this sale's order that our key made, if Shopify has one."""
+        return self._order_and_refund(payment_id, idempotency_key)[1]
+
+    def _order_and_refund(self, payment_id: str, key: str) -> tuple[str, dict[str, Any] | None]:
+        body = self.graphql(PAYMENT_REFUNDS_QUERY, {"id": payment_id})
+        node = self.load(PaymentRefundsResponseSchema, body)["data"]["node"]
+        if not node or not node.get("order"):
+            raise NotFoundError(f"has no order transaction {payment_id}", system=self.system)
+        order = node["order"]
+        marker = self.KEY_NOTE.format(key=key)
+        mine = [r for r in order["refunds"] if marker in (r.get("note") or "")]
+        return order["id"], self._answer(mine[0], payment_id) if mine else None
+
+    def _answer(self, refund: dict[str, Any], payment_id: str) -> dict[str, Any]:
+        """The refund as the record names it: its REFUND transaction against the sale (the
+        id the record lists), with the Refund's own id beside it."""
+        txns = [t for t in refund["transactions"].get("nodes") or []
+                if t["kind"] == "REFUND"
+                and ((t["parent_transaction"] or {}).get("id") == payment_id
+                     or (t["gateway"] or "").strip().lower() == GATEWAY)]
+        txn = txns[0] if txns else None
+        return {"id": txn["id"] if txn else refund["id"], "refund": refund["id"],
+                "status": (txn["status"] or "").lower() if txn else None,
+                "note": refund.get("note")}
 
     def _payment(self, t: dict[str, Any]) -> Payment:
         amount = self.money_of(t["amount_set"])
@@ -245,7 +387,8 @@ DESCRIPTOR = Connector(
     hosts=(".myshopify.com",),
     credentials=(Field("access_token", "Admin API access token",
                        "A custom app token with read_orders and "
-                       "read_shopify_payments_disputes (shpat_…).", secret=True,
+                       "read_shopify_payments_disputes, and write_orders for refunds from "
+                       "the sidebar (shpat_…).", secret=True,
                        env="SHOPIFY_PAYMENTS_ACCESS_TOKEN"),),
     options=(
         Field("shop", "Shop", "acme (for acme.myshopify.com)", required=False,
@@ -260,4 +403,5 @@ DESCRIPTOR = Connector(
     states={"transaction status (refunds)": state_table(REFUND_STATES),
             "dispute status": state_table(DISPUTE_STATES)},
     sandbox="shopify_payments",
+    writes=frozenset({"refund"}),
 )

@@ -33,8 +33,11 @@ from .base import (
     CurrencyCode,
     DecimalAmount,
     RateLimitedError,
+    RejectedError,
+    UpstreamError,
     UtcDateTime,
     VendorSchema,
+    safe_message,
 )
 from .descriptor import Connector, Field, state_table
 
@@ -296,6 +299,37 @@ class ShopifyAdminClient(BaseClient):
             raise self._graphql_error(body, resp.status_code)
         return body
 
+    def mutate(self, mutation: str, variables: dict[str, Any], field: str) -> Mapping[str, Any]:
+        """Run a mutation and return its payload (`data.<field>`). Sent at most once when it
+        may have arrived (the caller looks before trying again). Its userErrors, and a
+        GraphQL error from before it ran (validation, a missing scope), are RejectedError:
+        nothing was done. Any other failure leaves the write unsure."""
+        resp = self._request(
+            "POST", f"/admin/api/{self.api_version}/graphql.json",
+            json={"query": mutation, "variables": variables}, retry_if_unsent=True)
+        body = self._json(resp)
+        data = body.get("data") if isinstance(body, Mapping) else None
+        payload = data.get(field) if isinstance(data, Mapping) else None
+        if isinstance(body, Mapping) and body.get("errors"):
+            err = self._graphql_error(body, resp.status_code)
+            if isinstance(err, RateLimitedError) or payload is not None \
+                    or err.code in (None, "INTERNAL_SERVER_ERROR"):
+                raise err
+            raise RejectedError(err.message, system=self.system,
+                                http_status=resp.status_code, code=err.code)
+        if not isinstance(payload, Mapping):
+            raise BadResponseError(f"answered without a {field} result",
+                                   system=self.system, http_status=resp.status_code)
+        problems = payload.get("userErrors") or []
+        if problems:
+            said = "; ".join(safe_message(p.get("message"), self._secrets())
+                             for p in problems if isinstance(p, Mapping)) or "refused"
+            first = problems[0] if isinstance(problems[0], Mapping) else {}
+            raise RejectedError(f"{field} refused: {said}", system=self.system,
+                                http_status=resp.status_code,
+                                code=str(first.get("code") or "USER_ERROR"))
+        return payload
+
     def money_of(self, bag: dict[str, Any]) -> Money:
         """The presentment amount of a loaded MoneyBag: what the customer paid in."""
         money = bag["presentment_money"]
@@ -308,7 +342,7 @@ class ShopifyAdminClient(BaseClient):
             return None
         return self.money(shop["amount"], shop["currency_code"])
 
-    def _graphql_error(self, body: Mapping[str, Any], status: int) -> Exception:
+    def _graphql_error(self, body: Mapping[str, Any], status: int) -> UpstreamError:
         errors = body["errors"]
         if isinstance(errors, list):
             for err in errors:

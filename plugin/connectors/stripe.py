@@ -302,14 +302,16 @@ class StripeClient(BaseClient):
     # The metadata key carrying our idempotency key, so a refund can be found by it later.
     KEY_METADATA = "order_truth_key"
 
-    def create_refund(self, *, payment_intent: str, amount: int, reason: str | None,
-                      metadata: Mapping[str, str], idempotency_key: str) -> dict[str, Any]:
-        """POST /v1/refunds with an Idempotency-Key (and the key in metadata).
+    def create_refund(self, *, payment_id: str, amount: int, currency: str,
+                      reason: str | None, metadata: Mapping[str, str],
+                      idempotency_key: str) -> dict[str, Any]:
+        """POST /v1/refunds with an Idempotency-Key (and the key in metadata) against the
+        PaymentIntent `payment_id`; `currency` is the PaymentIntent's own, so it isn't sent.
 
         Never retried here once it may have been sent: the caller first asks Stripe whether
         the key already made a refund (`find_refund`), then tries again with the same key.
         """
-        data: dict[str, str] = {"payment_intent": payment_intent, "amount": str(amount),
+        data: dict[str, str] = {"payment_intent": payment_id, "amount": str(amount),
                                 f"metadata[{self.KEY_METADATA}]": idempotency_key}
         if reason in self.REFUND_REASONS:
             data["reason"] = str(reason)
@@ -320,9 +322,9 @@ class StripeClient(BaseClient):
         refund: dict[str, Any] = self.load(RefundSchema, self._json(resp))
         return refund
 
-    def find_refund(self, payment_intent: str, idempotency_key: str) -> dict[str, Any] | None:
+    def find_refund(self, payment_id: str, idempotency_key: str) -> dict[str, Any] | None:
         """The refund of this PaymentIntent that our key made, if Stripe has one."""
-        for refund in self._list("/v1/refunds", {"payment_intent": payment_intent}, RefundSchema):
+        for refund in self._list("/v1/refunds", {"payment_intent": payment_id}, RefundSchema):
             if (refund["metadata"] or {}).get(self.KEY_METADATA) == idempotency_key:
                 return refund
         return None
@@ -429,7 +431,8 @@ DESCRIPTOR = Connector(
     hosts=("api.stripe.com",),
     credentials=(Field("secret_key", "Secret key",
                        "A restricted key with read access to PaymentIntents, Refunds and "
-                       "Disputes (sk_live_… or rk_live_…).", secret=True,
+                       "Disputes, and write access to Refunds for refunds from the sidebar "
+                       "(sk_live_… or rk_live_…).", secret=True,
                        env="STRIPE_SECRET_KEY"),),
     options=(Field("stripe_version", "API version", "Pin an API version, e.g. 2025-04-30.basil",
                    required=False, env="STRIPE_VERSION"),),
@@ -440,4 +443,5 @@ DESCRIPTOR = Connector(
     states={"refund status": state_table(REFUND_STATES),
             "dispute status": state_table(DISPUTE_STATES)},
     sandbox="stripe",
+    writes=frozenset({"refund", "cancel_refund"}),
 )

@@ -276,14 +276,15 @@ def _shop_own(facts: Facts, settings: ReconcileSettings) -> list[ShopTransaction
 
 
 def _payments(facts: Facts, shop_txns: list[ShopTransaction]) -> tuple[Payment, ...]:
-    payments = list(facts.processor.payments) if facts.processor else []
+    payments = [replace(p, source=SourceName.PROCESSOR)
+                for p in (facts.processor.payments if facts.processor else ())]
     for t in shop_txns:
         if t.kind is ShopTransactionKind.PAYMENT and t.status is ShopTransactionStatus.SUCCESS:
             payments.append(Payment(
                 payment_id=t.transaction_id, amount=t.amount, amount_captured=t.amount,
                 status_raw=t.status.value, created_at=t.created_at, payment_method=t.gateway,
                 tender=t.tender, tender_label=t.tender_label, gateway=t.gateway,
-                amount_shop=t.amount_shop))
+                amount_shop=t.amount_shop, source=SourceName.POS))
     return tuple(payments)
 
 

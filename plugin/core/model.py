@@ -240,6 +240,8 @@ class Payment:
     gateway: str | None = None  # the shop's name for the gateway that took it
     amount_shop: Money | None = None  # the same amount in the shop's currency, when it differs
     ids: tuple[str, ...] = ()  # other ids it goes by (charge ids …)
+    # Who holds it: the processor (a refund can go back through it) or the shop (POS).
+    source: SourceName | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from flask import session as flask_session
 
 from ..actions import Permission, Refused
 from ..actions.audit import Actor, AuditLog
+from ..actions.cancel import ACTION as CANCEL_ACTION
 from ..actions.cancel import CancelPlan, RefundCanceller
 from ..actions.cancel import candidates as cancel_candidates
 from ..actions.cancel import execute as execute_cancel
@@ -67,6 +68,7 @@ from ..actions.resolve import this_round as resolve_round
 from ..actions.ticket_writes import permission as write_permission
 from ..actions.ticket_writes import settle as settle_write
 from ..connectors.base import AuthError, NotFoundError, UpstreamError
+from ..connectors.registry import descriptor
 from ..core.model import OrderRef, SourceName
 from ..core.money import Money, exponent
 from ..core.orderid import InvalidOrderId, find_candidates, parse_order_id
@@ -94,7 +96,8 @@ bp = Blueprint("sidebar", __name__, url_prefix="/<host_name>")
 
 _TICKET_ID = re.compile(r"[0-9]{1,20}")
 _ACTION_KEY = re.compile(r"[A-Za-z0-9-]{8,64}")
-_PAYMENT_ID = re.compile(r"[A-Za-z0-9_-]{3,100}")
+# Stripe ids (pi_…, re_…) and Shopify gids (gid://shopify/OrderTransaction/…).
+_PAYMENT_ID = re.compile(r"[A-Za-z0-9_-]{3,100}|gid://shopify/[A-Za-z]{1,40}/[0-9]{1,20}")
 _REFUND_ID = _PAYMENT_ID
 
 
@@ -693,20 +696,24 @@ def _refund_request(tenant: Tenant, ticket_id: str) -> tuple[RefundRequest, Orde
             currency.upper())
 
 
-def _refund_processor(tenant: Tenant) -> Any:
-    return _writing_client(tenant, SourceName.PROCESSOR, "stripe", "No payment processor is "
-                           "connected.", "Refunds from the sidebar go through Stripe; this "
-                                         "installation's processor is another one.")
+def _refund_processor(tenant: Tenant, action: str = REFUND_ACTION) -> Any:
+    cannot = {REFUND_ACTION: "doesn't take refunds from the sidebar.",
+              CANCEL_ACTION: "can't cancel a refund once it's made, so it can't be cancelled "
+                             "from here."}[action]
+    return _writing_client(tenant, SourceName.PROCESSOR, action, "No payment processor is "
+                           "connected.", cannot)
 
 
-def _writing_client(tenant: Tenant, source: SourceName, system: str, none: str,
-                    other: str) -> Any:
-    """The client an action writes through; 409 with `none` or `other` when there isn't one."""
-    client = writing_client(tenant, service().config, service().session, source, system)
+def _writing_client(tenant: Tenant, source: SourceName, action: str, none: str,
+                    cannot: str) -> Any:
+    """The client `action` writes through; 409 with `none` when the source isn't connected,
+    or with the connected system's name and `cannot` when it can't do this."""
+    client = writing_client(tenant, service().config, service().session, source, action)
     if client is None:
-        connected = connector_configs(tenant, service().config).get(source) is not None
-        raise Refused(409, "unsupported" if connected else "not_connected",
-                      other if connected else none)
+        connected = connector_configs(tenant, service().config).get(source)
+        if connected is None:
+            raise Refused(409, "not_connected", none)
+        raise Refused(409, "unsupported", f"{descriptor(connected[0]).title} {cannot}")
     return client
 
 
@@ -820,7 +827,7 @@ def refund(ticket_id: str):
         if exc.code in ("over_limit", "over_refundable"):
             _prevented("cap" if exc.code == "over_limit" else "over_refundable")
         return _refused(exc)
-    # The same for every request with this key (Stripe compares them): no agent in it.
+    # The same for every request with this key (the processor compares them): no agent in it.
     metadata = {"order_id": p.order.number, "ticket_id": p.plan.request.ticket_id,
                 "installation": tenant.key}
     outcome = execute_refund(p.audit, p.processor, p.plan, installation_id=tenant.id,
@@ -943,7 +950,7 @@ def _cancel_planned(ticket_id: str) -> _PlannedCancel:
         raise Refused(400, "bad_request", "Which refund to cancel (refund_id) is required.")
     allowed = _allows(cancel_permission(tenant.features, tenant.settings))
     agent = _checked_agent(tenant, allowed)  # before any upstream call
-    processor: RefundCanceller = _refund_processor(tenant)
+    processor: RefundCanceller = _refund_processor(tenant, CANCEL_ACTION)
     acting = _as_host_says(tenant, ticket_id, agent, allowed)
     truth = service().lookup(tenant, order, refresh=True)
     return _PlannedCancel(order, acting, processor, plan_cancel(
@@ -997,10 +1004,9 @@ class _PlannedErpFix:
     plan: ErpPlan
 
 
-def _erp_writer(tenant: Tenant) -> Any:
-    return _writing_client(tenant, SourceName.ERP, "netsuite", "No ERP is connected.",
-                           "ERP documents are made from the sidebar in NetSuite; this "
-                           "installation's ERP is another one.")
+def _erp_writer(tenant: Tenant, action: str) -> Any:
+    return _writing_client(tenant, SourceName.ERP, action, "No ERP is connected.",
+                           "isn't an ERP the sidebar makes documents in.")
 
 
 def _erp_fix_planned(ticket_id: str) -> _PlannedErpFix:
@@ -1015,7 +1021,7 @@ def _erp_fix_planned(ticket_id: str) -> _PlannedErpFix:
         raise Refused(400, "bad_request", "Which return (subject) is required.")
     allowed = _allows(erp_permission(action, tenant.features, tenant.settings))
     agent = _checked_agent(tenant, allowed)  # before any upstream call
-    erp: ErpWriter = _erp_writer(tenant)
+    erp: ErpWriter = _erp_writer(tenant, action)
     acting = _as_host_says(tenant, ticket_id, agent, allowed)
     truth = service().lookup(tenant, order, refresh=True)
     try:

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+import requests
 
 from plugin.connectors.base import (
     AuthError,
@@ -267,3 +268,119 @@ def test_sandbox_scenarios_read_the_same_through_shopify_payments(runner, scenar
     assert shopify["headline_meanings"] == [
         shopify_says if m == stripe_says else m for m in stripe["headline_meanings"]]
     assert shopify["sources"]["processor"]["status"] == stripe["sources"]["processor"]["status"]
+
+
+# ---------------------------------------------------------------- refunds from the sidebar
+
+KEY = "ot-refund-0123456789abcdef0123456789abcdef01234567"
+ORDER_GID = "gid://shopify/Order/5512345678901"
+META = {"order_id": "1001", "ticket_id": "104", "installation": "zendesk:acme:1"}
+
+
+def refund(client, amount=2000, currency="USD"):
+    return client.create_refund(payment_id=CAPTURE, amount=amount, currency=currency,
+                                reason="requested_by_customer", metadata=META,
+                                idempotency_key=KEY)
+
+
+def test_a_refund_is_refund_create_on_the_sale_with_the_key_in_directive_and_note(
+        client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("shopify_payments", "payment_refunds_none_ours"))
+    mocked.post(URL, json=fixture_json("shopify_payments", "refund_create"))
+    made = refund(client)
+    # The refund as the record lists it: its REFUND transaction, with the Refund beside it.
+    assert made["id"] == "gid://shopify/OrderTransaction/7301000000001"
+    assert made["refund"] == "gid://shopify/Refund/998877001" and made["status"] == "success"
+    look, create = (sent(c) for c in mocked.calls)
+    assert look["variables"] == {"id": CAPTURE} and "refunds(first: 100)" in look["query"]
+    assert f'@idempotent(key: "{KEY}")' in create["query"]
+    assert create["query"].lstrip().startswith("mutation RefundCreate($input: RefundInput!)")
+    given = create["variables"]["input"]
+    assert given["orderId"] == ORDER_GID and given["notify"] is False
+    assert given["currency"] == "USD" and given["note"].endswith(f"[{KEY}]")
+    assert "ticket id 104" in given["note"] and "requested by customer" in given["note"]
+    assert given["transactions"] == [{"orderId": ORDER_GID, "parentId": CAPTURE,
+                                      "amount": "20.00", "gateway": "shopify_payments",
+                                      "kind": "REFUND"}]
+    # A mutation is never resent by the client on its own (a timeout is the caller's to check).
+    assert len(mocked.calls) == 2
+
+
+def test_amounts_are_sent_in_the_currency_s_own_decimals(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("shopify_payments", "payment_refunds_none_ours"))
+    mocked.post(URL, json=fixture_json("shopify_payments", "refund_create"))
+    refund(client, amount=1500, currency="JPY")
+    assert sent(mocked.calls[1])["variables"]["input"]["transactions"][0]["amount"] == "1500"
+
+
+def test_the_refund_our_key_made_is_found_by_its_note_in_any_order(client, mocked, fixture_json):
+    body = fixture_json("shopify_payments", "payment_refunds")
+    mocked.post(URL, json=body)
+    reordered = copy.deepcopy(body)
+    reordered["data"]["node"]["order"]["refunds"].reverse()
+    mocked.post(URL, json=reordered)
+    first, second = client.find_refund(CAPTURE, KEY), client.find_refund(CAPTURE, KEY)
+    assert first == second and first["id"] == "gid://shopify/OrderTransaction/7301000000001"
+    mocked.post(URL, json=fixture_json("shopify_payments", "payment_refunds_none_ours"))
+    assert client.find_refund(CAPTURE, KEY) is None
+
+
+def test_creating_again_returns_the_refund_the_key_already_made(client, mocked, fixture_json):
+    mocked.post(URL, json=fixture_json("shopify_payments", "payment_refunds"))
+    assert refund(client)["id"] == "gid://shopify/OrderTransaction/7301000000001"
+    assert len(mocked.calls) == 1  # no refundCreate sent
+
+
+@pytest.mark.parametrize(("fixture", "refused", "words"), [
+    ("refund_create_user_errors", True, "Amount cannot exceed the refundable amount of 15.00"),
+    ("refund_create_access_denied", True, "write_orders"),
+    ("refund_create_internal_error", False, "Internal error"),
+])
+def test_refusals_say_nothing_happened_and_other_errors_leave_it_unsure(
+        client, mocked, fixture_json, fixture, refused, words):
+    from plugin.actions import refused_upstream
+
+    mocked.post(URL, json=fixture_json("shopify_payments", "payment_refunds_none_ours"))
+    mocked.post(URL, json=fixture_json("shopify_payments", fixture))
+    with pytest.raises(BadResponseError) as exc:
+        refund(client)
+    assert words in str(exc.value)
+    assert refused_upstream(exc.value) is refused
+
+
+def test_a_sale_shopify_does_not_know_is_not_found(client, mocked):
+    from plugin.connectors.base import NotFoundError
+
+    mocked.post(URL, json={"data": {"node": None}})
+    with pytest.raises(NotFoundError):
+        client.find_refund("gid://shopify/OrderTransaction/1", KEY)
+
+
+def test_the_sandbox_makes_a_refund_once_per_key_and_refuses_more_than_is_left(sandbox):
+    sandbox.state.reset()
+    shop = CONNECTORS["shopify_payments"]
+    client = build_client("shopify_payments", ConnectorConfig(
+        f"{sandbox.url}/shopify-payments", {"access_token": "shpat_sandbox"}))
+    facts = client.fetch(OrderRef("1005", "#1005"))
+    sale = facts.payments[0].payment_id
+    assert sale.startswith("gid://shopify/OrderTransaction/") and "refund" in shop.writes
+    args = {"payment_id": sale, "amount": 2000, "currency": "USD", "reason": None,
+            "metadata": {"order_id": "1005"}, "idempotency_key": KEY}
+    made = client.create_refund(**args)
+    assert client.create_refund(**args) == made  # found by its note, not made again
+    assert client.find_refund(sale, KEY) == made
+    after = client.fetch(OrderRef("1005", "#1005"))
+    ours = [r for r in after.refunds if r.refund_id == made["id"]]
+    assert len(ours) == 1 and ours[0].amount == Money(2000, "USD") and ours[0].payment_id == sale
+    with pytest.raises(BadResponseError) as exc:
+        client.create_refund(**{**args, "amount": 500_000, "idempotency_key": KEY + "x"})
+    assert "refundable amount" in str(exc.value)
+    # From API version 2026-04 Shopify refuses refundCreate without the directive.
+    bare = requests.post(f"{sandbox.url}/shopify-payments/admin/api/2026-04/graphql.json",
+                         headers={"X-Shopify-Access-Token": "shpat_sandbox"}, timeout=5,
+                         json={"query": "mutation($input: RefundInput!) { refundCreate(input: "
+                                        "$input) { refund { id } userErrors { message } } }",
+                               "variables": {"input": {"orderId": "x"}}})
+    assert "@idempotent" in bare.json()["errors"][0]["message"]
+    assert len(client.fetch(OrderRef("1005", "#1005")).refunds) == len(after.refunds)
+    sandbox.state.reset()

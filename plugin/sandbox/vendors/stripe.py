@@ -293,21 +293,31 @@ _OPEN_DISPUTES = frozenset({"warning_needs_response", "warning_under_review", "n
 _LIVE_REFUNDS = frozenset({"pending", "requires_action", "succeeded"})
 
 
-def _refund_within_limits(data: OrderData, payment: JSON, amount: int | None,
-                          reason: str | None, metadata: dict[str, str]) -> JSON:
-    """Build the refund, refusing as Stripe does when the charge cannot take it."""
-    charge = payment["latest_charge"]
-    if any(d["payment_intent"] == payment["id"] and d["status"] in _OPEN_DISPUTES
-           and not d["is_charge_refundable"] for d in data.disputes):
-        raise _stripe_refusal(400, f"Charge {charge} has been charged back; cannot issue a "
-                                   "refund.", code="charge_disputed")
+def charged_back(data: OrderData, payment: JSON) -> bool:
+    """A chargeback still holds the payment, so no refund can be made on it."""
+    return any(d["payment_intent"] == payment["id"] and d["status"] in _OPEN_DISPUTES
+               and not d["is_charge_refundable"] for d in data.disputes)
+
+
+def refundable_left(data: OrderData, payment: JSON) -> int:
+    """What the payment can still refund (minor units): received less live refunds."""
     ledger = state().ledger
     refunded = sum(
         refund["amount"] for refund in map(ledger.as_now, data.refunds + ledger.refunds())
         if refund["payment_intent"] == payment["id"]
         and refund["status"] in _LIVE_REFUNDS
     )
-    remaining = payment["amount_received"] - refunded
+    return int(payment["amount_received"]) - refunded
+
+
+def _refund_within_limits(data: OrderData, payment: JSON, amount: int | None,
+                          reason: str | None, metadata: dict[str, str]) -> JSON:
+    """Build the refund, refusing as Stripe does when the charge cannot take it."""
+    charge = payment["latest_charge"]
+    if charged_back(data, payment):
+        raise _stripe_refusal(400, f"Charge {charge} has been charged back; cannot issue a "
+                                   "refund.", code="charge_disputed")
+    remaining = refundable_left(data, payment)
     if remaining <= 0:
         raise _stripe_refusal(400, f"Charge {charge} has already been refunded.",
                               code="charge_already_refunded")

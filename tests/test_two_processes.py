@@ -158,8 +158,18 @@ def _signed_in(url: str, headers: dict[str, str], user_id: int = 9002) -> dict[s
     return {"Authorization": f"Bearer {claimed['session']}", "X-CSRF-Token": claimed["csrf"]}
 
 
-def test_twenty_refund_clicks_on_two_processes_make_one_refund(two_apps, sandbox):
-    """Double clicks and two agents' tabs on two processes, all at once: one refund, one entry."""
+def _ours_for_1005(refund: dict) -> bool:
+    """A refund made for order 1005 from the sidebar (Stripe's metadata, Shopify's note)."""
+    meta = refund["metadata"] or {}
+    return meta.get("order_id") == "1005" or "order id 1005" in meta.get("shopify_note", "")
+
+
+@pytest.mark.parametrize(("system", "payment"), [
+    ("stripe", "pi_Sbx1005"), ("shopify_payments", "gid://shopify/OrderTransaction/100501")])
+def test_twenty_refund_clicks_on_two_processes_make_one_refund(two_apps, sandbox, system,
+                                                               payment):
+    """Double clicks and two agents' tabs on two processes, all at once: one refund, one entry,
+    through either processor."""
     from plugin.installations import Installations
     from plugin.store.crypto import SecretBox
     from plugin.store.db import Store
@@ -173,10 +183,16 @@ def test_twenty_refund_clicks_on_two_processes_make_one_refund(two_apps, sandbox
             tenant = repo.find("zendesk:order-truth-sandbox:1")
             repo.update_settings(tenant.id, {"features": {"refunds": True}, "actions": {
                 "refund": {"roles": "admin,agent"}}})
+            if system != "stripe":
+                from plugin.sandbox.vendors.shopify import CREDENTIALS, OPTIONS
+
+                repo.save_connection(tenant.id, source="processor", system=system,
+                                     base_url=f"{sandbox.url}/shopify-payments",
+                                     credentials=dict(CREDENTIALS), options=dict(OPTIONS))
         sam = _signed_in(a, _sidebar(a, 105))
         # The processor is slow, so every click arrives while the first is still refunding.
         sandbox.state.faults.set("processor", FaultSpec(delay_ms=300))
-        body = {"order_id": "1005", "payment_id": "pi_Sbx1005", "amount_minor": 2500,
+        body = {"order_id": "1005", "payment_id": payment, "amount_minor": 2500,
                 "currency": "USD", "reason": "requested_by_customer"}
 
         def click(n: int) -> requests.Response:
@@ -187,11 +203,14 @@ def test_twenty_refund_clicks_on_two_processes_make_one_refund(two_apps, sandbox
             answers = list(pool.map(click, range(20)))
         assert {r.status_code for r in answers} <= {200, 202}, [r.text for r in answers]
         assert sum(r.status_code == 200 for r in answers) >= 1
-        made = [r for r in sandbox.state.ledger.refunds() if r["metadata"].get("order_id") == "1005"]
+        made = [r for r in sandbox.state.ledger.refunds() if _ours_for_1005(r)]
         assert len(made) == 1 and made[0]["amount"] == 2500
         with store.session() as session:
             entries = list(session.scalars(select(AuditEntry)))
         assert len(entries) == 1 and entries[0].status == "done"
-        assert entries[0].upstream_ids == [made[0]["id"]]
+        if system == "stripe":
+            assert entries[0].upstream_ids == [made[0]["id"]]
+        else:  # the REFUND transaction Shopify lists for it
+            assert entries[0].upstream_ids[0].startswith("gid://shopify/OrderTransaction/")
     finally:
         store.dispose()

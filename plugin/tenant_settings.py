@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from marshmallow import Schema, ValidationError, fields, validate
 
 from .core.orderid import DEFAULT_SHAPE, check_shape
+from .core.settings import parse_store_locations
 
 
 def _zone(value: str) -> None:
@@ -31,6 +32,13 @@ _HOURS: dict[str, Any] = dict(validate=validate.Range(min=0, max=24 * 90))
 _CAP: dict[str, Any] = dict(validate=validate.Range(min=0, max=100_000_000))
 # Helpdesk roles an admin may allow to run an action.
 ROLES = ("admin", "agent")
+
+
+def _store_locations(value: str) -> None:
+    try:
+        parse_store_locations(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def _roles(value: str) -> None:
@@ -59,6 +67,7 @@ class _FixedSettingsSchema(Schema):
     erp_posting_lag_hours = fields.Float(**_HOURS)
     order_sync_lag_hours = fields.Float(**_HOURS)
     store_inventory_lag_hours = fields.Float(**_HOURS)
+    store_locations = fields.String(validate=[validate.Length(max=4000), _store_locations])
     received_not_refunded_after_hours = fields.Float(**_HOURS)
     duplicate_window_hours = fields.Float(**_HOURS)
     refund_match_window_hours = fields.Float(**_HOURS)
@@ -203,6 +212,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("erp_receipt_roles", ("actions", "erp_item_receipt", "roles"), "admin",
             "Helpdesk roles that may receive a store return into ERP inventory",
             "Fixes in the ERP"),
+    Setting("store_locations", ("reconcile", "store_locations"), "",
+            "Stores the ERP names otherwise, as “shop name = ERP name”, separated by “;” "
+            "(e.g. Brooklyn Store = BK01 Brooklyn Retail); a store not listed has the same "
+            "name in both", "Stores", blank_ok=True),
     *_resolve_settings(),
 )}
 for _name in [n for n in SETTINGS if SETTINGS[n].path[:2] == ("actions", "refund")]:

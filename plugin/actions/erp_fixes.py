@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from ..connectors.base import UpstreamError
 from ..core.model import SourceName
 from ..core.record import FlagCode, MergedReturn, OrderTruth
+from ..core.settings import erp_location
 from ..core.states import RETURN_ABANDONED
 from ..store.models import AuditEntry
 from ..tenant_settings import current
@@ -206,18 +207,20 @@ def _receipt_why_not(truth: OrderTruth, ret: MergedReturn, lines: Lines,
         return ("The goods went back on more than one store's shelves; receive them in the "
                 "ERP, one receipt per store.")
     skus = {sku for sku, _ in lines}
-    # Received somewhere else on a document no portal return explains: receiving it again
-    # at the store would count the same goods twice.
+    # Received somewhere else on a document no portal return explains (this store return's
+    # own included): receiving it again at the store would count the same goods twice.
     for other in truth.returns:
-        if other.channel == "mail" or other is ret:
+        if other.channel == "mail":
             continue
         for receipt in other.receipts:
             for line in receipt.lines:
                 if line.sku in skus and (line.location or "").strip().casefold() not in {
                         p.casefold() for p in places}:
                     return (f"The ERP received {line.sku} at {line.location or 'another place'} "
-                            f"({receipt.tran_id}); if the goods are on the store's shelf, move "
-                            "them with a transfer in the ERP rather than receiving them twice.")
+                            f"({receipt.tran_id}). If that is the store under the ERP's own "
+                            "name, an admin can map it in the app settings (Stores); if the "
+                            "goods are on the store's shelf, move them with a transfer in the "
+                            "ERP rather than receiving them twice.")
     if ret.erp_ra is not None:
         if ret.erp_ra.state in _DEAD_RA:
             return (f"The store return's authorization {ret.erp_ra.tran_id} is "
@@ -327,9 +330,11 @@ class ErpPlan:
 
 
 def plan(truth: OrderTruth, erp: ErpWriter, *, action: str, subject: str,
-         installation_id: int, ticket_id: str, store_inventory_lag: timedelta) -> ErpPlan:
+         installation_id: int, ticket_id: str, store_inventory_lag: timedelta,
+         store_locations: tuple[tuple[str, str], ...] = ()) -> ErpPlan:
     """The documents for `subject`'s fix, from a fresh record and the ERP's lines; Refused
-    (409) when there is nothing to fix or it can't be done from here."""
+    (409) when there is nothing to fix or it can't be done from here. `store_locations`
+    are the admin's (shop name, ERP name) pairs for stores the ERP names otherwise."""
     fix = next((f for f in fixes(truth, store_inventory_lag=store_inventory_lag)
                 if f.action == action and f.subject == subject), None)
     if fix is None:
@@ -355,11 +360,15 @@ def plan(truth: OrderTruth, erp: ErpWriter, *, action: str, subject: str,
     location_id = None
     if action == ITEM_RECEIPT:
         assert fix.location is not None
-        found = erp.location_ids(fix.location)
+        erp_name = erp_location(store_locations, fix.location)
+        found = erp.location_ids(erp_name)
         if len(found) != 1:
+            hint = "" if erp_name != fix.location.strip() else (
+                " If the ERP names this store otherwise, an admin can say so under Stores in "
+                "the app settings.")
             raise Refused(409, "unknown_location", (
                 f"The ERP has {'no' if not found else 'more than one'} active location "
-                f"called {fix.location}; receive the goods in the ERP."))
+                f"called {erp_name}; receive the goods in the ERP.{hint}"))
         location_id = found[0]
     raw = "|".join((str(installation_id), truth.order_number, action, subject))
     key = "ot-erp-" + hashlib.sha256(raw.encode()).hexdigest()[:40]

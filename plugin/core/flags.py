@@ -320,6 +320,8 @@ def store_return_not_in_inventory(ctx: Context) -> Iterator[Flag]:
     if not ctx.knows_order(ERP) or ctx.facts.pos is None:
         return
     receipts = ctx.facts.erp.item_receipts if ctx.facts.erp else ()
+    mail_ras = {r.erp_ra.internal_id for r in ctx.returns
+                if r.channel == "mail" and r.erp_ra is not None}
     due: dict[tuple[str, str], int] = defaultdict(int)
     first_seen: dict[tuple[str, str], datetime] = {}
     for store in ctx.facts.pos.store_returns:
@@ -338,12 +340,29 @@ def store_return_not_in_inventory(ctx: Context) -> Iterator[Flag]:
             continue
         missing = qty - credited
         where = location or "the store"
+        # Received on a return no mail return explains, at a place the shop doesn't name:
+        # maybe this store under the ERP's own name, maybe a transfer. Say so, don't guess.
+        elsewhere: dict[str, int] = defaultdict(int)
+        for r in receipts:
+            if r.created_from in mail_ras:
+                continue
+            for rl in r.lines:
+                place = (rl.location or "").strip()
+                if rl.sku == sku and place and place.casefold() != location.casefold():
+                    elsewhere[place] += rl.quantity
+        if elsewhere:
+            places = ", ".join(f"{n} at {p}" for p, n in sorted(elsewhere.items()))
+            outcome = (f"the ERP received {places} instead. If that is {where} under the "
+                       "ERP's own name, an admin can map it in the app settings (Stores); "
+                       "otherwise the stock sits at the wrong location")
+        else:
+            outcome = f"stock is understated by {missing}"
         yield Flag(
             code=FlagCode.STORE_RETURN_NOT_IN_INVENTORY,
             severity=Severity.HIGH,
             message=(
                 f"{where} took back {qty} × {sku} on {ctx.when(first_seen[(sku, location)])}, "
-                f"but the ERP shows {credited} received there; stock is understated by {missing}."
+                f"but the ERP shows {credited} received there; {outcome}."
             ),
             evidence=(
                 Evidence(POS, f"Returned {qty} × {sku} at {where} (restock: RETURN)"),

@@ -46,7 +46,7 @@ def reconcile(
 ) -> OrderTruth:
     """Build the merged record for `order` from each source's result, as of `now`."""
     settings = settings or ReconcileSettings()
-    facts = canonical(Facts.from_results(order, results))
+    facts = in_shop_names(canonical(Facts.from_results(order, results)), settings)
     reports = results.reports()
     currency = order_currency(facts)
     returns = merge_returns(facts)
@@ -129,6 +129,26 @@ def _portal_return(r: PortalReturn) -> PortalReturn:
 
 def _store_return(s: StoreReturn) -> StoreReturn:
     return replace(s, lines=tuple(sorted(s.lines, key=lambda ln: (ln.sku, ln.location or ""))))
+
+
+def in_shop_names(facts: Facts, settings: ReconcileSettings) -> Facts:
+    """The ERP's locations under the shop's names where an admin mapped them, so a store
+    return received at "BK01 Brooklyn Retail" counts as received at "Brooklyn Store"."""
+    if not settings.store_locations or facts.erp is None:
+        return facts
+    to_shop = {erp.casefold(): shop for shop, erp in settings.store_locations}
+
+    def named(location: str | None) -> str | None:
+        return to_shop.get(location.strip().casefold(), location) if location else location
+
+    erp = facts.erp
+    return replace(facts, erp=replace(
+        erp,
+        item_receipts=tuple(replace(r, lines=tuple(replace(ln, location=named(ln.location))
+                                                   for ln in r.lines))
+                            for r in erp.item_receipts),
+        customer_refunds=tuple(replace(c, location=named(c.location))
+                               for c in erp.customer_refunds)))
 
 
 def _erp(erp: ErpFacts) -> ErpFacts:

@@ -12,6 +12,8 @@ from .model import (
     PortalReturn,
     ReturnOutcome,
     ReturnState,
+    ShopTransactionKind,
+    ShopTransactionStatus,
     StoreReturn,
 )
 from .money import Money
@@ -105,7 +107,40 @@ def _store_ras(stores: list[StoreReturn], ras: list[ErpReturnAuthorization],
         if len(refunded_from) == 1:
             out[store.refund_id] = refunded_from[0]
             taken.add(refunded_from[0].internal_id)
+    for store in stores:
+        if store.refund_id in out:
+            continue
+        # The ERP names the store otherwise (and nobody mapped it): the one RA whose refund
+        # pays exactly what the till paid, and whose receipts (if any) took exactly the
+        # store's SKUs, is the store return's: its money isn't a second refund. Where its
+        # goods were received stays unknown, so inventory is still not counted at the store.
+        paid = _till_paid(facts, store)
+        skus = {line.sku for line in store.lines if line.quantity > 0}
+        same = [ra for ra in candidates if ra.internal_id not in taken
+                and paid is not None
+                and any(c.created_from == ra.internal_id and c.amount == paid
+                        for c in erp.customer_refunds)
+                and {line.sku for r in erp.item_receipts if r.created_from == ra.internal_id
+                     for line in r.lines} in (set(), skus)]
+        if len(same) == 1:
+            out[store.refund_id] = same[0]
+            taken.add(same[0].internal_id)
     return out
+
+
+def _till_paid(facts: Facts, store: StoreReturn) -> Money | None:
+    """What the shop paid back for a store return (its refund transactions), if one currency."""
+    if facts.pos is None:
+        return None
+    paid = [t.amount for t in facts.pos.transactions
+            if t.refund_id == store.refund_id and t.kind is ShopTransactionKind.REFUND
+            and t.status is ShopTransactionStatus.SUCCESS]
+    if not paid or len({m.currency for m in paid}) != 1:
+        return store.amount
+    total = paid[0]
+    for m in paid[1:]:
+        total = total + m
+    return total
 
 
 def _till_locations(facts: Facts, store: StoreReturn) -> set[str]:

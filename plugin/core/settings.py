@@ -36,6 +36,8 @@ class ReconcileSettings:
     # The shop's gateway names for the configured processor (so the shop's record of a
     # processor payment isn't counted twice); set by the service from the processor connector.
     processor_gateways: frozenset[str] = field(default_factory=frozenset)
+    # Stores the ERP names otherwise: (the shop's location name, the ERP's location name).
+    store_locations: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -61,5 +63,36 @@ class ReconcileSettings:
                 kwargs[f.name] = int(data[f.name])
             elif f.name in data and f.type in ("str", str):
                 kwargs[f.name] = str(data[f.name])
+            elif f.name == "store_locations" and data.get(f.name):
+                kwargs[f.name] = parse_store_locations(str(data[f.name]))
         kwargs.update(overrides)
         return cls(**kwargs)
+
+
+def parse_store_locations(text: str) -> tuple[tuple[str, str], ...]:
+    """"Brooklyn Store = BK01 Brooklyn Retail; SoHo = NY-SoHo" (or one pair per line) as
+    (shop name, ERP name) pairs; ValueError naming the problem. Neither side may repeat
+    (case and surrounding spaces aside): a store has one ERP location and the other way."""
+    pairs: list[tuple[str, str]] = []
+    for part in (p.strip() for p in text.replace("\n", ";").split(";")):
+        if not part:
+            continue
+        shop, sep, erp = (x.strip() for x in part.partition("="))
+        if not sep or not shop or not erp:
+            raise ValueError(f"“{part}” isn't “shop name = ERP name”.")
+        if len(shop) > 100 or len(erp) > 100:
+            raise ValueError("A location name is at most 100 characters.")
+        pairs.append((shop, erp))
+    for side, label in ((0, "shop"), (1, "ERP")):
+        names = [p[side].casefold() for p in pairs]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"The {label} name “{twice[0]}” is given twice.")
+    return tuple(pairs)
+
+
+def erp_location(store_locations: tuple[tuple[str, str], ...], shop_name: str) -> str:
+    """The ERP's name for a shop location (the same name unless an admin mapped it)."""
+    wanted = shop_name.strip().casefold()
+    return next((erp for shop, erp in store_locations if shop.casefold() == wanted),
+                shop_name.strip())

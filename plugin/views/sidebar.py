@@ -1028,7 +1028,8 @@ def _erp_fix_planned(ticket_id: str) -> _PlannedErpFix:
         erp_plan = plan_erp_fix(
             truth, erp, action=action, subject=subject, installation_id=tenant.id,
             ticket_id=ticket_id,
-            store_inventory_lag=tenant.reconcile_settings.store_inventory_lag)
+            store_inventory_lag=tenant.reconcile_settings.store_inventory_lag,
+            store_locations=tenant.reconcile_settings.store_locations)
     except UpstreamError as exc:
         raise Refused(503, "erp_unavailable", f"The ERP couldn't be read just now ({exc}), "
                                               "so nothing was done; try again.") from None

@@ -288,3 +288,45 @@ def test_a_unit_the_store_received_for_a_mail_return_counts_against_what_is_miss
                if f.action == ITEM_RECEIPT]
         assert got == [("gid://shopify/Refund/1", (("SKU-9", 1),)),
                        ("gid://shopify/Refund/2", (("SKU-9", 1),))]
+
+
+# ---------------------------------------------------------------- stores the ERP names otherwise
+
+BK01 = "BK01 Brooklyn Retail"
+MAPPED = (("Brooklyn Store", BK01),)
+
+
+def _bk01_truth(store_locations=(), received_at=BK01):
+    from plugin.core.settings import ReconcileSettings
+
+    facts = results(stores=[store_return(STORE, "SKU-9", 1)], so=SO, payments=PAID,
+                    ras=[ra("RA9", portal_id=None)],
+                    receipts=[receipt("IR9", "RA9", sku="SKU-9", location=received_at)])
+    return reconcile(ORDER, facts, NOW, ReconcileSettings(store_locations=store_locations))
+
+
+def test_a_store_the_erp_names_otherwise_needs_no_receipt_once_mapped():
+    assert fixes(_bk01_truth(MAPPED), store_inventory_lag=LAG) == []
+    assert FlagCode.STORE_RETURN_NOT_IN_INVENTORY not in {f.code for f in _bk01_truth(
+        MAPPED).flags}
+
+
+def test_unmapped_a_receipt_elsewhere_is_never_received_again_and_says_how_to_map_it():
+    [fix] = fixes(_bk01_truth(), store_inventory_lag=LAG)
+    assert fix.why_not is not None and BK01 in fix.why_not
+    assert "map it in the app settings" in fix.why_not
+    [flag] = [f for f in _bk01_truth().flags if f.code is FlagCode.STORE_RETURN_NOT_IN_INVENTORY]
+    assert f"received 1 at {BK01} instead" in flag.message
+    assert "understated" not in flag.message  # the goods may be right there
+
+
+def test_the_receipt_is_made_at_the_erp_s_name_for_the_store():
+    t = truth(stores=[store_return(STORE, "SKU-9", 1)], so=SO, payments=PAID)
+    erp = FakeErp([{"line": 3, "sku": "SKU-9", "quantity": 1}], locations={BK01: ["12"]})
+    p = plan(t, erp, action=ITEM_RECEIPT, subject=STORE, installation_id=1, ticket_id="5",
+             store_inventory_lag=LAG, store_locations=MAPPED)
+    assert p.location_id == "12"
+    with pytest.raises(Refused) as info:  # unmapped: the ERP has no "Brooklyn Store"
+        plan(t, erp, action=ITEM_RECEIPT, subject=STORE, installation_id=1, ticket_id="5",
+             store_inventory_lag=LAG)
+    assert info.value.code == "unknown_location" and "under Stores" in info.value.message

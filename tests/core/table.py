@@ -53,7 +53,7 @@ from plugin.core.model import (
     Tender,
 )
 from plugin.core.money import Money
-from plugin.core.settings import ReconcileSettings
+from plugin.core.settings import ReconcileSettings, parse_store_locations
 
 from .builders import NOW, SYSTEMS
 
@@ -181,7 +181,8 @@ def build(row: dict[str, Any]):
     results = {s: _result(s, facts[s], statuses.get(s.value)) for s in SourceName}
     settings = ReconcileSettings(
         processor_gateways=frozenset(g.get("processor_gateways", ["stripe"])),
-        timezone=g.get("timezone", "UTC"))
+        timezone=g.get("timezone", "UTC"),
+        store_locations=parse_store_locations(g.get("store_locations", "")))
     return SourceResults(**{s.value: results[s] for s in SourceName}), settings
 
 

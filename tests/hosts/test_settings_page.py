@@ -88,3 +88,22 @@ def test_every_new_setting_is_settable_from_the_cli(app, runner):
         "admin", "open", "paid back", 45, 1.5, "")
     bad = runner.invoke(args=["settings", "set", "resolve_roles", "owner", "--installation", KEY])
     assert bad.exit_code == 2
+
+
+def test_stores_the_erp_names_otherwise_are_saved_checked_and_read(app, client):
+    oauth_sign_in(client)
+    html = client.get(PAGE).get_data(as_text=True)
+    assert "<h2>Stores</h2>" in html and 'name="store_locations"' in html
+    bad = save(client, store_locations="Brooklyn Store = BK01; SoHo = bk01").get_data(
+        as_text=True)
+    assert "Not saved" in bad and "The ERP name “bk01” is given twice." in bad
+    good = save(client, store_locations="Brooklyn Store = BK01 Brooklyn Retail")
+    assert "Settings saved." in good.get_data(as_text=True)
+    with repo_of(app) as repo:
+        tenant = repo.find(KEY)
+    assert tenant.reconcile_settings.store_locations == (("Brooklyn Store",
+                                                          "BK01 Brooklyn Retail"),)
+    # Emptied again, every store has the same name in both.
+    save(client, store_locations="")
+    with repo_of(app) as repo:
+        assert repo.find(KEY).reconcile_settings.store_locations == ()

@@ -325,10 +325,12 @@ def audit_reconcile() -> None:
     service = current_app.extensions["order_truth"]
     with _repo() as repo:
         def client_for(entry, source):
-            """The client that made (or would have made) the entry's write."""
+            """The client that made (or would have made) the entry's write: none (left for
+            later) when the installation has since moved to another system."""
             tenant = repo.get(entry.installation_id)
             return writing_client(tenant, service.config, service.session, source,
-                                  entry.action) if tenant is not None else None
+                                  entry.action, (entry.parameters or {}).get("processor")) \
+                if tenant is not None else None
 
         processor_for = partial(client_for, source=SourceName.PROCESSOR)
         counts = reconcile(AuditLog(repo.session), processor_for)

@@ -421,10 +421,11 @@ def _str(value: Any) -> str:
 
 
 def writing_client(tenant: Tenant, config: Mapping[str, Any], session: Any,
-                   source: SourceName, action: str) -> Any | None:
+                   source: SourceName, action: str, system: str | None = None) -> Any | None:
     """The client `action` writes through: this tenant's `source`, when its system can carry
-    the action out (its descriptor lists it); None otherwise."""
+    the action out (its descriptor lists it) and is `system` if one is named; else None."""
     entry = connector_configs(tenant, config).get(source)
-    if entry is None or action not in descriptor(entry[0]).writes:
+    if entry is None or action not in descriptor(entry[0]).writes \
+            or (system and entry[0] != system):
         return None
     return build_client(entry[0], entry[1], session)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..connectors.base import RejectedError, UpstreamError
+from ..connectors.base import NotSentError, RejectedError, UpstreamError
 
 
 class Refused(Exception):
@@ -63,8 +63,8 @@ class Permission:
 def refused_upstream(exc: UpstreamError) -> bool:
     """The upstream said no, so nothing happened. A 409 (a request with the same key still
     running), a 429 and an idempotency error say nothing about whether it happened; a
-    refusal in a 200 answer (GraphQL userErrors) does."""
-    if isinstance(exc, RejectedError):
+    refusal in a 200 answer (GraphQL userErrors) does, and so does a write never sent."""
+    if isinstance(exc, RejectedError | NotSentError):
         return True
     undecided = exc.http_status in (409, 429) or exc.code == "idempotency_error"
     return not undecided and exc.http_status is not None and 400 <= exc.http_status < 500

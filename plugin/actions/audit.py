@@ -113,10 +113,12 @@ class AuditLog:
         return self._settle(entry, status="done", upstream_ids=list(upstream_ids),
                             completed_at=_now(), lease_until=None, error=None)
 
-    def fail(self, entry: AuditEntry, error: str) -> bool:
-        """The upstream refused: nothing happened, and the reason is kept."""
+    def fail(self, entry: AuditEntry, error: str, upstream_ids: list[str] | None = None) -> bool:
+        """The upstream refused (or what it made failed): no effect, and the reason is kept
+        with what it made, if anything."""
+        extra = {"upstream_ids": upstream_ids} if upstream_ids else {}
         return self._settle(entry, status="failed", error=error[:2000], completed_at=_now(),
-                            lease_until=None)
+                            lease_until=None, **extra)
 
     def unknown(self, entry: AuditEntry, error: str) -> bool:
         """No answer: it may or may not have happened; only the upstream can say (reconcile)."""
@@ -196,13 +198,22 @@ class AuditLog:
         return list(self.db.scalars(query))
 
 
+@dataclass(frozen=True)
+class MadeButFailed:
+    """What `look` answers when the upstream made it but it failed (a refund that failed)."""
+
+    upstream_ids: list[str]
+    reason: str
+
+
 def settle_unsettled(audit: AuditLog, action: str,
                      client_for: Callable[[AuditEntry], C | None],
-                     look: Callable[[C, AuditEntry], list[str] | None],
+                     look: Callable[[C, AuditEntry], list[str] | MadeButFailed | None],
                      never: str) -> dict[str, int]:
     """Settle `action`'s entries left pending or unknown by a crash or a timeout, by asking
-    the upstream (`look`: the upstream ids if it happened, None if it never did); never by
-    doing it again. An upstream that can't be asked leaves the entry for the next run."""
+    the upstream (`look`: the upstream ids if it happened, MadeButFailed if what it made
+    failed, None if it never did); never by doing it again. An upstream that can't be asked
+    leaves the entry for the next run."""
     counts = {"done": 0, "failed": 0, "skipped": 0}
     for entry in audit.unsettled():
         if entry.action != action:
@@ -217,7 +228,10 @@ def settle_unsettled(audit: AuditLog, action: str,
             audit.release(entry)
             counts["skipped"] += 1
             continue
-        if found is not None:
+        if isinstance(found, MadeButFailed):
+            audit.fail(entry, found.reason, upstream_ids=found.upstream_ids)
+            counts["failed"] += 1
+        elif found is not None:
             audit.complete(entry, found)
             counts["done"] += 1
         else:

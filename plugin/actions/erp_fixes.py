@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from ..connectors.base import UpstreamError
 from ..core.model import SourceName
 from ..core.record import FlagCode, MergedReturn, OrderTruth
+from ..core.returns import received_elsewhere
 from ..core.settings import erp_location
 from ..core.states import RETURN_ABANDONED
 from ..store.models import AuditEntry
@@ -206,27 +207,37 @@ def _receipt_why_not(truth: OrderTruth, ret: MergedReturn, lines: Lines,
     if len(places) > 1:
         return ("The goods went back on more than one store's shelves; receive them in the "
                 "ERP, one receipt per store.")
-    skus = {sku for sku, _ in lines}
-    # Received somewhere else on a document no portal return explains (this store return's
-    # own included): receiving it again at the store would count the same goods twice.
-    for other in truth.returns:
-        if other.channel == "mail":
-            continue
-        for receipt in other.receipts:
-            for line in receipt.lines:
-                if line.sku in skus and (line.location or "").strip().casefold() not in {
-                        p.casefold() for p in places}:
-                    return (f"The ERP received {line.sku} at {line.location or 'another place'} "
-                            f"({receipt.tran_id}). If that is the store under the ERP's own "
-                            "name, an admin can map it in the app settings (Stores); if the "
-                            "goods are on the store's shelf, move them with a transfer in the "
-                            "ERP rather than receiving them twice.")
+    # Received at a place the shop doesn't name on a document no mail return explains (this
+    # store return's own included): receiving it again at the store could count the same
+    # goods twice.
+    mail_ras = {r.erp_ra.internal_id for r in truth.returns
+                if r.channel == "mail" and r.erp_ra is not None}
+    receipts = sorted({r.internal_id: r for x in truth.returns for r in x.receipts}.values(),
+                      key=lambda r: (r.created_at, r.internal_id))
+    for sku, _qty in lines:
+        found = received_elsewhere(receipts, sku, _shop_places(truth), mail_ras)
+        if found:
+            place, _n, doc = found[0]
+            return (f"The ERP received {sku} at {place} ({doc}). If that is the store under "
+                    "the ERP's own name, an admin can map it in the app settings (Stores); "
+                    "if the goods are on the store's shelf, move them with a transfer in the "
+                    "ERP rather than receiving them twice.")
     if ret.erp_ra is not None:
         if ret.erp_ra.state in _DEAD_RA:
             return (f"The store return's authorization {ret.erp_ra.tran_id} is "
                     f"{ret.erp_ra.status_raw}; receive the goods in the ERP.")
         return None
     return _no_sales_order(truth)
+
+
+def _shop_places(truth: OrderTruth) -> set[str]:
+    """The places the record's store returns name, casefolded."""
+    out = set()
+    for r in truth.returns:
+        if r.store_return is not None:
+            out.add((r.store_return.location or "").strip().casefold())
+            out.update((line.location or "").strip().casefold() for line in r.store_return.lines)
+    return out - {""}
 
 
 def _summed(pairs: Iterable[tuple[str, int]]) -> Lines:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..connectors.base import UpstreamError
+from ..connectors.base import NotSentError, UpstreamError
 from ..connectors.stripe import StripeClient
 from ..core.model import LIVE_REFUND_STATES, DisputeState, Payment, SourceName
 from ..core.money import Money
@@ -25,7 +25,7 @@ from ..core.record import OrderTruth
 from ..store.models import AuditEntry
 from ..tenant_settings import current
 from . import Outcome, Permission, Refused, refused_upstream
-from .audit import Actor, AuditLog, settle_unsettled
+from .audit import Actor, AuditLog, MadeButFailed, settle_unsettled
 
 ACTION = "refund"
 # Why a refund is made: Stripe's words, which Shopify Payments gets in the refund's note.
@@ -86,6 +86,8 @@ class RefundPlan:
     key: str
     # The processor refunds the record already counted (others in the audit trail are not).
     known_refunds: frozenset[str] = frozenset()
+    # The processor it goes through ("stripe" …), so reconcile asks that one.
+    processor: str = ""
 
     @property
     def summary(self) -> str:
@@ -93,7 +95,8 @@ class RefundPlan:
 
     def parameters(self) -> dict[str, Any]:
         return {"payment_id": self.request.payment_id, "amount_minor": self.amount.amount_minor,
-                "currency": self.amount.currency, "reason": self.request.reason or ""}
+                "currency": self.amount.currency, "reason": self.request.reason or "",
+                "processor": self.processor}
 
 
 def refund_key(installation_id: int, req: RefundRequest) -> str:
@@ -141,8 +144,9 @@ def plan(truth: OrderTruth, req: RefundRequest, installation_id: int) -> RefundP
                                               "refunded to this payment.")
     destination = f"{payment.tender_label or 'the original payment'} (payment {payment.payment_id})"
     known = frozenset(r.processor.refund_id for r in truth.refunds if r.processor)
+    report = truth.sources.get(SourceName.PROCESSOR)
     return RefundPlan(req, amount, refundable, destination, refund_key(installation_id, req),
-                      known)
+                      known, report.system if report else "")
 
 
 def refundable_payments(truth: OrderTruth) -> list[tuple[Payment, Money]]:
@@ -222,6 +226,22 @@ def execute(audit: AuditLog, processor: RefundProcessor, refund_plan: RefundPlan
                 idempotency_key=refund_plan.key)
     except UpstreamError as exc:
         return _after_error(audit, processor, entry, refund_plan, exc)
+    return _settled(audit, entry, refund_plan, found)
+
+
+# The processor made the refund but says it failed: no money went back.
+_FAILED = frozenset({"failed", "failure", "error"})
+
+
+def _settled(audit: AuditLog, entry: AuditEntry, refund_plan: RefundPlan,
+             found: dict[str, Any]) -> Outcome:
+    status = str(found.get("status") or "").lower()
+    if status in _FAILED:
+        audit.fail(entry, f"The processor made refund {found['id']}, but it failed (status "
+                          f"{status}).", upstream_ids=[str(found["id"])])
+        return Outcome("failed", f"The processor made refund {found['id']}, but it failed: "
+                                 "no money went back. Check the payment at the processor.",
+                       str(found["id"]))
     audit.complete(entry, [str(found["id"])])
     return _done(refund_plan, entry)
 
@@ -251,6 +271,9 @@ def _raced(audit: AuditLog, entry: AuditEntry, refund_plan: RefundPlan, installa
 
 def _after_error(audit: AuditLog, processor: RefundProcessor, entry: AuditEntry,
                  refund_plan: RefundPlan, exc: UpstreamError) -> Outcome:
+    if isinstance(exc, NotSentError):
+        audit.fail(entry, str(exc))
+        return Outcome("failed", f"Nothing was refunded: the processor {exc}. Try again.")
     if refused_upstream(exc):
         audit.fail(entry, str(exc))
         return Outcome("failed", f"The processor refused the refund: {exc}")
@@ -260,8 +283,7 @@ def _after_error(audit: AuditLog, processor: RefundProcessor, entry: AuditEntry,
     except UpstreamError:
         found = None
     if found is not None:
-        audit.complete(entry, [str(found["id"])])
-        return _done(refund_plan, entry)
+        return _settled(audit, entry, refund_plan, found)
     audit.unknown(entry, str(exc))
     return Outcome("unknown", f"The processor didn't confirm the refund ({exc}). It won't be "
                               "made twice: ask again in a minute to see whether it went through.")
@@ -277,10 +299,15 @@ def _done(refund_plan: RefundPlan, entry: AuditEntry, *, repeat: bool = False) -
 def reconcile(audit: AuditLog, processor_for: Callable[[AuditEntry], RefundProcessor | None]
               ) -> dict[str, int]:
     """Settle refunds left pending or unknown by asking the processor; never refund again."""
-    def look(processor: RefundProcessor, entry: AuditEntry) -> list[str] | None:
+    def look(processor: RefundProcessor, entry: AuditEntry) -> list[str] | MadeButFailed | None:
         found = processor.find_refund(str(entry.parameters.get("payment_id", "")),
                                       entry.idempotency_key)
-        return None if found is None else [str(found["id"])]
+        if found is None:
+            return None
+        if str(found.get("status") or "").lower() in _FAILED:
+            return MadeButFailed([str(found["id"])], f"The processor made refund {found['id']} "
+                                                     "but it failed (checked by reconcile).")
+        return [str(found["id"])]
 
     return settle_unsettled(audit, ACTION, processor_for, look,
                             "The processor has no refund for this request: it never reached "

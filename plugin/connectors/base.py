@@ -122,6 +122,12 @@ class RejectedError(BadResponseError):
     a GraphQL error raised before anything ran): nothing was done, so nothing is unsure."""
 
 
+class NotSentError(UpstreamError):
+    """A write was never sent: a read it needed first failed. Nothing happened upstream."""
+
+    kind = ErrorKind.UNAVAILABLE
+
+
 class ConfigError(UpstreamError):
     """The connector is not configured well enough to call the upstream."""
 

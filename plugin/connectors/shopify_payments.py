@@ -38,6 +38,8 @@ from .base import (
     BadResponseError,
     CurrencyCode,
     NotFoundError,
+    NotSentError,
+    UpstreamError,
     UtcDateTime,
     VendorSchema,
 )
@@ -269,7 +271,11 @@ class ShopifyPaymentsClient(ShopifyAdminClient):
         """refundCreate: one REFUND transaction of `amount` (minor units of the order's
         presentment currency) against the sale `payment_id`, notifying nobody (the agent
         writes to the customer). A refund our key already made is returned instead."""
-        order_id, found = self._order_and_refund(payment_id, idempotency_key)
+        try:
+            order_id, found = self._order_and_refund(payment_id, idempotency_key)
+        except UpstreamError as exc:
+            raise NotSentError(f"couldn't read the order's refunds first, so nothing was sent "
+                               f"({exc})", system=self.system) from exc
         if found is not None:
             return found
         money = Money(amount, currency)

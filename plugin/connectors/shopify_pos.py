@@ -125,6 +125,11 @@ query OrderRefunds($query: String!) {
 """.strip() + "\n" + TRANSACTION_FIELDS
 
 
+def _about_idempotency(text: str) -> bool:
+    """An answer about the idempotency key says nothing about whether the write happened."""
+    return "idempoten" in text.lower()
+
+
 def order_search(order_name: str) -> str:
     """Shopify search syntax for an order name ("name:#1001"; quoted only when needed)."""
     if _NEEDS_QUOTES.search(order_name):
@@ -299,11 +304,21 @@ class ShopifyAdminClient(BaseClient):
             raise self._graphql_error(body, resp.status_code)
         return body
 
+    # GraphQL error codes Shopify raises before a mutation runs: nothing was done.
+    REFUSED_BEFORE_RUNNING = frozenset({
+        "ACCESS_DENIED", "BAD_REQUEST", "MAX_COST_EXCEEDED", "argumentLiteralsIncompatible",
+        "undefinedField", "undefinedType", "missingRequiredArguments", "variableMismatch",
+        "missingRequiredInputObjectAttribute", "argumentNotAccepted"})
+
     def mutate(self, mutation: str, variables: dict[str, Any], field: str) -> Mapping[str, Any]:
         """Run a mutation and return its payload (`data.<field>`). Sent at most once when it
-        may have arrived (the caller looks before trying again). Its userErrors, and a
-        GraphQL error from before it ran (validation, a missing scope), are RejectedError:
-        nothing was done. Any other failure leaves the write unsure."""
+        may have arrived (the caller looks before trying again).
+
+        RejectedError (nothing was done) only for userErrors without a result and for the
+        GraphQL errors Shopify raises before running anything (a missing scope, a
+        validation error). Anything else leaves the write unsure: an internal error, a
+        throttle, an error without a code, and anything about the idempotency key (another
+        request with the key still running, or the key used with other input)."""
         resp = self._request(
             "POST", f"/admin/api/{self.api_version}/graphql.json",
             json={"query": mutation, "variables": variables}, retry_if_unsent=True)
@@ -312,22 +327,25 @@ class ShopifyAdminClient(BaseClient):
         payload = data.get(field) if isinstance(data, Mapping) else None
         if isinstance(body, Mapping) and body.get("errors"):
             err = self._graphql_error(body, resp.status_code)
-            if isinstance(err, RateLimitedError) or payload is not None \
-                    or err.code in (None, "INTERNAL_SERVER_ERROR"):
-                raise err
-            raise RejectedError(err.message, system=self.system,
-                                http_status=resp.status_code, code=err.code)
+            if payload is None and err.code in self.REFUSED_BEFORE_RUNNING \
+                    and not _about_idempotency(err.message):
+                raise RejectedError(err.message, system=self.system,
+                                    http_status=resp.status_code, code=err.code)
+            raise err
         if not isinstance(payload, Mapping):
             raise BadResponseError(f"answered without a {field} result",
                                    system=self.system, http_status=resp.status_code)
-        problems = payload.get("userErrors") or []
+        problems = [p for p in payload.get("userErrors") or [] if isinstance(p, Mapping)]
         if problems:
             said = "; ".join(safe_message(p.get("message"), self._secrets())
-                             for p in problems if isinstance(p, Mapping)) or "refused"
-            first = problems[0] if isinstance(problems[0], Mapping) else {}
+                             for p in problems) or "refused"
+            code = str(problems[0].get("code") or "USER_ERROR")
+            made = any(v for k, v in payload.items() if k != "userErrors")
+            if made or _about_idempotency(f"{said} {code}"):
+                raise BadResponseError(f"{field} answered: {said}", system=self.system,
+                                       http_status=resp.status_code, code=code)
             raise RejectedError(f"{field} refused: {said}", system=self.system,
-                                http_status=resp.status_code,
-                                code=str(first.get("code") or "USER_ERROR"))
+                                http_status=resp.status_code, code=code)
         return payload
 
     def money_of(self, bag: dict[str, Any]) -> Money:

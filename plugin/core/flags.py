@@ -39,7 +39,7 @@ from .record import (
     MoneyOutKind,
     Severity,
 )
-from .returns import return_value
+from .returns import received_elsewhere, return_value, shop_places
 from .settings import ReconcileSettings
 from .states import (
     AUTHORIZED_OR_LATER,
@@ -322,6 +322,7 @@ def store_return_not_in_inventory(ctx: Context) -> Iterator[Flag]:
     receipts = ctx.facts.erp.item_receipts if ctx.facts.erp else ()
     mail_ras = {r.erp_ra.internal_id for r in ctx.returns
                 if r.channel == "mail" and r.erp_ra is not None}
+    places = shop_places(ctx.facts)
     due: dict[tuple[str, str], int] = defaultdict(int)
     first_seen: dict[tuple[str, str], datetime] = {}
     for store in ctx.facts.pos.store_returns:
@@ -340,23 +341,27 @@ def store_return_not_in_inventory(ctx: Context) -> Iterator[Flag]:
             continue
         missing = qty - credited
         where = location or "the store"
-        # Received on a return no mail return explains, at a place the shop doesn't name:
-        # maybe this store under the ERP's own name, maybe a transfer. Say so, don't guess.
-        elsewhere: dict[str, int] = defaultdict(int)
-        for r in receipts:
-            if r.created_from in mail_ras:
-                continue
-            for rl in r.lines:
-                place = (rl.location or "").strip()
-                if rl.sku == sku and place and place.casefold() != location.casefold():
-                    elsewhere[place] += rl.quantity
-        if elsewhere:
-            places = ", ".join(f"{n} at {p}" for p, n in sorted(elsewhere.items()))
-            outcome = (f"the ERP received {places} instead. If that is {where} under the "
-                       "ERP's own name, an admin can map it in the app settings (Stores); "
-                       "otherwise the stock sits at the wrong location")
+        found = received_elsewhere(receipts, sku, places, mail_ras)
+        if found:
+            got: dict[str, int] = defaultdict(int)
+            for place, n, _doc in found:
+                got[place] += n
+            there = ", ".join(f"{n} at {p}" for p, n in sorted(got.items()))
+            beyond = missing - sum(got.values())
+            outcome = (f"it received {there}, a place the shop doesn't name. If that is "
+                       f"{where} under the ERP's own name, an admin can map it in the app "
+                       "settings (Stores)"
+                       + (f"; even so, stock there is understated by {beyond}" if beyond > 0
+                          else ""))
+            action = (f"Check whether {', '.join(sorted(got))} is {where}: if so, map it under "
+                      "Stores in the app settings; if not, move the goods with a transfer in "
+                      "the ERP" + (f" and receive the other {beyond} × {sku} at {where}"
+                                   if beyond > 0 else "") + ".")
         else:
             outcome = f"stock is understated by {missing}"
+            action = (f"Post an item receipt or inventory adjustment for {missing} × {sku} at "
+                      f"{where} in the ERP, and mark the return in the returns portal if it was "
+                      "started there.")
         yield Flag(
             code=FlagCode.STORE_RETURN_NOT_IN_INVENTORY,
             severity=Severity.HIGH,
@@ -368,10 +373,7 @@ def store_return_not_in_inventory(ctx: Context) -> Iterator[Flag]:
                 Evidence(POS, f"Returned {qty} × {sku} at {where} (restock: RETURN)"),
                 Evidence(ERP, f"Item receipts for {sku} at {where}: {credited}"),
             ),
-            suggested_action=(
-                f"Post an item receipt or inventory adjustment for {missing} × {sku} at {where} "
-                "in the ERP, and mark the return in the returns portal if it was started there."
-            ),
+            suggested_action=action,
             subject=sku,
         )
 

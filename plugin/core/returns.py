@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from .model import (
@@ -107,35 +108,78 @@ def _store_ras(stores: list[StoreReturn], ras: list[ErpReturnAuthorization],
         if len(refunded_from) == 1:
             out[store.refund_id] = refunded_from[0]
             taken.add(refunded_from[0].internal_id)
-    for store in stores:
-        if store.refund_id in out:
-            continue
-        # The ERP names the store otherwise (and nobody mapped it): the one RA whose refund
-        # pays exactly what the till paid, and whose receipts (if any) took exactly the
-        # store's SKUs, is the store return's: its money isn't a second refund. Where its
-        # goods were received stays unknown, so inventory is still not counted at the store.
-        paid = _till_paid(facts, store)
+    # The ERP names a store otherwise (and nobody mapped it): an RA no portal return could
+    # claim, whose cash refund at a place the shop doesn't name pays exactly what the till
+    # paid for a store return, and whose receipts, if any, took exactly that return's SKUs
+    # at such a place, is that store return's: its money isn't a second refund. Its goods
+    # still don't count as received at the store.
+    named = shop_places(facts)
+    quoted = {ra.portal_return_id for ra in ras if ra.portal_return_id}
+    mail_totals = {r.total for r in (facts.portal.returns if facts.portal else ())
+                   if r.return_id not in quoted and r.total is not None}
+
+    def elsewhere(place: str | None) -> bool:
+        name = (place or "").strip().casefold()
+        return bool(name) and name not in named
+
+    def fits(ra: ErpReturnAuthorization, store: StoreReturn, paid: Money) -> bool:
+        lines = [line for r in erp.item_receipts if r.created_from == ra.internal_id
+                 for line in r.lines]
         skus = {line.sku for line in store.lines if line.quantity > 0}
-        same = [ra for ra in candidates if ra.internal_id not in taken
-                and paid is not None
-                and any(c.created_from == ra.internal_id and c.amount == paid
-                        for c in erp.customer_refunds)
-                and {line.sku for r in erp.item_receipts if r.created_from == ra.internal_id
-                     for line in r.lines} in (set(), skus)]
-        if len(same) == 1:
+        return (ra.total is None or ra.total not in mail_totals) \
+            and all(elsewhere(line.location) for line in lines) \
+            and {line.sku for line in lines} in (set(), skus) \
+            and any(c.created_from == ra.internal_id and c.amount == paid
+                    and not c.tender.via_processor and elsewhere(c.location)
+                    for c in erp.customer_refunds)
+
+    # Store returns and RAs are in time order (canonical), so when two store returns paid
+    # the same, the older takes the older RA whatever order the vendors listed them in.
+    for store in stores:
+        paid = _till_paid(facts, store)
+        if store.refund_id in out or paid is None:
+            continue
+        same = [ra for ra in candidates if ra.internal_id not in taken and fits(ra, store, paid)]
+        if same:
             out[store.refund_id] = same[0]
             taken.add(same[0].internal_id)
     return out
 
 
+def received_elsewhere(receipts: Iterable[ErpItemReceipt], sku: str, shop_places: set[str],
+                       mail_ras: set[str]) -> list[tuple[str, int, str]]:
+    """Units of `sku` the ERP received at places the shop doesn't name (`shop_places`,
+    casefolded), on documents no mail return explains: (place, quantity, receipt tran id),
+    in the receipts' order. Maybe a store under the ERP's own name, maybe a transfer."""
+    out = []
+    for r in receipts:
+        if r.created_from in mail_ras:
+            continue
+        for line in r.lines:
+            place = (line.location or "").strip()
+            if line.sku == sku and place and place.casefold() not in shop_places:
+                out.append((place, line.quantity, r.tran_id))
+    return out
+
+
+def shop_places(facts: Facts) -> set[str]:
+    """Every place the shop names (store returns' and tills' locations), casefolded."""
+    tills = {(t.location or "").strip().casefold()
+             for t in (facts.pos.transactions if facts.pos else ())}
+    return (_store_locations(facts) | tills) - {""}
+
+
 def _till_paid(facts: Facts, store: StoreReturn) -> Money | None:
-    """What the shop paid back for a store return (its refund transactions), if one currency."""
+    """What the shop paid back for a store return: its refund transactions (None when in
+    more than one currency), else the amount the POS gives the return."""
     if facts.pos is None:
         return None
     paid = [t.amount for t in facts.pos.transactions
             if t.refund_id == store.refund_id and t.kind is ShopTransactionKind.REFUND
             and t.status is ShopTransactionStatus.SUCCESS]
-    if not paid or len({m.currency for m in paid}) != 1:
+    if len({m.currency for m in paid}) > 1:
+        return None
+    if not paid:
         return store.amount
     total = paid[0]
     for m in paid[1:]:

@@ -316,7 +316,7 @@ def test_unmapped_a_receipt_elsewhere_is_never_received_again_and_says_how_to_ma
     assert fix.why_not is not None and BK01 in fix.why_not
     assert "map it in the app settings" in fix.why_not
     [flag] = [f for f in _bk01_truth().flags if f.code is FlagCode.STORE_RETURN_NOT_IN_INVENTORY]
-    assert f"received 1 at {BK01} instead" in flag.message
+    assert f"it received 1 at {BK01}, a place the shop doesn't name" in flag.message
     assert "understated" not in flag.message  # the goods may be right there
 
 

@@ -384,3 +384,37 @@ def test_the_sandbox_makes_a_refund_once_per_key_and_refuses_more_than_is_left(s
     assert "@idempotent" in bare.json()["errors"][0]["message"]
     assert len(client.fetch(OrderRef("1005", "#1005")).refunds) == len(after.refunds)
     sandbox.state.reset()
+
+
+@pytest.mark.parametrize(("answer", "why"), [
+    ({"data": {"refundCreate": {"refund": None, "userErrors": [
+        {"field": None, "message": "A request with this idempotency key is currently in "
+                                   "progress."}]}}}, "another request with the key running"),
+    ({"errors": [{"message": "Idempotency key was used with different parameters",
+                  "extensions": {"code": "BAD_REQUEST"}}], "data": {"refundCreate": None}},
+     "the key used with other input"),
+    ({"data": {"refundCreate": {"refund": {"id": "gid://shopify/Refund/1", "transactions": {
+        "nodes": []}}, "userErrors": [{"field": ["note"], "message": "Note is too long"}]}}},
+     "a refund came back beside the error"),
+    ({"errors": [{"message": "Something odd"}]}, "an error without a code"),
+])
+def test_answers_that_say_nothing_about_whether_it_was_made_are_never_a_refusal(
+        client, mocked, fixture_json, answer, why):
+    from plugin.actions import refused_upstream
+
+    mocked.post(URL, json=fixture_json("shopify_payments", "payment_refunds_none_ours"))
+    mocked.post(URL, json=answer)
+    with pytest.raises(BadResponseError) as exc:
+        refund(client)
+    assert refused_upstream(exc.value) is False, why
+
+
+def test_a_failed_look_before_the_mutation_means_nothing_was_sent(client, mocked):
+    from plugin.actions import refused_upstream
+    from plugin.connectors.base import NotSentError
+
+    mocked.post(URL, status=503, body="upstream unavailable")  # every attempt of the look
+    with pytest.raises(NotSentError) as exc:
+        refund(client)
+    assert refused_upstream(exc.value) is True and "nothing was sent" in str(exc.value)
+    assert all("refundCreate" not in sent(c)["query"] for c in mocked.calls)

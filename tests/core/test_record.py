@@ -185,3 +185,27 @@ def test_headline_prefers_the_return_still_moving():
         portal_return("R1", raw="open", label="in_transit", created=ago(days=5)),
         portal_return("R2", raw="cancelled", created=ago(days=1))])
     assert "on its way back" in t.headline
+
+
+def test_an_ra_a_mail_return_could_claim_is_not_taken_for_a_store_return():
+    """The ERP names the store otherwise; its RA with a cash refund there has the same total
+    as an unlinked mail return, so it stays the mail return's, in any listing order."""
+    from tests.core.table import ORDER as TABLE_ORDER
+    from tests.core.table import build
+
+    given = {
+        "payments": [{"id": "pi_1", "amount": "120.00", "days": 8}],
+        "sales": [{"id": "SO-1", "total": "120.00"}],
+        "stores": [{"id": "SR-1", "days": 3, "lines": [["CANDLE-FIG", 1]], "amount": "60.00"}],
+        "shop": [{"id": "T-1", "kind": "refund", "amount": "60.00", "tender": "cash",
+                  "refund": "SR-1", "location": "Brooklyn Store", "days": 3}],
+        "portal": [{"id": "R1", "state": "closed", "total": "60.00", "days": 6}],
+        "ras": [{"id": "RA-9", "state": "closed", "from": "SO-1", "days": 1, "total": "60.00"}],
+        "crefs": [{"id": "CS-R-1", "amount": "60.00", "tender": "cash", "from": "RA-9",
+                   "location": "BK01 Brooklyn Retail", "days": 1}]}
+    for flip in (False, True):
+        g = {k: list(reversed(v)) if flip else v for k, v in given.items()}
+        results, settings = build({"given": g})
+        truth = reconcile(TABLE_ORDER, results, NOW, settings)
+        tied = {r.key: r.erp_ra.internal_id if r.erp_ra else None for r in truth.returns}
+        assert tied == {"R1": "RA-9", "SR-1": None}

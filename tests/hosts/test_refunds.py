@@ -109,7 +109,8 @@ def test_a_refund_is_made_once_audited_and_noted(app, client, sam, sandbox, zd):
     assert (entry.status, entry.actor_id, entry.actor_role, entry.upstream_ids) == (
         "done", "9002", "agent", [made["id"]])
     assert entry.parameters == {"payment_id": "pi_Sbx1005", "amount_minor": 2000,
-                                "currency": "USD", "reason": "requested_by_customer"}
+                                "currency": "USD", "reason": "requested_by_customer",
+                                "processor": "stripe"}
     notes = [c for c in zd.ticket(105)["comments"] if not c["public"]]
     assert len(notes) == 1 and notes[0]["author_id"] == 9002
     assert "Sam Agent refunded $20.00" in notes[0]["body"] and made["id"] in notes[0]["body"]

@@ -224,3 +224,46 @@ def test_the_simulated_shop_replays_a_key_and_refuses_it_with_other_input(shop, 
     assert first == replay and first["data"]["refundCreate"]["userErrors"] == []
     assert "errors" in send("6.00")
     assert len(ours(shop)) == 1
+
+
+def test_a_refund_shopify_made_but_that_failed_is_not_called_refunded(app, client, agent_session,
+                                                                      shop, zd, monkeypatch):
+    """The card network declined the refund: Shopify lists it with status FAILURE."""
+    sale = sale_of(app, "1005")
+    real_create = ShopifyPaymentsClient.create_refund
+
+    def declined(self, **kwargs):
+        real_create(self, **kwargs)
+        ours(shop)[-1]["status"] = "failed"  # as the simulated shop will list it from now on
+        return self.find_refund(kwargs["payment_id"], kwargs["idempotency_key"])
+
+    monkeypatch.setattr(ShopifyPaymentsClient, "create_refund", declined)
+    resp = client.post(REFUND.format(105), headers=agent_session, json=body(sale))
+    assert resp.status_code == 422 and resp.get_json()["status"] == "failed"
+    assert "failed: no money went back" in resp.get_json()["message"]
+    [entry] = audit_rows(app)
+    assert entry.status == "failed" and entry.upstream_ids and "status failure" in entry.error
+    assert not [c for c in zd.ticket(105)["comments"] if not c["public"]]  # no "refunded" note
+
+
+def test_a_failed_look_before_sending_is_failed_not_unknown_and_can_be_asked_again(
+        app, client, agent_session, shop, monkeypatch):
+    sale = sale_of(app, "1005")
+    real_look = ShopifyPaymentsClient._order_and_refund
+    calls = []
+
+    def unreachable_once(self, payment_id, key):
+        calls.append(key)
+        if len(calls) == 1:
+            raise UpstreamTimeout("no answer", system="shopify_payments")
+        return real_look(self, payment_id, key)
+
+    monkeypatch.setattr(ShopifyPaymentsClient, "_order_and_refund", unreachable_once)
+    first = client.post(REFUND.format(105), headers=agent_session, json=body(sale))
+    assert first.status_code == 422 and first.get_json()["message"].startswith(
+        "Nothing was refunded")
+    [entry] = audit_rows(app)
+    assert entry.status == "failed" and ours(shop) == []
+    again = client.post(REFUND.format(105), headers=agent_session, json=body(sale))
+    assert again.status_code == 200, again.get_json()
+    assert len(ours(shop)) == 1

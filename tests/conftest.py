@@ -18,6 +18,16 @@ def repo_of(app):
         yield Installations(session, app.extensions["secret_box"])
 
 
+def use_shopify_payments(repo, installation_id, sandbox_url):
+    """Point an installation's processor at the sandbox's Shopify Payments (the same shop and
+    card money as its Stripe)."""
+    from plugin.sandbox.vendors.shopify import CREDENTIALS, OPTIONS
+
+    repo.save_connection(installation_id, source="processor", system="shopify_payments",
+                         base_url=f"{sandbox_url}/shopify-payments",
+                         credentials=dict(CREDENTIALS), options=dict(OPTIONS))
+
+
 @pytest.fixture(scope="session")
 def sandbox():
     """One simulated-upstreams server for the test session; faults are reset per test."""

@@ -204,16 +204,12 @@ def _enable(app, features, **settings):
 
 def _processor(app, sandbox, system):
     """Point the sandbox Zendesk installation's processor at `system` (same shop, same card)."""
-    from plugin.sandbox.vendors.shopify import CREDENTIALS, OPTIONS
-    from tests.conftest import repo_of
+    from tests.conftest import repo_of, use_shopify_payments
 
     if system == "stripe":
         return
     with repo_of(app) as repo:
-        tenant = repo.find("zendesk:order-truth-sandbox:1")
-        repo.save_connection(tenant.id, source="processor", system=system,
-                             base_url=f"{sandbox.url}/shopify-payments",
-                             credentials=dict(CREDENTIALS), options=dict(OPTIONS))
+        use_shopify_payments(repo, repo.find("zendesk:order-truth-sandbox:1").id, sandbox.url)
 
 
 @pytest.mark.parametrize(("system", "payment"), [

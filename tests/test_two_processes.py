@@ -184,11 +184,9 @@ def test_twenty_refund_clicks_on_two_processes_make_one_refund(two_apps, sandbox
             repo.update_settings(tenant.id, {"features": {"refunds": True}, "actions": {
                 "refund": {"roles": "admin,agent"}}})
             if system != "stripe":
-                from plugin.sandbox.vendors.shopify import CREDENTIALS, OPTIONS
+                from tests.conftest import use_shopify_payments
 
-                repo.save_connection(tenant.id, source="processor", system=system,
-                                     base_url=f"{sandbox.url}/shopify-payments",
-                                     credentials=dict(CREDENTIALS), options=dict(OPTIONS))
+                use_shopify_payments(repo, tenant.id, sandbox.url)
         sam = _signed_in(a, _sidebar(a, 105))
         # The processor is slow, so every click arrives while the first is still refunding.
         sandbox.state.faults.set("processor", FaultSpec(delay_ms=300))

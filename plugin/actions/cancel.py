@@ -26,6 +26,8 @@ from . import Outcome, Permission, Refused, refused_upstream
 from .audit import Actor, AuditLog, settle_unsettled
 
 ACTION = "cancel_refund"
+# Said of a processor that has no way to cancel a refund (its connector doesn't list ACTION).
+CANNOT_CANCEL = "{title} can't cancel a refund once it's made. Recover the money another way."
 # Flags that say money is going out twice or beyond what was paid.
 _TOO_MUCH = (FlagCode.DUPLICATE_REFUND, FlagCode.OVER_REFUND)
 
@@ -74,9 +76,8 @@ def candidates(truth: OrderTruth) -> list[Candidate]:
         return []
     report = truth.sources.get(SourceName.PROCESSOR)
     connector = CONNECTORS.get(report.system) if report else None
-    cannot = None if connector is not None and ACTION in connector.writes else (
-        f"{connector.title if connector else 'This processor'} can't cancel a refund once "
-        "it's made. Recover the money another way.")
+    cannot = None if connector is not None and ACTION in connector.writes else \
+        CANNOT_CANCEL.format(title=connector.title if connector else "This processor")
     out = []
     for r in truth.refunds:
         if r.processor is None or r.state not in (RefundState.PENDING,

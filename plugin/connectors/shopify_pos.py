@@ -293,16 +293,19 @@ class ShopifyAdminClient(BaseClient):
 
     def graphql(self, query: str, variables: dict[str, Any]) -> Any:
         """The body of a GraphQL answer with no errors (throttling is rate limiting)."""
-        resp = self._request(
-            "POST", f"/admin/api/{self.api_version}/graphql.json",
-            json={"query": query, "variables": variables},
-            # A GraphQL query only reads, so a throttled attempt may be repeated.
-            idempotent=True,
-        )
-        body = self._json(resp)
+        # A GraphQL query only reads, so a throttled attempt may be repeated.
+        resp, body = self._post(query, variables, idempotent=True)
         if isinstance(body, Mapping) and body.get("errors"):
             raise self._graphql_error(body, resp.status_code)
         return body
+
+    def _post(self, query: str, variables: dict[str, Any], *,
+              idempotent: bool) -> tuple[requests.Response, Any]:
+        resp = self._request(
+            "POST", f"/admin/api/{self.api_version}/graphql.json",
+            json={"query": query, "variables": variables}, idempotent=idempotent,
+            retry_if_unsent=not idempotent)
+        return resp, self._json(resp)
 
     # GraphQL error codes Shopify raises before a mutation runs: nothing was done.
     REFUSED_BEFORE_RUNNING = frozenset({
@@ -319,10 +322,7 @@ class ShopifyAdminClient(BaseClient):
         validation error). Anything else leaves the write unsure: an internal error, a
         throttle, an error without a code, and anything about the idempotency key (another
         request with the key still running, or the key used with other input)."""
-        resp = self._request(
-            "POST", f"/admin/api/{self.api_version}/graphql.json",
-            json={"query": mutation, "variables": variables}, retry_if_unsent=True)
-        body = self._json(resp)
+        resp, body = self._post(mutation, variables, idempotent=False)
         data = body.get("data") if isinstance(body, Mapping) else None
         payload = data.get(field) if isinstance(data, Mapping) else None
         if isinstance(body, Mapping) and body.get("errors"):

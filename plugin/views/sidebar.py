@@ -32,10 +32,10 @@ from flask import (
 )
 from flask import session as flask_session
 
-from ..actions import Permission, Refused
+from ..actions import Outcome, Permission, Refused
 from ..actions.audit import Actor, AuditLog
 from ..actions.cancel import ACTION as CANCEL_ACTION
-from ..actions.cancel import CancelPlan, RefundCanceller
+from ..actions.cancel import CANNOT_CANCEL, CancelPlan, RefundCanceller
 from ..actions.cancel import candidates as cancel_candidates
 from ..actions.cancel import execute as execute_cancel
 from ..actions.cancel import permission as cancel_permission
@@ -49,7 +49,6 @@ from ..actions.erp_fixes import plan as plan_erp_fix
 from ..actions.outcomes import OUTCOMES
 from ..actions.refunds import ACTION as REFUND_ACTION
 from ..actions.refunds import REASONS as REFUND_REASONS
-from ..actions.refunds import Outcome as RefundOutcome
 from ..actions.refunds import (
     RefundPlan,
     RefundPolicy,
@@ -697,9 +696,8 @@ def _refund_request(tenant: Tenant, ticket_id: str) -> tuple[RefundRequest, Orde
 
 
 def _refund_processor(tenant: Tenant, action: str = REFUND_ACTION) -> Any:
-    cannot = {REFUND_ACTION: "doesn't take refunds from the sidebar.",
-              CANCEL_ACTION: "can't cancel a refund once it's made, so it can't be cancelled "
-                             "from here."}[action]
+    cannot = {REFUND_ACTION: "{title} doesn't take refunds from the sidebar.",
+              CANCEL_ACTION: CANNOT_CANCEL}[action]
     return _writing_client(tenant, SourceName.PROCESSOR, action, "No payment processor is "
                            "connected.", cannot)
 
@@ -707,13 +705,13 @@ def _refund_processor(tenant: Tenant, action: str = REFUND_ACTION) -> Any:
 def _writing_client(tenant: Tenant, source: SourceName, action: str, none: str,
                     cannot: str) -> Any:
     """The client `action` writes through; 409 with `none` when the source isn't connected,
-    or with the connected system's name and `cannot` when it can't do this."""
+    or `cannot` (with the connected system's {title}) when it can't do this."""
     client = writing_client(tenant, service().config, service().session, source, action)
     if client is None:
         connected = connector_configs(tenant, service().config).get(source)
         if connected is None:
             raise Refused(409, "not_connected", none)
-        raise Refused(409, "unsupported", f"{descriptor(connected[0]).title} {cannot}")
+        raise Refused(409, "unsupported", cannot.format(title=descriptor(connected[0]).title))
     return client
 
 
@@ -837,18 +835,30 @@ def refund(ticket_id: str):
         _prevented("duplicate")
     elif outcome.status == "refused":
         _prevented("race")
-    if outcome.status == "done":
-        service().invalidate(tenant, p.order)
-        if not outcome.repeat:
-            _note_refund(tenant, p.api, p.agent, p.plan, outcome)
-    status = {"done": 200, "in_progress": 202, "failed": 422, "unknown": 502,
-              "refused": 409}[outcome.status]
-    return jsonify(status=outcome.status, message=outcome.message,
-                   refund_id=outcome.refund_id), status
+    return _answered(tenant, p.order, outcome,
+                     lambda: _note_refund(tenant, p.api, p.agent, p.plan, outcome),
+                     refund_id=outcome.refund_id)
+
+
+# How an action request ended, as the HTTP status of its answer.
+_OUTCOME_STATUS = {"done": 200, "in_progress": 202, "refused": 409, "failed": 422,
+                   "unknown": 502}
+
+
+def _answered(tenant: Tenant, order: OrderRef, ended: Outcome,
+              note: Callable[[], None] | None = None, **extra: Any):
+    """An action's answer. Once done, the next look at the record asks the sources again,
+    and the first time (not a repeat) `note` says on the ticket what was done."""
+    if ended.status == "done":
+        service().invalidate(tenant, order)
+        if note is not None and not ended.repeat:
+            note()
+    return jsonify(status=ended.status, message=ended.message, **extra), \
+        _OUTCOME_STATUS[ended.status]
 
 
 def _note_refund(tenant: Tenant, api: HostApi, agent: Agent, refund_plan: RefundPlan,
-                 outcome: RefundOutcome) -> None:
+                 outcome: Outcome) -> None:
     _note(tenant, api, agent, refund_plan.request.ticket_id, refund_plan.request.order_number,
           f"note-{refund_plan.key}",
           f"Order Truth: {agent.name} refunded {refund_plan.amount.format()} to "
@@ -923,11 +933,7 @@ def resolve_ticket(ticket_id: str):
                               "summary": p.plan.summary, "key": p.plan.key}), 409
     outcome = execute_resolve(AuditLog(db()), p.acting.api, p.plan, installation_id=tenant.id,
                               actor=p.acting.actor, marker=note_marker(f"note-{p.plan.key}"))
-    if outcome.status == "done":
-        service().invalidate(tenant, p.order)
-    status = {"done": 200, "in_progress": 202, "failed": 422, "unknown": 502}[outcome.status]
-    return jsonify(status=outcome.status, message=outcome.message, outcome=p.plan.outcome), \
-        status
+    return _answered(tenant, p.order, outcome, outcome=p.plan.outcome)
 
 
 # -- cancel a flagged refund still waiting on the customer (plugin/actions/cancel.py)
@@ -981,16 +987,12 @@ def cancel_refund(ticket_id: str):
     cancel_plan, agent = p.plan, p.acting.agent
     outcome = execute_cancel(AuditLog(db()), p.processor, cancel_plan,
                              installation_id=tenant.id, actor=p.acting.actor)
-    if outcome.status == "done":
-        service().invalidate(tenant, p.order)
-        if not outcome.repeat:
-            _note(tenant, p.acting.api, agent, cancel_plan.ticket_id, cancel_plan.order_number,
-                  f"note-{cancel_plan.key}",
-                  f"Order Truth: {agent.name} cancelled refund {cancel_plan.refund_id} of "
-                  f"{cancel_plan.amount.format()} for order {cancel_plan.order_number} (it was "
-                  "flagged as refunded twice or too much).")
-    status = {"done": 200, "in_progress": 202, "failed": 422, "unknown": 502}[outcome.status]
-    return jsonify(status=outcome.status, message=outcome.message), status
+    return _answered(tenant, p.order, outcome, lambda: _note(
+        tenant, p.acting.api, agent, cancel_plan.ticket_id, cancel_plan.order_number,
+        f"note-{cancel_plan.key}",
+        f"Order Truth: {agent.name} cancelled refund {cancel_plan.refund_id} of "
+        f"{cancel_plan.amount.format()} for order {cancel_plan.order_number} (it was "
+        "flagged as refunded twice or too much)."))
 
 
 # -- make the ERP documents the record shows missing (plugin/actions/erp_fixes.py)
@@ -1006,7 +1008,7 @@ class _PlannedErpFix:
 
 def _erp_writer(tenant: Tenant, action: str) -> Any:
     return _writing_client(tenant, SourceName.ERP, action, "No ERP is connected.",
-                           "isn't an ERP the sidebar makes documents in.")
+                           "{title} isn't an ERP the sidebar makes documents in.")
 
 
 def _erp_fix_planned(ticket_id: str) -> _PlannedErpFix:
@@ -1062,12 +1064,8 @@ def erp_fix(ticket_id: str):
     erp_plan, agent = p.plan, p.acting.agent
     outcome = execute_erp_fix(AuditLog(db()), p.erp, erp_plan, installation_id=tenant.id,
                               actor=p.acting.actor)
-    if outcome.status == "done":
-        service().invalidate(tenant, p.order)
-        if not outcome.repeat:
-            _note(tenant, p.acting.api, agent, erp_plan.ticket_id, erp_plan.order_number,
-                  f"note-{erp_plan.key}",
-                  f"Order Truth: {agent.name} fixed the ERP for order {erp_plan.order_number}: "
-                  f"{' '.join(erp_plan.steps)} {outcome.message}")
-    status = {"done": 200, "in_progress": 202, "failed": 422, "unknown": 502}[outcome.status]
-    return jsonify(status=outcome.status, message=outcome.message), status
+    return _answered(tenant, p.order, outcome, lambda: _note(
+        tenant, p.acting.api, agent, erp_plan.ticket_id, erp_plan.order_number,
+        f"note-{erp_plan.key}",
+        f"Order Truth: {agent.name} fixed the ERP for order {erp_plan.order_number}: "
+        f"{' '.join(erp_plan.steps)} {outcome.message}"))

@@ -101,6 +101,21 @@ def age_audit(app):
         s.commit()
 
 
+def crash_in(monkeypatch, app, owner, name, post):
+    """Make `owner.name` kill the worker, send the request `post()` (it dies there), then let
+    its audit lease run out as time would: what a crashed request leaves behind."""
+    import pytest
+
+    def die(*args, **kwargs):
+        raise SystemExit("the worker died")
+
+    monkeypatch.setattr(owner, name, die)
+    with pytest.raises(SystemExit):
+        post()
+    monkeypatch.undo()
+    age_audit(app)
+
+
 def audit_entries(app):
     """Every audit entry, oldest first."""
     from sqlalchemy import select

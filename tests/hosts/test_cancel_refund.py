@@ -19,8 +19,8 @@ from plugin.connectors.stripe import StripeClient
 from plugin.core.model import RefundState
 from tests.conftest import repo_of
 
-from .conftest import age_audit
 from .conftest import audit_entries as entries
+from .conftest import crash_in as crash
 from .conftest import fresh_record as record
 
 KEY = "zendesk:order-truth-sandbox:1"
@@ -177,18 +177,9 @@ def test_a_crash_is_reconciled_from_the_processor(app, client, agent_session, ru
                                                   at_stripe):
     allow(app)
 
-    def crash(*a, **k):
-        raise SystemExit("the worker died")
-
-    if crash_in == "complete":
-        monkeypatch.setattr(AuditLog, "complete", crash)
-    else:
-        monkeypatch.setattr(StripeClient, "cancel_refund", crash)
-    with pytest.raises(SystemExit):
-        client.post(CANCEL.format(107), headers=agent_session,
-                    json={"order_id": "1007", "refund_id": "re_Sbx1007b"})
-    monkeypatch.undo()
-    age_audit(app)
+    crash(monkeypatch, app, AuditLog if crash_in == "complete" else StripeClient, crash_in,
+          lambda: client.post(CANCEL.format(107), headers=agent_session,
+                              json={"order_id": "1007", "refund_id": "re_Sbx1007b"}))
     out = runner.invoke(args=["audit", "reconcile"])
     assert said in out.output, out.output
     assert [e.status for e in entries(app)] == [status]

@@ -17,8 +17,8 @@ from plugin.core.record import FlagCode
 from plugin.sandbox.vendors.netsuite import CREDENTIALS
 from tests.conftest import repo_of
 
-from .conftest import age_audit
 from .conftest import audit_entries as entries
+from .conftest import crash_in as crash
 from .conftest import fresh_record as record
 
 KEY = "zendesk:order-truth-sandbox:1"
@@ -198,16 +198,10 @@ def test_a_crash_between_the_two_documents_makes_only_the_receipt_next_time(
     allow(app)
     body = {"order_id": "1004", "action": "erp_item_receipt", "subject": STORE_GID}
 
-    def crash(*a, **k):
-        raise SystemExit("the worker died")
-
-    monkeypatch.setattr(NetSuiteClient, "receive_return", crash)
-    with pytest.raises(SystemExit):
-        client.post(FIX.format(104), headers=agent_session, json=body)
-    monkeypatch.undo()
+    crash(monkeypatch, app, NetSuiteClient, "receive_return",
+          lambda: client.post(FIX.format(104), headers=agent_session, json=body))
     ra_id = ns.find_by_external_id("returnAuthorization", f"pos-{STORE_REFUND}")
     assert ra_id is not None  # the first document was made
-    age_audit(app)
     resp = client.post(FIX.format(104), headers=agent_session, json=body)
     assert resp.status_code == 200, resp.get_data(as_text=True)
     assert entries(app)[0].upstream_ids[0] == ra_id  # the same RA, received
@@ -223,17 +217,8 @@ def test_a_crash_is_reconciled_from_the_erp(app, client, agent_session, runner, 
                                             monkeypatch, crash_in, said, status, made):
     allow(app)
 
-    def crash(*a, **k):
-        raise SystemExit("the worker died")
-
-    if crash_in == "complete":
-        monkeypatch.setattr(AuditLog, "complete", crash)
-    else:
-        monkeypatch.setattr(NetSuiteClient, "create_return_authorization", crash)
-    with pytest.raises(SystemExit):
-        client.post(FIX.format(102), headers=agent_session, json=RA)
-    monkeypatch.undo()
-    age_audit(app)
+    crash(monkeypatch, app, AuditLog if crash_in == "complete" else NetSuiteClient, crash_in,
+          lambda: client.post(FIX.format(102), headers=agent_session, json=RA))
     out = runner.invoke(args=["audit", "reconcile"])
     assert said in out.output, out.output
     assert [e.status for e in entries(app)] == [status]

@@ -19,7 +19,7 @@ from plugin.store.models import AuditEntry
 from plugin.tenant_settings import as_changes, validate_changes
 from tests.conftest import repo_of
 
-from .conftest import age_audit, headers_for, sandbox_zendesk_id, sign_in_agent
+from .conftest import age_audit, crash_in, headers_for, sandbox_zendesk_id, sign_in_agent
 
 KEY = "zendesk:order-truth-sandbox:1"
 PREVIEW = "/zendesk/api/tickets/{}/refund/preview"
@@ -195,16 +195,10 @@ def test_a_crash_before_the_audit_is_completed_is_reconciled_not_redone(app, cli
                                                                         runner, monkeypatch):
     allow(app)
 
-    def crash(self, entry, upstream_ids):
-        raise SystemExit("the worker died")
-
-    monkeypatch.setattr(AuditLog, "complete", crash)
-    with pytest.raises(SystemExit):
-        client.post(REFUND.format(105), headers=sam, json=body(2000))
-    monkeypatch.undo()
+    crash_in(monkeypatch, app, AuditLog, "complete", lambda: client.post(
+        REFUND.format(105), headers=sam, json=body(2000)))
     [entry] = audit_rows(app)
     assert entry.status == "pending" and len(refunds_made(sandbox)) == 1
-    age_audit(app)
     out = runner.invoke(args=["audit", "reconcile"])
     assert out.exit_code == 0 and "1 found done at the processor" in out.output, out.output
     [entry] = audit_rows(app)
@@ -216,14 +210,8 @@ def test_reconcile_says_when_a_refund_never_reached_the_processor(app, client, s
                                                                   runner, monkeypatch):
     allow(app)
 
-    def die_before_sending(self, **kwargs):
-        raise SystemExit("the worker died before the call")
-
-    monkeypatch.setattr(StripeClient, "create_refund", die_before_sending)
-    with pytest.raises(SystemExit):
-        client.post(REFUND.format(105), headers=sam, json=body(2000))
-    monkeypatch.undo()
-    age_audit(app)
+    crash_in(monkeypatch, app, StripeClient, "create_refund", lambda: client.post(
+        REFUND.format(105), headers=sam, json=body(2000)))  # before sending
     out = runner.invoke(args=["audit", "reconcile"])
     assert "1 never reached it" in out.output, out.output
     [entry] = audit_rows(app)

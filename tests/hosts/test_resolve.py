@@ -15,8 +15,8 @@ from plugin.sandbox.zendesk import SANDBOX_REFUND_STATUS_FIELD_ID
 from plugin.tenant_settings import as_changes, validate_changes
 from tests.conftest import repo_of
 
-from .conftest import age_audit, headers_for, sign_in_agent
 from .conftest import audit_entries as entries
+from .conftest import crash_in, headers_for, sign_in_agent
 
 KEY = "zendesk:order-truth-sandbox:1"
 PREVIEW = "/zendesk/api/tickets/{}/resolve/preview"
@@ -191,14 +191,8 @@ def test_a_crash_after_the_update_is_reconciled_from_the_note(app, client, agent
                                                               runner, monkeypatch):
     allow(app)
 
-    def crash(self, entry, upstream_ids):
-        raise SystemExit("the worker died")
-
-    monkeypatch.setattr(AuditLog, "complete", crash)
-    with pytest.raises(SystemExit):
-        client.post(RESOLVE.format(115), headers=agent_session, json={"order_id": "1015"})
-    monkeypatch.undo()
-    age_audit(app)
+    crash_in(monkeypatch, app, AuditLog, "complete", lambda: client.post(
+        RESOLVE.format(115), headers=agent_session, json={"order_id": "1015"}))
     out = runner.invoke(args=["audit", "reconcile"])
     assert "1 ticket resolves found applied" in out.output, out.output
     [entry] = entries(app)
@@ -209,14 +203,8 @@ def test_a_crash_before_the_update_is_reconciled_as_never_applied(app, client, a
                                                                   zd, runner, monkeypatch):
     allow(app)
 
-    def die(self, *a, **k):
-        raise SystemExit("the worker died before the call")
-
-    monkeypatch.setattr(ZendeskClient, "update_ticket", die)
-    with pytest.raises(SystemExit):
-        client.post(RESOLVE.format(115), headers=agent_session, json={"order_id": "1015"})
-    monkeypatch.undo()
-    age_audit(app)
+    crash_in(monkeypatch, app, ZendeskClient, "update_ticket", lambda: client.post(
+        RESOLVE.format(115), headers=agent_session, json={"order_id": "1015"}))
     out = runner.invoke(args=["audit", "reconcile"])
     assert "1 never applied" in out.output, out.output
     [entry] = entries(app)
@@ -230,14 +218,8 @@ def test_asking_again_after_a_crash_finds_the_changes_made(app, client, agent_se
                                                            monkeypatch):
     allow(app)
 
-    def crash(self, entry, upstream_ids):
-        raise SystemExit("the worker died")
-
-    monkeypatch.setattr(AuditLog, "complete", crash)
-    with pytest.raises(SystemExit):
-        client.post(RESOLVE.format(115), headers=agent_session, json={"order_id": "1015"})
-    monkeypatch.undo()
-    age_audit(app)
+    crash_in(monkeypatch, app, AuditLog, "complete", lambda: client.post(
+        RESOLVE.format(115), headers=agent_session, json={"order_id": "1015"}))
     again = client.post(RESOLVE.format(115), headers=agent_session, json={"order_id": "1015"})
     assert again.status_code == 200 and again.get_json()["status"] == "done"
     assert len(notes(ticket(zd, 1015))) == 1  # one note: the take-over asked first

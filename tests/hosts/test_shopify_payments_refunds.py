@@ -16,12 +16,11 @@ from plugin.actions.audit import AuditLog
 from plugin.connectors.base import UpstreamTimeout
 from plugin.connectors.shopify_payments import ShopifyPaymentsClient
 from plugin.core.model import SourceName
-from plugin.sandbox.vendors.shopify import CREDENTIALS, OPTIONS
 from plugin.store.models import AuditEntry
 from plugin.tenant_settings import as_changes, validate_changes
-from tests.conftest import repo_of
+from tests.conftest import repo_of, use_shopify_payments
 
-from .conftest import age_audit, fresh_record
+from .conftest import age_audit, crash_in, fresh_record
 
 KEY = "zendesk:order-truth-sandbox:1"
 PREVIEW = "/zendesk/api/tickets/{}/refund/preview"
@@ -33,10 +32,7 @@ def shop(app, sandbox):
     """The sandbox Zendesk installation, its processor switched to Shopify Payments."""
     with repo_of(app) as repo:
         tenant = repo.find(KEY)
-        repo.save_connection(tenant.id, source=SourceName.PROCESSOR.value,
-                             system="shopify_payments",
-                             base_url=f"{sandbox.url}/shopify-payments",
-                             credentials=dict(CREDENTIALS), options=dict(OPTIONS))
+        use_shopify_payments(repo, tenant.id, sandbox.url)
         repo.update_settings(tenant.id, {"features": {"refunds": True}, **as_changes(
             validate_changes({"refund_roles": "admin,agent", "refund_cap_agent_minor": "5000",
                               "refund_daily_cap_agent_minor": "6000"}))})
@@ -161,14 +157,8 @@ def test_a_crash_is_reconciled_from_the_order_s_refunds(app, client, agent_sessi
                                                         runner, monkeypatch):
     sale = sale_of(app, "1005")
 
-    def crash(self, entry, upstream_ids):
-        raise SystemExit("the worker died")
-
-    monkeypatch.setattr(AuditLog, "complete", crash)
-    with pytest.raises(SystemExit):
-        client.post(REFUND.format(105), headers=agent_session, json=body(sale))
-    monkeypatch.undo()
-    age_audit(app)
+    crash_in(monkeypatch, app, AuditLog, "complete", lambda: client.post(
+        REFUND.format(105), headers=agent_session, json=body(sale)))
     out = runner.invoke(args=["audit", "reconcile"])
     assert out.exit_code == 0 and "1 found done at the processor" in out.output, out.output
     [entry] = audit_rows(app)
